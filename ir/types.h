@@ -1,0 +1,50 @@
+// Tensor types of the IR: a dtype and a shape whose dimensions are static,
+// except the batch dimension, written `N`, which stays symbolic until run time.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace kiln::ir {
+
+enum class DType : uint8_t { f32, i32, i1 };
+
+std::string_view dtype_name(DType t);
+std::optional<DType> parse_dtype(std::string_view s);
+size_t dtype_size(DType t);
+
+// The symbolic batch dimension. A shape holds it at most once (usually first;
+// after a transpose, e.g. the time-major input of a scan, elsewhere).
+inline constexpr int64_t kBatch = -1;
+
+using Dims = std::vector<int64_t>;
+
+// "[N,10]" style rendering of a dims vector (no dtype).
+std::string dims_to_string(const Dims& d);
+
+struct TensorType {
+  DType dtype = DType::f32;
+  Dims shape;
+
+  TensorType() = default;
+  TensorType(DType t, Dims s) : dtype(t), shape(std::move(s)) {}
+
+  int64_t rank() const { return static_cast<int64_t>(shape.size()); }
+  bool has_batch() const;
+  // Product of the static dimensions (the batch dimension counts as 1).
+  int64_t static_elements() const;
+  // Number of elements for a concrete batch size.
+  int64_t elements(int64_t batch) const;
+  // Dims with the batch dimension replaced by `batch`.
+  Dims concrete(int64_t batch) const;
+
+  bool operator==(const TensorType&) const = default;
+  std::string to_string() const;  // e.g. "f32[N,10]", "f32[]"
+};
+
+inline TensorType f32(Dims s) { return {DType::f32, std::move(s)}; }
+
+}  // namespace kiln::ir

@@ -123,21 +123,34 @@ Value* Graph::find(const std::string& n) const {
   return it == by_name_.end() ? nullptr : it->second;
 }
 
-std::unique_ptr<Graph> Graph::clone() const {
-  auto g = std::make_unique<Graph>(name);
+std::vector<Value*> Graph::inline_graph(const Graph& from, const std::vector<Value*>& args,
+                                        const std::string& prefix) {
+  KILN_ASSERT(args.size() == from.params_.size(), "inline_graph: argument count differs from parameter count");
   std::unordered_map<const Value*, Value*> map;
-  for (Value* p : params_) map[p] = g->add_param(p->name, p->type);
-  for (const Node* n : order_) {
+  for (size_t i = 0; i < args.size(); ++i) {
+    KILN_ASSERT(args[i]->type == from.params_[i]->type,
+                "inline_graph: argument " + args[i]->type.to_string() + " for parameter %" + from.params_[i]->name +
+                    " of type " + from.params_[i]->type.to_string());
+    map[from.params_[i]] = args[i];
+  }
+  for (const Node* n : from.order_) {
     std::vector<Value*> ops;
     for (Value* v : n->operands) ops.push_back(map.at(v));
     std::vector<std::string> names;
-    for (Value* r : n->results) names.push_back(r->name);
-    Node* c = g->add_node(n->op, std::move(ops), n->attrs, n->body ? n->body->clone() : nullptr, names);
+    for (Value* r : n->results) names.push_back(prefix.empty() ? r->name : prefix + r->name);
+    Node* c = add_node(n->op, std::move(ops), n->attrs, n->body ? n->body->clone() : nullptr, names);
     for (size_t i = 0; i < n->results.size(); ++i) map[n->results[i]] = c->results[i];
   }
   std::vector<Value*> res;
-  for (Value* v : results_) res.push_back(map.at(v));
-  g->set_results(std::move(res));
+  for (Value* v : from.results_) res.push_back(map.at(v));
+  return res;
+}
+
+std::unique_ptr<Graph> Graph::clone() const {
+  auto g = std::make_unique<Graph>(name);
+  std::vector<Value*> args;
+  for (Value* p : params_) args.push_back(g->add_param(p->name, p->type));
+  g->set_results(g->inline_graph(*this, args));
   g->next_id_ = next_id_;
   return g;
 }

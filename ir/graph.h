@@ -82,6 +82,12 @@ class Graph {
   // Deep copy (names, attributes and bodies preserved).
   std::unique_ptr<Graph> clone() const;
 
+  // Appends copies of `from`'s nodes to this graph, with from's parameters
+  // bound to `args` (values of this graph); returns the copies of from's
+  // results. Result names are prefixed with `prefix` when it is not empty.
+  std::vector<Value*> inline_graph(const Graph& from, const std::vector<Value*>& args,
+                                   const std::string& prefix = "");
+
   Value* find(const std::string& name) const;
   std::string unique_name(const std::string& hint);
 

@@ -26,12 +26,16 @@ void require_f32(OpKind op, const TensorType& t) {
   if (t.dtype != DType::f32) fail(op, "expects f32 operands, got " + t.to_string());
 }
 
-int64_t count_batch(const Dims& d) { return std::count(d.begin(), d.end(), kBatch); }
+int64_t count_batch(const Dims& d) { return std::count_if(d.begin(), d.end(), is_batch_dim); }
 
 void check_dims(OpKind op, const Dims& d, const char* what) {
-  for (int64_t x : d)
-    if (x < 0 && x != kBatch) fail(op, std::string(what) + " has a negative dimension: " + dims_to_string(d));
   if (count_batch(d) > 1) fail(op, std::string(what) + " has more than one batch dimension N: " + dims_to_string(d));
+}
+
+std::string dim_str(int64_t d) {
+  if (d == kBatch) return "N";
+  if (is_batch_dim(d)) return "N*" + std::to_string(batch_factor(d));
+  return std::to_string(d);
 }
 
 int64_t norm_axis(OpKind op, int64_t axis, int64_t rank) {
@@ -134,7 +138,7 @@ TensorType transpose(OpKind op, const Types& in, const AttrMap& a) {
 TensorType slice(OpKind op, const Types& in, const AttrMap& a) {
   int64_t ax = norm_axis(op, a.i("axis"), in[0].rank());
   int64_t dim = in[0].shape[ax];
-  if (dim == kBatch) fail(op, "cannot slice the batch dimension N");
+  if (is_batch_dim(dim)) fail(op, "cannot slice the batch dimension N");
   int64_t start = a.i("start"), limit = a.i("limit");
   if (start < 0 || limit < start || limit > dim)
     fail(op, "range [" + std::to_string(start) + ", " + std::to_string(limit) + ") is out of bounds for axis " +
@@ -146,7 +150,7 @@ TensorType slice(OpKind op, const Types& in, const AttrMap& a) {
 
 TensorType pad(OpKind op, const Types& in, const AttrMap& a) {
   int64_t ax = norm_axis(op, a.i("axis"), in[0].rank());
-  if (in[0].shape[ax] == kBatch) fail(op, "cannot pad the batch dimension N");
+  if (is_batch_dim(in[0].shape[ax])) fail(op, "cannot pad the batch dimension N");
   int64_t lo = a.i("low"), hi = a.i("high");
   if (lo < 0 || hi < 0) fail(op, "negative padding");
   Dims s = in[0].shape;
@@ -158,7 +162,7 @@ TensorType concat(OpKind op, const Types& in, const AttrMap& a) {
   if (in.empty()) fail(op, "needs at least one operand");
   int64_t ax = norm_axis(op, a.i("axis"), in[0].rank());
   Dims s = in[0].shape;
-  if (s[ax] == kBatch) fail(op, "cannot concatenate along the batch dimension N");
+  if (is_batch_dim(s[ax])) fail(op, "cannot concatenate along the batch dimension N");
   for (size_t k = 1; k < in.size(); ++k) {
     const TensorType& t = in[k];
     if (t.dtype != in[0].dtype || t.rank() != in[0].rank()) fail(op, "operands differ in dtype or rank: " + list(in));
@@ -215,8 +219,7 @@ TensorType matmul(OpKind op, const Types& in, const AttrMap& a) {
   int64_t k2 = r.shape[rr - (tb ? 1 : 2)], p = r.shape[rr - (tb ? 2 : 1)];
   if (k1 != k2)
     fail(op, "contracting dimensions differ: " + l.to_string() + " x " + r.to_string() + " (" +
-                 (k1 == kBatch ? std::string("N") : std::to_string(k1)) + " vs " +
-                 (k2 == kBatch ? std::string("N") : std::to_string(k2)) + ")");
+                 dim_str(k1) + " vs " + dim_str(k2) + ")");
   Dims s(l.shape.begin(), l.shape.end() - 2);
   s.push_back(m);
   s.push_back(p);
@@ -255,7 +258,7 @@ void check_nhwc(OpKind op, const TensorType& x, const char* what) {
   require_f32(op, x);
   if (x.rank() != 4) fail(op, std::string(what) + " must be rank 4 (NHWC), got " + x.to_string());
   for (int d = 1; d < 4; ++d)
-    if (x.shape[d] == kBatch) fail(op, std::string(what) + " has N outside the leading dim: " + x.to_string());
+    if (is_batch_dim(x.shape[d])) fail(op, std::string(what) + " has N outside the leading dim: " + x.to_string());
 }
 
 TensorType conv_out(OpKind op, const TensorType& x, const TensorType& w, const AttrMap& a) {
@@ -311,7 +314,7 @@ Types scan(OpKind op, const Types& in, const AttrMap& a, const Graph* body) {
   for (size_t i = 0; i < in.size(); ++i) {
     TensorType expect = in[i];
     if (static_cast<int64_t>(i) >= nc && static_cast<int64_t>(i) < nc + ns) {
-      if (expect.rank() < 1 || expect.shape[0] == kBatch)
+      if (expect.rank() < 1 || is_batch_dim(expect.shape[0]))
         fail(op, "sequence operand " + expect.to_string() + " needs a static leading (time) axis");
       if (T == -2) T = expect.shape[0];
       if (expect.shape[0] != T) fail(op, "sequences differ in length: " + list(in));

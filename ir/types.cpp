@@ -45,21 +45,22 @@ std::string dims_to_string(const Dims& d) {
   std::string s = "[";
   for (size_t i = 0; i < d.size(); ++i) {
     if (i) s += ',';
-    s += d[i] == kBatch ? std::string("N") : std::to_string(d[i]);
+    if (d[i] == kBatch) s += "N";
+    else if (is_batch_dim(d[i])) s += "N*" + std::to_string(batch_factor(d[i]));
+    else s += std::to_string(d[i]);
   }
   return s + "]";
 }
 
 bool TensorType::has_batch() const {
   for (int64_t d : shape)
-    if (d == kBatch) return true;
+    if (is_batch_dim(d)) return true;
   return false;
 }
 
 int64_t TensorType::static_elements() const {
   int64_t n = 1;
-  for (int64_t d : shape)
-    if (d != kBatch) n *= d;
+  for (int64_t d : shape) n *= is_batch_dim(d) ? batch_factor(d) : d;
   return n;
 }
 
@@ -70,7 +71,7 @@ int64_t TensorType::elements(int64_t batch) const {
 Dims TensorType::concrete(int64_t batch) const {
   Dims out = shape;
   for (int64_t& d : out)
-    if (d == kBatch) d = batch;
+    if (is_batch_dim(d)) d = batch_factor(d) * batch;
   return out;
 }
 

@@ -17,12 +17,17 @@ std::optional<DType> parse_dtype(std::string_view s);
 size_t dtype_size(DType t);
 
 // The symbolic batch dimension. A shape holds it at most once (usually first;
-// after a transpose, e.g. the time-major input of a scan, elsewhere).
+// after a transpose, e.g. the time-major input of a scan, elsewhere). A batch
+// dimension may carry a static factor: -k stands for N*k (printed `N*k`), so
+// that e.g. f32[N,13,13,16] reshapes to f32[N*169,16]. kBatch (-1) is plain N.
 inline constexpr int64_t kBatch = -1;
+inline constexpr bool is_batch_dim(int64_t d) { return d < 0; }
+inline constexpr int64_t batch_factor(int64_t d) { return -d; }  // for a batch dim
+inline constexpr int64_t batch_dim(int64_t factor) { return -factor; }
 
 using Dims = std::vector<int64_t>;
 
-// "[N,10]" style rendering of a dims vector (no dtype).
+// "[N,10]", "[N*169,16]" style rendering of a dims vector (no dtype).
 std::string dims_to_string(const Dims& d);
 
 struct TensorType {
@@ -34,7 +39,7 @@ struct TensorType {
 
   int64_t rank() const { return static_cast<int64_t>(shape.size()); }
   bool has_batch() const;
-  // Product of the static dimensions (the batch dimension counts as 1).
+  // Product of the static dimensions, the batch dimension counting as its factor.
   int64_t static_elements() const;
   // Number of elements for a concrete batch size.
   int64_t elements(int64_t batch) const;

@@ -113,3 +113,15 @@ TEST(Graph, NamesAreUnique) {
 }
 
 }  // namespace
+
+namespace {
+TEST(ShapeRules, BatchDimWithFactorReshapes) {
+  Graph g("t");
+  Value* x = g.add_param("x", f32({kBatch, 13, 13, 16}));
+  Value* r = g.add(OpKind::Reshape, {x}, {{"shape", std::vector<int64_t>{batch_dim(169), 16}}});
+  EXPECT_EQ(r->type.to_string(), "f32[N*169,16]");
+  EXPECT_EQ(r->type.elements(2), 2 * 13 * 13 * 16);
+  EXPECT_EQ(r->type.concrete(3), (Dims{507, 16}));
+  EXPECT_THROW(g.add(OpKind::Reshape, {x}, {{"shape", std::vector<int64_t>{batch_dim(13), 16}}}), Error);
+}
+}  // namespace

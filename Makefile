@@ -1,0 +1,56 @@
+# Kiln's front door. `make demo` and `make test` work on a fresh Debian 12 machine
+# as root: they install the missing Debian packages, configure, build, then run.
+#
+#   make demo                 the seven tutorial models: summaries on stdout, PNGs in out/
+#   make test                 every test (ctest, 2 jobs, a timeout per test)
+#   make bench                builds and runs the benchmarks in bench/
+#   make install PREFIX=/opt/kiln
+#   make build                configure + build only
+#   make clean                removes build/ and out/
+
+BUILD     ?= build
+PREFIX    ?= /usr/local
+BUILD_TYPE ?= RelWithDebInfo
+JOBS      ?= 2
+TEST_TIMEOUT ?= 300
+OUT       ?= out
+
+# ccache hits across build folders and clones.
+export CCACHE_BASEDIR := $(CURDIR)
+
+.PHONY: all deps configure build demo test bench install clean
+
+all: build
+
+deps:
+	bash scripts/install-deps.sh
+
+configure:
+	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE)
+
+build: configure
+	cmake --build $(BUILD) -j $(JOBS)
+
+demo: deps
+	$(MAKE) --no-print-directory build
+	$(BUILD)/tools/kiln examples --out-dir $(OUT)
+	@echo
+	@echo "== forward IR of the MLP ($(BUILD)/tools/kiln ir mlp) =="
+	$(BUILD)/tools/kiln ir mlp
+	@echo
+	@echo "The seven graph PNGs are in $(OUT)/."
+
+test: deps
+	$(MAKE) --no-print-directory build
+	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS) --timeout $(TEST_TIMEOUT)
+
+# bench/CMakeLists.txt puts its executables in $(BUILD)/bench/; scripts/bench.sh runs each.
+bench: deps
+	$(MAKE) --no-print-directory build
+	bash scripts/bench.sh $(BUILD)
+
+install: build
+	cmake --install $(BUILD) --prefix $(PREFIX)
+
+clean:
+	rm -rf $(BUILD) $(OUT)

@@ -154,7 +154,8 @@ TensorType pad(OpKind op, const Types& in, const AttrMap& a) {
   int64_t lo = a.i("low"), hi = a.i("high");
   if (lo < 0 || hi < 0) fail(op, "negative padding");
   Dims s = in[0].shape;
-  s[ax] += lo + hi;
+  if (__builtin_add_overflow(s[ax], lo, &s[ax]) || __builtin_add_overflow(s[ax], hi, &s[ax]))
+    fail(op, "padding is too large");
   return {in[0].dtype, s};
 }
 
@@ -246,8 +247,11 @@ Window window(OpKind op, const AttrMap& a, int64_t kh, int64_t kw) {
 // Output spatial size of a window op; throws on a non-positive size.
 int64_t out_size(OpKind op, int64_t in, int64_t k, int64_t s, int64_t p0, int64_t p1, int64_t d,
                  const TensorType& x) {
-  int64_t eff = (k - 1) * d + 1;
-  int64_t n = in + p0 + p1 - eff;
+  // eff = (k - 1) * d + 1; n = in + p0 + p1 - eff, rejecting overflow (hostile attributes).
+  int64_t eff = 0, n = 0;
+  if (__builtin_mul_overflow(k - 1, d, &eff) || __builtin_add_overflow(eff, 1, &eff) ||
+      __builtin_add_overflow(in, p0, &n) || __builtin_add_overflow(n, p1, &n) || __builtin_sub_overflow(n, eff, &n))
+    fail(op, "window, padding or dilation is too large for input " + x.to_string());
   if (n < 0)
     fail(op, "window of size " + std::to_string(eff) + " does not fit input " + x.to_string() +
                  " (the output size would be negative)");
@@ -303,7 +307,7 @@ TensorType pool(OpKind op, const TensorType& x, const AttrMap& a) {
 
 Types scan(OpKind op, const Types& in, const AttrMap& a, const Graph* body) {
   int64_t nc = a.i("num_carry"), ns = a.i("num_seq");
-  if (nc < 0 || ns < 0 || nc + ns > static_cast<int64_t>(in.size()))
+  if (nc < 0 || ns < 0 || nc > static_cast<int64_t>(in.size()) || ns > static_cast<int64_t>(in.size()) - nc)
     fail(op, "num_carry + num_seq exceeds the operand count");
   if (ns < 1) fail(op, "needs at least one sequence (it gives the trip count)");
   const auto& ps = body->params();

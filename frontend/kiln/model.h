@@ -1,0 +1,110 @@
+// Model (Keras's functional Model), Sequential, and plot_model.
+//
+//   Model model({visible1, visible2}, output);
+//   model.summary();                                   // tf.keras 2.13's table, to std::cout
+//   plot_model(model, "multiple_inputs.png", {.show_shapes = true});
+//   std::unique_ptr<ir::Graph> g = model.forward_ir(); // the forward pass as IR
+//
+// A Model collects the layers between its inputs and outputs in Keras's order
+// (by decreasing depth from the outputs; ties in discovery order). The forward
+// IR graph `<model>.forward` takes the inputs in order, then every weight in
+// get_weights() order (named `<layer>.<weight>`), and returns the outputs.
+#pragma once
+
+#include <cstdint>
+#include <initializer_list>
+#include <iosfwd>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kiln/layer.h"
+#include "kiln/layers.h"
+
+namespace kiln {
+
+namespace detail {
+struct Network;
+}
+
+// One tensor or a list of tensors: Model(visible, output), Model({a, b}, {c, d}).
+class TensorList {
+ public:
+  TensorList(const KerasTensor& t) : v_{t} {}  // NOLINT: implicit on purpose
+  TensorList(std::vector<KerasTensor> v) : v_(std::move(v)) {}  // NOLINT
+  TensorList(std::initializer_list<KerasTensor> v) : v_(v) {}
+  const std::vector<KerasTensor>& get() const { return v_; }
+
+ private:
+  std::vector<KerasTensor> v_;
+};
+
+class Model {
+ public:
+  // `name` empty: model, model_1, ...
+  Model(const TensorList& inputs, const TensorList& outputs, const std::string& name = "");
+  virtual ~Model();
+  Model(const Model&) = default;
+  Model& operator=(const Model&) = default;
+
+  const std::string& name() const;
+  const std::vector<KerasTensor>& inputs() const;
+  const std::vector<KerasTensor>& outputs() const;
+  // Keras's model.layers (a Sequential model leaves out its input layer).
+  std::vector<std::shared_ptr<Layer>> layers() const;
+  // Throws kiln::Error listing the layer names when there is no such layer.
+  std::shared_ptr<Layer> get_layer(const std::string& name) const;
+
+  // model.summary() as tf.keras 2.13 prints it.
+  void summary() const;
+  void summary(std::ostream& os) const;
+  std::string summary_string() const;
+
+  // Weights of every layer in model.layers order (a shared layer once), copied.
+  std::vector<Tensor> get_weights() const;
+  // Same order and shapes as get_weights(); the values are copied in.
+  void set_weights(const std::vector<Tensor>& weights);
+  int64_t count_params() const;
+
+  // The forward pass as an IR graph named "<name>.forward" (see the header comment).
+  std::unique_ptr<ir::Graph> forward_ir() const;
+  std::string forward_ir_text() const;
+
+  // The layer graph, for summary and plot_model.
+  const detail::Network& network() const;
+
+ protected:
+  Model() = default;
+  std::shared_ptr<detail::Network> net_;
+};
+
+// Keras's Sequential: a stack of single-input layers. The first layer declares the input
+// (`Dense(2, {.input_dim = 1})`, `.input_shape`), or add(Input(...)) does.
+class Sequential : public Model {
+ public:
+  explicit Sequential(const std::vector<LayerRef>& layers = {}, const std::string& name = "");
+  void add(const LayerRef& layer);
+  void add(const KerasTensor& input);  // model.add(Input(...))
+  // Builds an input-less model for inputs of `input_shape` (without batch).
+  void build(const std::vector<int64_t>& input_shape);
+
+ private:
+  std::string name_;
+  std::vector<LayerRef> pending_;  // layers added before the input shape is known
+  KerasTensor input_, output_;
+  void rebuild();
+};
+
+struct PlotOptions {
+  bool show_shapes = false;
+  bool show_layer_names = true;
+  std::string rankdir = "TB";  // "TB" vertical, "LR" horizontal
+  bool show_dtype = false;
+};
+// The graph Keras's model_to_dot draws, as DOT text.
+std::string model_to_dot(const Model& model, const PlotOptions& options = {});
+// Renders the model graph to `path` in-process with Graphviz; the format follows the
+// extension: .png, .svg, .pdf, or .dot (the DOT text itself).
+void plot_model(const Model& model, const std::string& path, const PlotOptions& options = {});
+
+}  // namespace kiln

@@ -20,11 +20,13 @@
 
 #include "kiln/layer.h"
 #include "kiln/layers.h"
+#include "training/trainer.h"
 
 namespace kiln {
 
 namespace detail {
 struct Network;
+struct TrainingState;
 }
 
 // One tensor or a list of tensors: Model(visible, output), Model({a, b}, {c, d}).
@@ -73,9 +75,35 @@ class Model {
   // The layer graph, for summary and plot_model.
   const detail::Network& network() const;
 
+  // --- training (frontend/training/model_training.cpp) ---
+  //   model.compile({.optimizer = Adam(1e-3), .loss = "binary_crossentropy", .metrics = {"accuracy"}});
+  //   History h = model.fit(x, y, {.epochs = 10, .batch_size = 32, .validation_split = 0.2});
+  //   Tensor p = model.predict(x);
+  void compile(const CompileOptions& options);
+  bool compiled() const;
+  History fit(const Data& x, const Data& y, const FitOptions& options = {});
+  // Loss and metrics over the data, in log order ("loss", "accuracy", ...).
+  Logs evaluate(const Data& x, const Data& y, const EvaluateOptions& options = {});
+  Prediction predict(const Data& x, const PredictOptions& options = {});
+  Logs train_on_batch(const Data& x, const Data& y);
+  Logs test_on_batch(const Data& x, const Data& y);
+  Prediction predict_on_batch(const Data& x);
+  // The compiled step graphs for targets like `y` (for `kiln ir --stage=train`).
+  const StepGraphs& step_graphs(const Data& y);
+
+  // Set by callbacks (EarlyStopping, TerminateOnNaN) to end fit() after the current batch.
+  bool stop_training() const;
+  void set_stop_training(bool stop);
+  double learning_rate() const;
+  void set_learning_rate(double lr);
+
  protected:
   Model() = default;
   std::shared_ptr<detail::Network> net_;
+  std::shared_ptr<detail::TrainingState> training_;
+
+ private:
+  detail::TrainingState& training();
 };
 
 // Keras's Sequential: a stack of single-input layers. The first layer declares the input

@@ -1,0 +1,185 @@
+// kiln: the command line over the frontend.
+//
+//   kiln examples [NAME...] [--out-dir DIR]   the tutorial models: summary + PNG each
+//   kiln summary NAME                          Keras's summary table
+//   kiln plot NAME -o FILE [--show-shapes]     the layer graph (.png, .svg, .pdf or .dot)
+//   kiln ir NAME                               the forward graph in the IR's text form
+//   kiln parse FILE|-                          parse, verify and print back a .kir file
+//
+// NAME is one of kiln::zoo::names(). Exit codes: 0 ok, 1 a kiln::Error (bad
+// input file, failed verification, ...), 2 an unknown model name or bad usage.
+#include <CLI/CLI.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <kiln/kiln.h>
+
+#include "frontend/zoo.h"
+#include "ir/parser.h"
+#include "ir/printer.h"
+#include "ir/verifier.h"
+
+namespace {
+
+// The tutorial's name for each model's plot (SEED.md).
+struct Example {
+  const char* name;
+  const char* title;
+  const char* png;
+};
+constexpr Example kExamples[] = {
+    {"mlp", "Multilayer Perceptron", "multilayer_perceptron_graph.png"},
+    {"cnn", "Convolutional Neural Network", "convolutional_neural_network.png"},
+    {"rnn", "Recurrent Neural Network", "recurrent_neural_network.png"},
+    {"shared_input", "Shared Input Layer", "shared_input_layer.png"},
+    {"shared_feature", "Shared Feature Extraction Layer", "shared_feature_extractor.png"},
+    {"multi_input", "Multiple Input Model", "multiple_inputs.png"},
+    {"multi_output", "Multiple Output Model", "multiple_outputs.png"},
+};
+
+const Example* find_example(const std::string& name) {
+  for (const Example& e : kExamples)
+    if (name == e.name) return &e;
+  return nullptr;
+}
+
+// An unknown model name: exit 2 with the list, before anything is built.
+class UnknownName : public std::runtime_error {
+ public:
+  explicit UnknownName(const std::string& name) : std::runtime_error(message(name)) {}
+
+ private:
+  static std::string message(const std::string& name) {
+    std::string s = "unknown model '" + name + "'; choose one of:";
+    for (const std::string& n : kiln::zoo::names()) s += " " + n;
+    return s;
+  }
+};
+
+void check_name(const std::string& name) {
+  for (const std::string& n : kiln::zoo::names())
+    if (n == name) return;
+  throw UnknownName(name);
+}
+
+kiln::Model build(const std::string& name) {
+  check_name(name);
+  kiln::clear_session();  // default names as in a fresh process: input_1, dense, ...
+  return kiln::zoo::build(name);
+}
+
+int run_examples(std::vector<std::string> names, const std::string& out_dir) {
+  if (names.empty()) names = kiln::zoo::names();
+  for (const std::string& n : names) check_name(n);
+  std::filesystem::create_directories(out_dir);
+  bool first = true;
+  for (const std::string& n : names) {
+    const Example* e = find_example(n);
+    std::string png = e ? e->png : n + ".png";
+    if (!first) std::cout << "\n";
+    first = false;
+    std::cout << "== " << n << ": " << (e ? e->title : n) << "\n";
+    kiln::Model model = build(n);
+    model.summary();
+    std::filesystem::path path = std::filesystem::path(out_dir) / png;
+    kiln::plot_model(model, path.string());
+    std::cout << "wrote " << path.string() << "\n";
+  }
+  return 0;
+}
+
+std::string read_input(const std::string& file) {
+  if (file == "-") return {std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>()};
+  std::ifstream in(file, std::ios::binary);
+  if (!in) throw kiln::Error("cannot open '" + file + "'");
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+int run_parse(const std::string& file) {
+  std::string text = read_input(file);
+  kiln::ir::Module m = kiln::ir::parse_module(text, file == "-" ? "<stdin>" : file);
+  kiln::ir::verify(m);
+  kiln::ir::print(std::cout, m);
+  return 0;
+}
+
+int run(int argc, char** argv) {
+  CLI::App app{"kiln: the Keras functional API in C++ (tutorial models, IR tools)", "kiln"};
+  app.require_subcommand(1);
+  std::string model_names = "One of:";
+  for (const Example& e : kExamples) model_names += " " + std::string(e.name);
+
+  std::vector<std::string> ex_names;
+  std::string out_dir = ".";
+  CLI::App* examples = app.add_subcommand("examples", "Build the tutorial models: print each summary, write each PNG");
+  examples->add_option("NAME", ex_names, "Models to run (default: all). " + model_names);
+  examples->add_option("--out-dir", out_dir, "Folder for the PNGs (default: current folder)");
+
+  std::string name;
+  CLI::App* summary = app.add_subcommand("summary", "Print a tutorial model's summary, as Keras prints it");
+  summary->add_option("NAME", name, model_names)->required();
+
+  std::string plot_file;
+  bool show_shapes = false;
+  CLI::App* plot = app.add_subcommand("plot", "Draw a tutorial model's layer graph (.png, .svg, .pdf, .dot)");
+  plot->add_option("NAME", name, model_names)->required();
+  plot->add_option("-o,--output", plot_file, "Output file")->required();
+  plot->add_flag("--show-shapes", show_shapes, "Show input and output shapes");
+
+  CLI::App* ir = app.add_subcommand("ir", "Print a tutorial model's forward graph in the IR's text form");
+  ir->add_option("NAME", name, model_names)->required();
+
+  std::string file;
+  CLI::App* parse = app.add_subcommand("parse", "Parse and verify a .kir file, print it back ('-' reads stdin)");
+  parse->add_option("FILE", file, "IR text file, or - for stdin")->required();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int code = app.exit(e);
+    return code == 0 ? 0 : 2;
+  }
+
+  if (examples->parsed()) return run_examples(ex_names, out_dir);
+  if (summary->parsed()) {
+    build(name).summary();
+    return 0;
+  }
+  if (plot->parsed()) {
+    kiln::Model model = build(name);
+    kiln::plot_model(model, plot_file, {.show_shapes = show_shapes});
+    std::cout << "wrote " << plot_file << "\n";
+    return 0;
+  }
+  if (ir->parsed()) {
+    std::cout << build(name).forward_ir_text();
+    return 0;
+  }
+  if (parse->parsed()) return run_parse(file);
+  return 2;  // unreachable: require_subcommand(1)
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const UnknownName& e) {
+    std::cerr << "kiln: " << e.what() << "\n";
+    return 2;
+  } catch (const kiln::Error& e) {
+    std::cerr << "kiln: error: " << e.what() << "\n";
+    return 1;
+  } catch (const std::exception& e) {
+    std::cerr << "kiln: error: " << e.what() << "\n";
+    return 1;
+  }
+}

@@ -1,0 +1,175 @@
+// Contraction kernels on Eigen's GEMM: matmul in every form the shape rule
+// allows, and conv2d with its two adjoints by im2col / col2im.
+//
+// conv2d lowers each chunk of images to a patch matrix cols [rows, KH*KW*C]
+// (rows = images * OH * OW; zero where the window reads padding) and one GEMM
+// with the filter viewed as [KH*KW*C, O]. The adjoints reuse the same patch
+// layout: input_grad = col2im(dy * W^T) (scatter-add, skipping padding) and
+// filter_grad = sum over chunks of cols^T * dy, which makes them exact adjoints.
+#include <Eigen/Core>
+#include <algorithm>
+#include <cstring>
+
+#include "runtime/kernels_util.h"
+
+namespace kiln::runtime::kernels {
+namespace {
+
+using RowMat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using CMap = Eigen::Map<const RowMat>;
+using MMap = Eigen::Map<RowMat>;
+
+// c = op(a) * op(b) (accumulate: c += ...), with a stored [ar, ac] and b [br, bc] row-major.
+void gemm(const float* a, int64_t ar, int64_t ac, bool ta, const float* b, int64_t br, int64_t bc, bool tb, float* c,
+          bool accumulate = false) {
+  CMap A(a, ar, ac), B(b, br, bc);
+  int64_t m = ta ? ac : ar, p = tb ? br : bc;
+  MMap C(c, m, p);
+  if (!accumulate) C.setZero();
+  if (!ta && !tb) C.noalias() += A * B;
+  else if (ta && !tb) C.noalias() += A.transpose() * B;
+  else if (!ta && tb) C.noalias() += A * B.transpose();
+  else C.noalias() += A.transpose() * B.transpose();
+}
+
+// The geometry of one conv2d: input [N,H,W,C], filter [KH,KW,C,O], output [N,OH,OW,O].
+struct ConvGeom {
+  int64_t n, h, w, c, kh, kw, o, oh, ow;
+  Window2D win;
+  int64_t patch() const { return kh * kw * c; }
+  int64_t pixels() const { return oh * ow; }
+};
+
+ConvGeom conv_geom(const Dims& x, const Dims& f, const Window2D& win) {
+  KILN_ASSERT(x.size() == 4 && f.size() == 4 && f[2] == x[3], "conv2d: bad input/filter shapes");
+  ConvGeom g{x[0], x[1], x[2], x[3], f[0], f[1], f[3], 0, 0, win};
+  g.oh = (g.h + win.pt + win.pb - ((g.kh - 1) * win.dh + 1)) / win.sh + 1;
+  g.ow = (g.w + win.pl + win.pr - ((g.kw - 1) * win.dw + 1)) / win.sw + 1;
+  KILN_ASSERT(g.oh >= 1 && g.ow >= 1, "conv2d: window does not fit the input");
+  return g;
+}
+
+// How many images go into one patch matrix (bounds its size to ~16 MB).
+int64_t images_per_chunk(const ConvGeom& g) {
+  int64_t per_image = std::max<int64_t>(g.pixels() * g.patch(), 1);
+  return std::clamp<int64_t>((int64_t{1} << 22) / per_image, 1, std::max<int64_t>(g.n, 1));
+}
+
+// Visits the patch matrix of images [n0, n0+cnt): f(row, tap, src) where row is
+// the output pixel, tap = (a*KW + b) the filter tap (a block of C columns), and
+// src the offset of x[n, y, x, 0], or -1 when the tap reads padding.
+template <class F>
+void for_each_patch(const ConvGeom& g, int64_t n0, int64_t cnt, F&& f) {
+  const Window2D& s = g.win;
+  for (int64_t n = 0; n < cnt; ++n)
+    for (int64_t i = 0; i < g.oh; ++i)
+      for (int64_t j = 0; j < g.ow; ++j) {
+        int64_t row = (n * g.oh + i) * g.ow + j;
+        for (int64_t a = 0; a < g.kh; ++a) {
+          int64_t y = i * s.sh + a * s.dh - s.pt;
+          for (int64_t b = 0; b < g.kw; ++b) {
+            int64_t x = j * s.sw + b * s.dw - s.pl;
+            bool inside = y >= 0 && y < g.h && x >= 0 && x < g.w;
+            f(row, a * g.kw + b, inside ? (((n0 + n) * g.h + y) * g.w + x) * g.c : int64_t{-1});
+          }
+        }
+      }
+}
+
+void im2col(const ConvGeom& g, const float* x, int64_t n0, int64_t cnt, float* cols) {
+  const int64_t c = g.c, patch = g.patch();
+  for_each_patch(g, n0, cnt, [&](int64_t row, int64_t tap, int64_t src) {
+    float* dst = cols + row * patch + tap * c;
+    if (src < 0) std::fill(dst, dst + c, 0.0f);
+    else std::memcpy(dst, x + src, static_cast<size_t>(c) * sizeof(float));
+  });
+}
+
+void col2im_add(const ConvGeom& g, const float* cols, int64_t n0, int64_t cnt, float* dx) {
+  const int64_t c = g.c, patch = g.patch();
+  for_each_patch(g, n0, cnt, [&](int64_t row, int64_t tap, int64_t src) {
+    if (src < 0) return;
+    const float* s = cols + row * patch + tap * c;
+    for (int64_t k = 0; k < c; ++k) dx[src + k] += s[k];
+  });
+}
+
+}  // namespace
+
+Tensor matmul(const Tensor& a, const Tensor& b, bool ta, bool tb) {
+  KILN_ASSERT(a.rank() >= 2 && b.rank() >= 2, "matmul operands need rank >= 2");
+  const Dims& as = a.shape();
+  const Dims& bs = b.shape();
+  int64_t ar = a.rank(), br = b.rank();
+  int64_t m = as[ar - (ta ? 1 : 2)], k = as[ar - (ta ? 2 : 1)];
+  int64_t k2 = bs[br - (tb ? 1 : 2)], p = bs[br - (tb ? 2 : 1)];
+  KILN_ASSERT(k == k2, "matmul contracting dimensions differ");
+  Dims shape(as.begin(), as.end() - 2);
+  shape.push_back(m);
+  shape.push_back(p);
+  Tensor out = Tensor::zeros(shape, DType::f32);
+  if (out.size() == 0) return out;
+  if (br == 2) {
+    // lhs [..., M, K] x rhs [K, P]: the leading lhs dims fold into M (transpose_a only for rank 2).
+    KILN_ASSERT(!ta || ar == 2, "transpose_a needs a rank-2 lhs or a batched matmul");
+    int64_t rows = ta ? m : a.size() / std::max<int64_t>(k, 1);
+    if (k == 0) return out;
+    gemm(a.data(), ta ? k : rows, ta ? rows : k, ta, b.data(), bs[0], bs[1], tb, out.data());
+    return out;
+  }
+  KILN_ASSERT(ar == br && std::equal(as.begin(), as.end() - 2, bs.begin()), "batched matmul batch dims differ");
+  int64_t batch = product(Dims(as.begin(), as.end() - 2));
+  int64_t a_mat = as[ar - 2] * as[ar - 1], b_mat = bs[br - 2] * bs[br - 1];
+  for (int64_t i = 0; i < batch; ++i)
+    gemm(a.data() + i * a_mat, as[ar - 2], as[ar - 1], ta, b.data() + i * b_mat, bs[br - 2], bs[br - 1], tb,
+         out.data() + i * m * p);
+  return out;
+}
+
+Tensor conv2d(const Tensor& x, const Tensor& w, const Window2D& win) {
+  ConvGeom g = conv_geom(x.shape(), w.shape(), win);
+  Tensor y = Tensor::zeros({g.n, g.oh, g.ow, g.o}, DType::f32);
+  if (y.size() == 0) return y;
+  int64_t chunk = images_per_chunk(g);
+  std::vector<float> cols(static_cast<size_t>(chunk * g.pixels() * g.patch()));
+  for (int64_t n0 = 0; n0 < g.n; n0 += chunk) {
+    int64_t cnt = std::min(chunk, g.n - n0), rows = cnt * g.pixels();
+    im2col(g, x.data(), n0, cnt, cols.data());
+    gemm(cols.data(), rows, g.patch(), false, w.data(), g.patch(), g.o, false, y.data() + n0 * g.pixels() * g.o);
+  }
+  return y;
+}
+
+Tensor conv2d_input_grad(const Tensor& dy, const Tensor& w, const Dims& input_shape, const Window2D& win) {
+  ConvGeom g = conv_geom(input_shape, w.shape(), win);
+  KILN_ASSERT(dy.shape() == (Dims{g.n, g.oh, g.ow, g.o}), "conv2d_input_grad: dy does not match the conv output");
+  Tensor dx = Tensor::zeros(input_shape, DType::f32);
+  if (dx.size() == 0 || dy.size() == 0) return dx;
+  int64_t chunk = images_per_chunk(g);
+  std::vector<float> cols(static_cast<size_t>(chunk * g.pixels() * g.patch()));
+  for (int64_t n0 = 0; n0 < g.n; n0 += chunk) {
+    int64_t cnt = std::min(chunk, g.n - n0), rows = cnt * g.pixels();
+    // dcols [rows, patch] = dy [rows, O] * W^T, W viewed as [patch, O].
+    gemm(dy.data() + n0 * g.pixels() * g.o, rows, g.o, false, w.data(), g.patch(), g.o, true, cols.data());
+    col2im_add(g, cols.data(), n0, cnt, dx.data());
+  }
+  return dx;
+}
+
+Tensor conv2d_filter_grad(const Tensor& x, const Tensor& dy, const Dims& filter_shape, const Window2D& win) {
+  ConvGeom g = conv_geom(x.shape(), filter_shape, win);
+  KILN_ASSERT(dy.shape() == (Dims{g.n, g.oh, g.ow, g.o}), "conv2d_filter_grad: dy does not match the conv output");
+  Tensor dw = Tensor::zeros(filter_shape, DType::f32);
+  if (dw.size() == 0 || dy.size() == 0) return dw;
+  int64_t chunk = images_per_chunk(g);
+  std::vector<float> cols(static_cast<size_t>(chunk * g.pixels() * g.patch()));
+  for (int64_t n0 = 0; n0 < g.n; n0 += chunk) {
+    int64_t cnt = std::min(chunk, g.n - n0), rows = cnt * g.pixels();
+    im2col(g, x.data(), n0, cnt, cols.data());
+    // dW [patch, O] += cols^T [patch, rows] * dy [rows, O].
+    gemm(cols.data(), rows, g.patch(), true, dy.data() + n0 * g.pixels() * g.o, rows, g.o, false, dw.data(), true);
+  }
+  return dw;
+}
+
+}  // namespace kiln::runtime::kernels

@@ -11,6 +11,7 @@
 // `None` in Keras style: {kBatch, 64, 64, 1} is "(None, 64, 64, 1)".
 #pragma once
 
+#include <concepts>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -107,6 +108,10 @@ class Layer : public std::enable_shared_from_this<Layer> {
 
   // Records a call: checks the inputs, builds on first use, infers the output shapes.
   std::vector<KerasTensor> call(const std::vector<KerasTensor>& inputs, bool list_input);
+  // build() unless already built (wrappers build their inner layer through this).
+  void build_once(const std::vector<Dims>& shapes);
+  // The weight storage (a wrapper returns its inner layer's).
+  virtual std::vector<Weight>& mutable_weights() { return weights_; }
 
   // --- what each layer class implements ---
   // Checks input shapes against the layer's input spec (before and after build).
@@ -127,7 +132,6 @@ class Layer : public std::enable_shared_from_this<Layer> {
   Layer(const std::string& class_name, const std::string& name);
 
   Weight& add_weight(const std::string& name, Tensor value);
-  virtual std::vector<Weight>& mutable_weights() { return weights_; }
   // `Input 0 of layer "dense_1" is incompatible with the layer: <what>` as a kiln::Error.
   [[noreturn]] void incompatible(size_t input_index, const std::string& what) const;
 
@@ -143,7 +147,9 @@ class Layer : public std::enable_shared_from_this<Layer> {
 class LayerRef {
  public:
   LayerRef() = default;
-  LayerRef(std::shared_ptr<Layer> layer) : layer_(std::move(layer)) {}  // NOLINT: implicit on purpose
+  template <class L>
+    requires std::derived_from<L, Layer>
+  LayerRef(std::shared_ptr<L> layer) : layer_(std::move(layer)) {}  // NOLINT: implicit on purpose
 
   KerasTensor operator()(const KerasTensor& input) const;
   KerasTensor operator()(const std::vector<KerasTensor>& inputs) const;

@@ -309,4 +309,53 @@ TEST(Autodiff, GradientOfGradient) {
   check_gradients(*dg, {rng.uniform({2, 3}, -1, 1), rng.uniform({3, 2}, -1, 1)}, {0, 1});
 }
 
+// A scan whose body holds another scan, with an i32 step counter carry and an
+// invariant that has the batch dimension: the reverse scan's body is itself
+// differentiated recursively, the counter is saved but gets no cotangent.
+TEST(Autodiff, NestedScanWithIntegerCarry) {
+  const int64_t T1 = 3, T2 = 2;
+  Graph g("nested");
+  Value* h0 = g.add_param("h0", f32({kBatch, 2}));
+  Value* k0 = g.add_param("k0", TensorType(DType::i32, {}));
+  Value* xs = g.add_param("xs", f32({T1, kBatch, 2}));
+  Value* ys = g.add_param("ys", f32({T2, kBatch, 2}));
+
+  auto inner = std::make_unique<Graph>("inner");
+  {
+    Value* h = inner->add_param("h", f32({kBatch, 2}));
+    Value* y = inner->add_param("y_t", f32({kBatch, 2}));
+    Value* x = inner->add_param("x", f32({kBatch, 2}));
+    Builder b(*inner);
+    inner->set_results({b.unary(OpKind::Tanh, b.add(b.mul(h, y), x), "h_next")});
+  }
+  auto outer = std::make_unique<Graph>("outer");
+  {
+    Value* h = outer->add_param("h", f32({kBatch, 2}));
+    Value* k = outer->add_param("k", TensorType(DType::i32, {}));
+    Value* x = outer->add_param("x_t", f32({kBatch, 2}));
+    Value* y = outer->add_param("ys", ys->type);
+    Builder b(*outer);
+    Node* in = outer->add_node(OpKind::Scan, {h, y, x}, {{"num_carry", int64_t{1}}, {"num_seq", int64_t{1}}},
+                               std::move(inner), {"inner"});
+    Value* kf = b.mul(b.convert(k, DType::f32), b.constant(0.1));
+    Value* h2 = b.add(b.mul(in->result(0), b.unary(OpKind::Sigmoid, x)), kf, "h_next");
+    Value* k2 = b.add(k, b.constant(1.0, {}, DType::i32), "k_next");
+    outer->set_results({h2, k2, h2});
+  }
+  Node* scan = g.add_node(OpKind::Scan, {h0, k0, xs, ys}, {{"num_carry", int64_t{2}}, {"num_seq", int64_t{1}}},
+                          std::move(outer), {"outer"});
+  Rand rng(5);
+  std::vector<Tensor> args{rng.uniform({2, 2}, -1, 1), Tensor::from_i32({}, {2}), rng.uniform({T1, 2, 2}, -1, 1),
+                           rng.uniform({T2, 2, 2}, -1, 1)};
+  Builder b(g);
+  weighted_sum_loss(g, b.binary(OpKind::Add, scan->result(2), scan->result(0), Dims{1, 2}), args, rng);
+  GradCheckReport rep = check_gradients(g, args, {0, 2, 3});
+  EXPECT_EQ(rep.checked, 4 + 12 + 8);
+  auto dg = passes::autodiff(g, {0, 1, 2, 3});
+  // The outer scan and its inner one; the reverse outer scan, whose body holds
+  // the recomputed inner scan (now saving its carries) and that one's reverse.
+  EXPECT_EQ(count_op(*dg, OpKind::Scan), 5);
+  EXPECT_EQ(dg->results()[2]->type, TensorType(DType::i32, {}));
+}
+
 }  // namespace

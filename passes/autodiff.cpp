@@ -147,18 +147,18 @@ std::vector<Value*> Backprop::run(const std::vector<Value*>& outputs, const std:
 
 Graph& VjpContext::graph() const { return bp_.graph(); }
 
-std::string VjpContext::temp_name() const { return "grad." + y()->name; }
+std::string VjpContext::temp_name(OpKind k) const { return "grad." + y()->name + "." + std::string(op_name(k)); }
 
 std::string VjpContext::grad_name(int i) const { return bp_.part_name(x(i)); }
 
 Value* VjpContext::op(OpKind k, std::vector<Value*> ops, AttrMap a) {
-  return graph().add(k, std::move(ops), std::move(a), temp_name());
+  return graph().add(k, std::move(ops), std::move(a), temp_name(k));
 }
 
 Value* VjpContext::constant(double v, const Dims& shape, DType t) {
   AttrMap a{{"value", v}, {"shape", shape}};
   if (t != DType::f32) a.set("dtype", t);
-  return graph().add(OpKind::Constant, {}, std::move(a), temp_name());
+  return graph().add(OpKind::Constant, {}, std::move(a), temp_name(OpKind::Constant));
 }
 
 std::pair<Value*, AttrMap> VjpContext::ew_operands(Value* a, Value* b) {
@@ -207,7 +207,7 @@ void VjpContext::grad(int i, OpKind k, std::vector<Value*> ops, AttrMap a) {
   std::vector<TensorType> types;
   for (const Value* v : ops) types.push_back(v->type);
   bool exact = infer_types(k, types, a, nullptr).at(0) == x(i)->type;
-  Value* v = graph().add(k, std::move(ops), std::move(a), exact ? grad_name(i) : temp_name());
+  Value* v = graph().add(k, std::move(ops), std::move(a), exact ? grad_name(i) : temp_name(k));
   grad(i, v);
 }
 

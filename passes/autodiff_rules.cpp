@@ -2,7 +2,6 @@
 // forward result, dy its cotangent; a rule contributes the cotangent of each
 // operand it is asked for (VjpContext::grad sums broadcast operands back).
 #include <algorithm>
-#include <numeric>
 
 #include "passes/autodiff_rules.h"
 
@@ -177,22 +176,21 @@ void vjp_reduce_sum(C& c) {
   Dims kept = other_axes(c.x(0)->type.rank(), reduced_axes(c));
   c.grad(0, K::Broadcast, {c.dy()}, {{"shape", c.x(0)->type.shape}, {"dims", kept}});
 }
-// reduce_mean: dx = broadcast(dy / count). count is a constant, or, when a batch
-// axis is reduced, reduce_sum of a constant 1 shaped like the reduced axes.
+// reduce_mean: dx = broadcast(dy / count). count is a constant, or, when the
+// batch axis (N or N*k) is reduced, reduce_sum of a constant 1 of shape [N*k]
+// times the other reduced axes' size: exact below 2^24.
 void vjp_reduce_mean(C& c) {
-  Dims axes = reduced_axes(c), shape;
-  bool batch = false;
+  Dims axes = reduced_axes(c);
+  int64_t batch = 0, rest = 1;
   for (int64_t a : axes) {
-    shape.push_back(c.x(0)->type.shape[static_cast<size_t>(a)]);
-    batch |= is_batch_dim(shape.back());
+    int64_t d = c.x(0)->type.shape[static_cast<size_t>(a)];
+    if (is_batch_dim(d)) batch = d;
+    else rest *= d;
   }
-  Value* count = nullptr;
-  if (batch) {
-    Dims all(shape.size());
-    std::iota(all.begin(), all.end(), 0);
-    count = c.op(K::ReduceSum, {c.constant(1.0, shape)}, {{"axes", all}});
-  } else {
-    count = c.constant(static_cast<double>(TensorType(DType::f32, shape).static_elements()));
+  Value* count = batch ? c.op(K::ReduceSum, {c.constant(1.0, {batch})}, {{"axes", Dims{0}}}) : nullptr;
+  if (!batch || rest != 1) {
+    Value* r = c.constant(static_cast<double>(rest));
+    count = count ? c.op(K::Mul, {count, r}) : r;
   }
   Dims kept = other_axes(c.x(0)->type.rank(), axes);
   c.grad(0, K::Broadcast, {c.op(K::Div, {c.dy(), count})}, {{"shape", c.x(0)->type.shape}, {"dims", kept}});

@@ -4,7 +4,7 @@
 // cotangents dy(i), and contributes the cotangent of each operand it wants(i)
 // through grad(): a value of the operand's type, or a result-shaped value that
 // grad() sums over the operand's broadcast axes. Temporaries are named
-// grad.<result name>, contributions grad.<operand name>.
+// grad.<result name>.<op>, contributions grad.<operand name>.
 #pragma once
 
 #include <string>
@@ -33,7 +33,7 @@ class VjpContext {
   bool wants(int i) const { return wants_.at(static_cast<size_t>(i)); }
   int num_operands() const { return static_cast<int>(node.operands.size()); }
 
-  // --- temporaries, named grad.<y name> ---
+  // --- temporaries, named grad.<y name>.<op name> ---
   ir::Value* op(ir::OpKind k, std::vector<ir::Value*> ops, ir::AttrMap a = {});
   ir::Value* constant(double v, const ir::Dims& shape = {}, ir::DType t = ir::DType::f32);
   ir::Value* zeros(const ir::TensorType& t) { return constant(0.0, t.shape, t.dtype); }
@@ -55,7 +55,7 @@ class VjpContext {
   std::vector<ir::Value*> dys_;
   std::vector<bool> wants_;
 
-  std::string temp_name() const;
+  std::string temp_name(ir::OpKind k) const;
   // Sums v over the axes operand i was broadcast along; names the sum `name`.
   ir::Value* unbroadcast(int i, ir::Value* v, const std::string& name);
   std::pair<ir::Value*, ir::AttrMap> ew_operands(ir::Value* a, ir::Value* b);

@@ -11,8 +11,8 @@
 namespace kiln {
 
 const std::vector<std::string>& known_activations() {
-  static const std::vector<std::string> names = {"linear", "relu",  "sigmoid",  "tanh", "softmax",
-                                                 "elu",    "selu",  "softplus", "swish"};
+  static const std::vector<std::string> names = {"linear", "relu", "sigmoid",  "tanh", "softmax",
+                                                 "elu",    "selu", "softplus", "swish"};
   return names;
 }
 
@@ -77,8 +77,8 @@ Value* lower_activation(ir::Graph& g, const std::string& act, Value* x, const st
     Value* relu = g.add(OpKind::Max, {x, zero}, {}, p + "_relu");
     Value* na = g.add(OpKind::Neg, {g.add(OpKind::Abs, {x}, {}, p + "_abs")}, {}, p + "_neg_abs");
     Value* e = g.add(OpKind::Exp, {na}, {}, p + "_exp");
-    Value* l = g.add(OpKind::Log, {g.add(OpKind::Add, {e, scalar(g, 1.0, p + "_one")}, {}, p + "_1p")}, {},
-                     p + "_log1p");
+    Value* l =
+        g.add(OpKind::Log, {g.add(OpKind::Add, {e, scalar(g, 1.0, p + "_one")}, {}, p + "_1p")}, {}, p + "_log1p");
     return g.add(OpKind::Add, {relu, l}, {}, out_name);
   }
   if (act == "swish") return g.add(OpKind::Mul, {x, g.add(OpKind::Sigmoid, {x}, {}, p + "_sigmoid")}, {}, out_name);

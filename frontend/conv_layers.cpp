@@ -37,8 +37,7 @@ Window2D window_2d(const Layer& l, const Dims& x, KernelSize k, KernelSize s, bo
 class Conv2DLayer : public Layer {
  public:
   Conv2DLayer(int64_t filters, const Conv2DOptions& o)
-      : Layer("Conv2D", o.name), filters_(filters), kernel_(o.kernel_size), strides_(o.strides),
-        use_bias_(o.use_bias) {
+      : Layer("Conv2D", o.name), filters_(filters), kernel_(o.kernel_size), strides_(o.strides), use_bias_(o.use_bias) {
     if (filters <= 0)
       throw Error("Invalid value for argument `filters` of " + detail::describe(*this) +
                   ". Expected a strictly positive value. Received filters=" + std::to_string(filters) + ".");

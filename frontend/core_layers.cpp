@@ -142,8 +142,8 @@ class ConcatenateLayer : public Layer {
       std::string shapes = "[";
       for (size_t i = 0; i < s.size(); ++i) shapes += (i ? ", " : "") + shape_to_python(s[i]);
       throw Error("A `Concatenate` layer requires inputs with matching shapes except for the concatenation axis. " +
-                  why + " Received: input_shape=" + shapes + "] in " + detail::describe(*this) + " (axis=" +
-                  std::to_string(axis_) + ").");
+                  why + " Received: input_shape=" + shapes + "] in " + detail::describe(*this) +
+                  " (axis=" + std::to_string(axis_) + ").");
     };
     int64_t rank = static_cast<int64_t>(s[0].size());
     for (const Dims& d : s)

@@ -65,9 +65,9 @@ void Layer::set_weights(const std::vector<Tensor>& values) {
     if (values[i].dtype() != DType::f32 || values[i].shape() != ws[i].value.shape())
       throw Error("Layer " + name_ + " weight shape " + shape_to_python(ws[i].value.shape()) +
                   " is not compatible with provided weight shape " + shape_to_python(values[i].shape()) +
-                  (values[i].dtype() != DType::f32 ? " (and dtype " + std::string(ir::dtype_name(values[i].dtype())) +
-                                                         ", expected f32)"
-                                                   : std::string()) +
+                  (values[i].dtype() != DType::f32
+                       ? " (and dtype " + std::string(ir::dtype_name(values[i].dtype())) + ", expected f32)"
+                       : std::string()) +
                   " for weight \"" + ws[i].name + "\".");
   }
   for (size_t i = 0; i < ws.size(); ++i) ws[i].value = values[i].clone();
@@ -102,11 +102,6 @@ void Layer::build_once(const std::vector<Dims>& shapes) {
 void Layer::check_inputs(const std::vector<Dims>&) const {}
 void Layer::build(const std::vector<Dims>&) {}
 
-void Layer::incompatible(size_t input_index, const std::string& what) const {
-  throw Error("Input " + std::to_string(input_index) + " of layer \"" + name_ +
-              "\" is incompatible with the layer: " + what);
-}
-
 namespace {
 
 std::string shapes_to_python(const std::vector<Dims>& shapes, bool as_list) {
@@ -121,8 +116,7 @@ std::string shapes_to_python(const std::vector<Dims>& shapes, bool as_list) {
 std::vector<KerasTensor> Layer::call(const std::vector<KerasTensor>& inputs, bool list_input) {
   int n = static_cast<int>(inputs.size());
   if (n < min_inputs() || (max_inputs() >= 0 && n > max_inputs())) {
-    std::string expect = max_inputs() < 0 ? "at least " + std::to_string(min_inputs())
-                                          : std::to_string(min_inputs());
+    std::string expect = max_inputs() < 0 ? "at least " + std::to_string(min_inputs()) : std::to_string(min_inputs());
     throw Error("Layer \"" + name_ + "\" (" + class_name() + ") expects " + expect + " input(s), but it received " +
                 std::to_string(n) + " input tensors.");
   }

@@ -10,8 +10,8 @@ void check_input_spec(const std::string& layer, size_t index, const Dims& shape,
     throw Error(head + "expected ndim=" + std::to_string(*spec.ndim) + ", found ndim=" + std::to_string(ndim) +
                 ". Full shape received: " + shape_to_python(shape));
   if (spec.min_ndim && ndim < *spec.min_ndim)
-    throw Error(head + "expected min_ndim=" + std::to_string(*spec.min_ndim) + ", found ndim=" +
-                std::to_string(ndim) + ". Full shape received: " + shape_to_python(shape));
+    throw Error(head + "expected min_ndim=" + std::to_string(*spec.min_ndim) + ", found ndim=" + std::to_string(ndim) +
+                ". Full shape received: " + shape_to_python(shape));
   for (const auto& [axis, value] : spec.axes) {
     int64_t a = axis < 0 ? axis + ndim : axis;
     if (a < 0 || a >= ndim || shape[a] != value)
@@ -25,8 +25,8 @@ std::string describe(const Layer& layer) { return "layer \"" + layer.name() + "\
 std::string ir_name(const std::string& s) {
   std::string out;
   for (char c : s) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
-              c == '-';
+    bool ok =
+        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-';
     out += ok ? c : '_';
   }
   return out.empty() ? "v" : out;

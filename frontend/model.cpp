@@ -62,13 +62,14 @@ void Model::set_weights(const std::vector<Tensor>& weights) {
       const Tensor& t = weights[k++];
       if (t.dtype() != DType::f32 || t.shape() != w.value.shape())
         throw Error("Layer " + l->name() + " weight shape " + shape_to_python(w.value.shape()) +
-                    " is not compatible with provided weight shape " + shape_to_python(t.shape()) +
-                    " (weight \"" + w.name + "\", index " + std::to_string(k - 1) + " of set_weights(weights)).");
+                    " is not compatible with provided weight shape " + shape_to_python(t.shape()) + " (weight \"" +
+                    w.name + "\", index " + std::to_string(k - 1) + " of set_weights(weights)).");
     }
   k = 0;
   for (const auto& l : ls) {
     size_t n = l->weights().size();
-    l->set_weights(std::vector<Tensor>(weights.begin() + static_cast<long>(k), weights.begin() + static_cast<long>(k + n)));
+    l->set_weights(
+        std::vector<Tensor>(weights.begin() + static_cast<long>(k), weights.begin() + static_cast<long>(k + n)));
     k += n;
   }
 }
@@ -88,8 +89,7 @@ std::unique_ptr<ir::Graph> Model::forward_ir() const {
   std::map<const Layer*, std::vector<ir::Value*>> params;
   for (const auto& l : layers())
     for (const Weight& w : l->weights())
-      params[l.get()].push_back(
-          g->add_param(detail::ir_name(l->name() + "." + w.name), ir::f32(w.value.shape())));
+      params[l.get()].push_back(g->add_param(detail::ir_name(l->name() + "." + w.name), ir::f32(w.value.shape())));
 
   for (const CallNode* node : net.execution_order()) {
     if (node->is_input()) continue;
@@ -99,12 +99,12 @@ std::unique_ptr<ir::Graph> Model::forward_ir() const {
     if (node->index > 0) prefix += ".call" + std::to_string(node->index);
     LowerContext ctx{*g, prefix, params[node->layer.get()]};
     std::vector<ir::Value*> outs = node->layer->lower(ctx, ins);
-    KILN_ASSERT(outs.size() == node->output_shapes.size(), "layer " + node->layer->name() + " lowered to " +
-                                                                std::to_string(outs.size()) + " values");
+    KILN_ASSERT(outs.size() == node->output_shapes.size(),
+                "layer " + node->layer->name() + " lowered to " + std::to_string(outs.size()) + " values");
     for (size_t i = 0; i < outs.size(); ++i)
-      KILN_ASSERT(outs[i]->type.shape == node->output_shapes[i],
-                  "layer " + node->layer->name() + " lowered to " + outs[i]->type.to_string() + " but its shape is " +
-                      shape_to_python(node->output_shapes[i]));
+      KILN_ASSERT(outs[i]->type.shape == node->output_shapes[i], "layer " + node->layer->name() + " lowered to " +
+                                                                     outs[i]->type.to_string() + " but its shape is " +
+                                                                     shape_to_python(node->output_shapes[i]));
     values[node] = outs;
   }
   std::vector<ir::Value*> results;

@@ -167,19 +167,19 @@ std::shared_ptr<Network> map_graph_network(const std::vector<KerasTensor>& input
   for (const auto& depth : net->nodes_by_depth)
     for (const CallNode* node : depth) {
       if (node->is_input()) {
-        bool given = std::any_of(inputs.begin(), inputs.end(),
-                                 [&](const KerasTensor& t) { return t.node().get() == node; });
+        bool given =
+            std::any_of(inputs.begin(), inputs.end(), [&](const KerasTensor& t) { return t.node().get() == node; });
         if (!given)
           throw Error("Graph disconnected: cannot obtain value for tensor " +
-                      describe_tensor(KerasTensor(st.node_owner.at(node), 0)) + " at layer \"" +
-                      node->layer->name() + "\". The following previous layers were accessed without issue: " +
-                      accessed_str() + ". Pass every Input that the outputs depend on to Model(inputs, outputs).");
+                      describe_tensor(KerasTensor(st.node_owner.at(node), 0)) + " at layer \"" + node->layer->name() +
+                      "\". The following previous layers were accessed without issue: " + accessed_str() +
+                      ". Pass every Input that the outputs depend on to Model(inputs, outputs).");
       } else {
         for (const KerasTensor& in : node->inputs)
           if (!computable.count(in.node().get()))
             throw Error("Graph disconnected: cannot obtain value for tensor " + describe_tensor(in) + " at layer \"" +
-                        node->layer->name() + "\". The following previous layers were accessed without issue: " +
-                        accessed_str());
+                        node->layer->name() +
+                        "\". The following previous layers were accessed without issue: " + accessed_str());
       }
       computable.insert(node);
       accessed.push_back(node->layer->name());

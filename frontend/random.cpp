@@ -2,10 +2,10 @@
 // Keras's default initializers.
 #include "random.h"
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <regex>
-#include <algorithm>
 #include <string>
 
 #include "ir/error.h"

@@ -97,8 +97,8 @@ class LSTMLayer : public Layer {
       z = b.add(OpKind::Add, {z, bias}, {{"broadcast_dims", std::vector<int64_t>{1}}}, "z_b");
     }
     auto gate = [&](int64_t k, const std::string& act, const std::string& gname) {
-      Value* zk = b.add(OpKind::Slice, {z}, {{"axis", int64_t{1}}, {"start", k * u}, {"limit", (k + 1) * u}},
-                        "z_" + gname);
+      Value* zk =
+          b.add(OpKind::Slice, {z}, {{"axis", int64_t{1}}, {"start", k * u}, {"limit", (k + 1) * u}}, "z_" + gname);
       return detail::lower_activation(b, act, zk, gname, gname);
     };
     Value* i = gate(0, rec_act_, "i");

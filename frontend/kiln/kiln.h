@@ -11,9 +11,9 @@
 //   plot_model(model, "mlp.png", {.show_shapes = true});
 #pragma once
 
-#include "ir/error.h"         // kiln::Error
-#include "kiln/layer.h"       // KerasTensor, Layer, LayerRef
-#include "kiln/layers.h"      // Input, Dense, Conv2D, MaxPooling2D, Flatten, Concatenate, LSTM, ...
-#include "kiln/model.h"       // Model, Sequential, plot_model, model_to_dot
-#include "kiln/session.h"     // set_seed, clear_session
-#include "runtime/tensor.h"   // kiln::Tensor
+#include "ir/error.h"        // kiln::Error
+#include "kiln/layer.h"      // KerasTensor, Layer, LayerRef
+#include "kiln/layers.h"     // Input, Dense, Conv2D, MaxPooling2D, Flatten, Concatenate, LSTM, ...
+#include "kiln/model.h"      // Model, Sequential, plot_model, model_to_dot
+#include "kiln/session.h"    // set_seed, clear_session
+#include "runtime/tensor.h"  // kiln::Tensor

@@ -57,9 +57,9 @@ class KerasTensor {
 // One call of a layer (Keras's Node). An input layer's node has no inputs.
 struct CallNode {
   std::shared_ptr<Layer> layer;
-  int index = 0;                   // position among the layer's calls
+  int index = 0;  // position among the layer's calls
   std::vector<KerasTensor> inputs;
-  bool list_input = false;         // called with a list (shapes print as a list)
+  bool list_input = false;  // called with a list (shapes print as a list)
   std::vector<Dims> output_shapes;
 
   bool is_input() const { return inputs.empty(); }
@@ -132,8 +132,6 @@ class Layer : public std::enable_shared_from_this<Layer> {
   Layer(const std::string& class_name, const std::string& name);
 
   Weight& add_weight(const std::string& name, Tensor value);
-  // `Input 0 of layer "dense_1" is incompatible with the layer: <what>` as a kiln::Error.
-  [[noreturn]] void incompatible(size_t input_index, const std::string& what) const;
 
  private:
   std::string name_;
@@ -147,8 +145,7 @@ class Layer : public std::enable_shared_from_this<Layer> {
 class LayerRef {
  public:
   LayerRef() = default;
-  template <class L>
-    requires std::derived_from<L, Layer>
+  template <std::derived_from<Layer> L>
   LayerRef(std::shared_ptr<L> layer) : layer_(std::move(layer)) {}  // NOLINT: implicit on purpose
 
   KerasTensor operator()(const KerasTensor& input) const;

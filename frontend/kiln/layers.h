@@ -42,14 +42,14 @@ struct DenseOptions {
   std::string activation;  // "" = linear
   bool use_bias = true;
   std::string name;
-  std::optional<int64_t> input_dim;                  // Sequential's first layer: input (None, input_dim)
-  std::optional<std::vector<int64_t>> input_shape;   // or any input shape (without batch)
+  std::optional<int64_t> input_dim;                 // Sequential's first layer: input (None, input_dim)
+  std::optional<std::vector<int64_t>> input_shape;  // or any input shape (without batch)
 };
 // Densely connected layer on the last axis: y = activation(x . kernel + bias), kernel (in, units).
 LayerRef Dense(int64_t units, const DenseOptions& options = {});
 
 struct Conv2DOptions {
-  KernelSize kernel_size;   // required
+  KernelSize kernel_size;  // required
   KernelSize strides = 1;
   std::string padding = "valid";  // "valid" or "same"
   std::string activation;

@@ -27,12 +27,12 @@ namespace kiln {
 namespace detail {
 struct Network;
 struct TrainingState;
-}
+}  // namespace detail
 
 // One tensor or a list of tensors: Model(visible, output), Model({a, b}, {c, d}).
 class TensorList {
  public:
-  TensorList(const KerasTensor& t) : v_{t} {}  // NOLINT: implicit on purpose
+  TensorList(const KerasTensor& t) : v_{t} {}                   // NOLINT: implicit on purpose
   TensorList(std::vector<KerasTensor> v) : v_(std::move(v)) {}  // NOLINT
   TensorList(std::initializer_list<KerasTensor> v) : v_(v) {}
   const std::vector<KerasTensor>& get() const { return v_; }

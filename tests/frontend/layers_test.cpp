@@ -194,7 +194,7 @@ TEST_F(Frontend, GetSetWeightsRoundTrip) {
   std::string msg = error_of([&] { m.set_weights(bad); });
   EXPECT_TRUE(has(msg, "weight shape (4, 2) is not compatible with provided weight shape (4, 3)")) << msg;
   EXPECT_TRUE(has(msg, "Layer dense weight")) << msg;  // Dense(2) was constructed first: it is "dense"
-  EXPECT_EQ(m.get_weights()[0].data()[1], 0.5f);  // untouched
+  EXPECT_EQ(m.get_weights()[0].data()[1], 0.5f);       // untouched
   msg = error_of([&] { m.set_weights({w[0]}); });
   EXPECT_TRUE(has(msg, "length 1")) << msg;
   EXPECT_TRUE(has(msg, "expecting 4")) << msg;
@@ -208,13 +208,11 @@ TEST_F(Frontend, IncompatibleInputShapeAtCall) {
   LayerRef d1 = Dense(3);
   d1(d(x));
   std::string msg = error_of([&] { d1(Input({20})); });
-  EXPECT_EQ(msg,
-            "Input 0 of layer \"dense_1\" is incompatible with the layer: expected axis -1 of input shape to have "
-            "value 5, but received input with shape (None, 20)");
+  EXPECT_EQ(msg, "Input 0 of layer \"dense_1\" is incompatible with the layer: expected axis -1 of input shape to have "
+                 "value 5, but received input with shape (None, 20)");
   msg = error_of([&] { LSTM(4)(x); });
-  EXPECT_EQ(msg,
-            "Input 0 of layer \"lstm\" is incompatible with the layer: expected ndim=3, found ndim=2. Full shape "
-            "received: (None, 10)");
+  EXPECT_EQ(msg, "Input 0 of layer \"lstm\" is incompatible with the layer: expected ndim=3, found ndim=2. Full shape "
+                 "received: (None, 10)");
   msg = error_of([&] { Conv2D(4, {.kernel_size = 2})(Input({8, 8})); });
   EXPECT_TRUE(has(msg, "Input 0 of layer \"conv2d\" is incompatible with the layer: expected min_ndim=4, found "
                        "ndim=3. Full shape received: (None, 8, 8)"))
@@ -249,9 +247,8 @@ TEST_F(Frontend, GraphDisconnected) {
 
 TEST_F(Frontend, UnknownActivation) {
   std::string msg = error_of([] { Dense(3, {.activation = "relux"}); });
-  EXPECT_EQ(msg,
-            "Unknown activation function: \"relux\" in layer \"dense\" (Dense). Known activations: linear, relu, "
-            "sigmoid, tanh, softmax, elu, selu, softplus, swish.");
+  EXPECT_EQ(msg, "Unknown activation function: \"relux\" in layer \"dense\" (Dense). Known activations: linear, relu, "
+                 "sigmoid, tanh, softmax, elu, selu, softplus, swish.");
   EXPECT_TRUE(has(error_of([] { Activation("gelu"); }), "\"gelu\""));
   EXPECT_TRUE(has(error_of([] { LSTM(3, {.recurrent_activation = "hard_sigmoid"}); }), "hard_sigmoid"));
 }

@@ -64,8 +64,8 @@ TEST(Lowering, ActivationsLower) {
     Model m(x, Activation(act)(Dense(4, {.activation = act})(x)));
     std::unique_ptr<ir::Graph> g = m.forward_ir();
     EXPECT_NO_THROW(ir::verify(*g)) << act;
-    std::vector<Tensor> out = runtime::interpret(*g, {Tensor::full({2, 3, 4}, 0.5f), m.get_weights()[0],
-                                                      m.get_weights()[1]});
+    std::vector<Tensor> out =
+        runtime::interpret(*g, {Tensor::full({2, 3, 4}, 0.5f), m.get_weights()[0], m.get_weights()[1]});
     ASSERT_EQ(out[0].shape(), (std::vector<int64_t>{2, 3, 4})) << act;
   }
 }

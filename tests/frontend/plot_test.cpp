@@ -34,7 +34,8 @@ TEST(Plot, SvgNamesEveryLayer) {
     plot_model(m, p.string(), {.show_shapes = true});
     std::string svg = read_file(p.string());
     EXPECT_NE(svg.find("<svg"), std::string::npos);
-    for (const auto& l : m.layers()) EXPECT_NE(svg.find(">" + l->name()), std::string::npos) << name << " " << l->name();
+    for (const auto& l : m.layers())
+      EXPECT_NE(svg.find(">" + l->name()), std::string::npos) << name << " " << l->name();
   }
 }
 

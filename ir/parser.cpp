@@ -12,11 +12,8 @@
 namespace kiln {
 
 ParseError::ParseError(std::string file, int line, int column, const std::string& message)
-    : Error(file + ":" + std::to_string(line) + ":" + std::to_string(column) + ": " + message),
-      file_(std::move(file)),
-      line_(line),
-      column_(column),
-      message_(message) {}
+    : Error(file + ":" + std::to_string(line) + ":" + std::to_string(column) + ": " + message), file_(std::move(file)),
+      line_(line), column_(column), message_(message) {}
 
 }  // namespace kiln
 
@@ -24,8 +21,25 @@ namespace kiln::ir {
 namespace {
 
 enum class Tok {
-  Eof, Ident, Value, Func, Label, Int, Float, String,
-  LParen, RParen, LBracket, RBracket, LBrace, RBrace, Comma, Colon, Equal, Star, Arrow,
+  Eof,
+  Ident,
+  Value,
+  Func,
+  Label,
+  Int,
+  Float,
+  String,
+  LParen,
+  RParen,
+  LBracket,
+  RBracket,
+  LBrace,
+  RBrace,
+  Comma,
+  Colon,
+  Equal,
+  Star,
+  Arrow,
 };
 
 struct Token {
@@ -357,8 +371,8 @@ class Parser {
         take();
       }
     }
-    expect(Tok::RBracket, "',' or ']'", "bad shape starting at " + std::to_string(open.line) + ":" +
-                                            std::to_string(open.col));
+    expect(Tok::RBracket, "',' or ']'",
+           "bad shape starting at " + std::to_string(open.line) + ":" + std::to_string(open.col));
     return d;
   }
 
@@ -511,7 +525,8 @@ class Parser {
 
   std::unique_ptr<Graph> region() {
     Token open = expect(Tok::LBrace, "'{'");
-    if (depth_ >= kMaxRegionDepth) fail(open, "regions nested too deeply (limit " + std::to_string(kMaxRegionDepth) + ")");
+    if (depth_ >= kMaxRegionDepth)
+      fail(open, "regions nested too deeply (limit " + std::to_string(kMaxRegionDepth) + ")");
     ++depth_;
     Token label = expect(Tok::Label, "a region label like ^body");
     auto body = std::make_unique<Graph>(label.text);

@@ -9,8 +9,7 @@ namespace kiln::ir {
 namespace {
 
 bool is_name_char(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
-         c == '-';
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-';
 }
 
 std::string join_types(const std::vector<Value*>& vs) {
@@ -29,7 +28,7 @@ std::string params_to_string(const Graph& g) {
   std::string s;
   for (size_t i = 0; i < g.params().size(); ++i) {
     const Value* p = g.params()[i];
-    s += (i ? ", " : "") + value_ref(*p) + ": " + p->type.to_string();
+    s += (i ? ", " : "") + (p ? value_ref(*p) + ": " + p->type.to_string() : "%<null>");
   }
   return s;
 }

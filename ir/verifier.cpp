@@ -113,8 +113,8 @@ class Checker {
         }
       }
       if (info.num_operands >= 0 && static_cast<int>(n->operands.size()) != info.num_operands) {
-        error(at, "has " + std::to_string(n->operands.size()) + " operands, expected " +
-                      std::to_string(info.num_operands));
+        error(at,
+              "has " + std::to_string(n->operands.size()) + " operands, expected " + std::to_string(info.num_operands));
         inferable = false;
       }
       if (info.has(kHasBody) != (n->body != nullptr)) {
@@ -185,8 +185,8 @@ class Checker {
     }
     for (size_t i = 0; i < out.size(); ++i)
       if (n.results[i]->type != out[i])
-        error(at, "result " + ref(n.results[i]) + " has type " + n.results[i]->type.to_string() +
-                      ", the op infers " + out[i].to_string());
+        error(at, "result " + ref(n.results[i]) + " has type " + n.results[i]->type.to_string() + ", the op infers " +
+                      out[i].to_string());
   }
 };
 
@@ -194,8 +194,8 @@ std::string func_where(const Graph& g) { return "func @" + format_name(g.name); 
 
 void throw_if_any(const std::vector<std::string>& errors) {
   if (errors.empty()) return;
-  std::string msg = "IR verification failed (" + std::to_string(errors.size()) + " problem" +
-                    (errors.size() == 1 ? "" : "s") + "):";
+  std::string msg =
+      "IR verification failed (" + std::to_string(errors.size()) + " problem" + (errors.size() == 1 ? "" : "s") + "):";
   for (const std::string& e : errors) msg += "\n  " + e;
   throw Error(msg);
 }

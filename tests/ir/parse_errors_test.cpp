@@ -31,12 +31,12 @@ std::string one(const std::string& stmt, const std::string& ret = "%y", const st
   return "func @f(%x: f32[N,4], %w: f32[4,4]) -> (" + res + ") {\n  " + stmt + "\n  return " + ret + "\n}\n";
 }
 
-#define EXPECT_PARSE_ERROR(text, L, C, fragment)                                  \
-  do {                                                                            \
-    Failure f_ = parse_failure(text);                                             \
-    EXPECT_EQ(f_.line, L) << f_.what;                                             \
-    EXPECT_EQ(f_.col, C) << f_.what;                                              \
-    EXPECT_NE(f_.message.find(fragment), std::string::npos) << f_.what;           \
+#define EXPECT_PARSE_ERROR(text, L, C, fragment)                        \
+  do {                                                                  \
+    Failure f_ = parse_failure(text);                                   \
+    EXPECT_EQ(f_.line, L) << f_.what;                                   \
+    EXPECT_EQ(f_.col, C) << f_.what;                                    \
+    EXPECT_NE(f_.message.find(fragment), std::string::npos) << f_.what; \
   } while (0)
 
 TEST(ParseErrors, UnknownOp) {
@@ -57,8 +57,7 @@ TEST(ParseErrors, ShapeErrorOfTheOpIsLocatedAtTheStatement) {
   Failure f = parse_failure(one("%y = matmul %w, %x : f32[4,4]"));
   EXPECT_EQ(f.line, 2);
   EXPECT_EQ(f.col, 3);
-  EXPECT_NE(f.message.find("matmul: contracting dimensions differ: f32[4,4] x f32[N,4]"), std::string::npos)
-      << f.what;
+  EXPECT_NE(f.message.find("matmul: contracting dimensions differ: f32[4,4] x f32[N,4]"), std::string::npos) << f.what;
   EXPECT_EQ(f.what.rfind("t.kir:2:3: matmul:", 0), 0u) << f.what;
 }
 
@@ -75,8 +74,7 @@ TEST(ParseErrors, BadAttributes) {
   EXPECT_PARSE_ERROR(one("%y = relu %x {alpha=1.0} : f32[N,4]"), 2, 17, "unknown attribute 'alpha' for op 'relu'");
   EXPECT_PARSE_ERROR(one("%y = reduce_sum %x {axes=[1], axes=[1]} : f32[N]", "%y", "f32[N]"), 2, 33,
                      "attribute 'axes' given twice");
-  EXPECT_PARSE_ERROR(one("%y = reduce_sum %x : f32[N]", "%y", "f32[N]"), 2, 3,
-                     "missing required attribute 'axes'");
+  EXPECT_PARSE_ERROR(one("%y = reduce_sum %x : f32[N]", "%y", "f32[N]"), 2, 3, "missing required attribute 'axes'");
   EXPECT_PARSE_ERROR(one("%y = compare %x, %x {dir=\"gte\"} : i1[N,4]"), 2, 3, "dir must be one of");
 }
 
@@ -131,27 +129,25 @@ TEST(ParseErrors, Types) {
 }
 
 TEST(ParseErrors, RegionsAreIsolatedFromAbove) {
-  std::string text =
-      "func @f(%h0: f32[2], %xs: f32[3,2], %w: f32[2]) -> (f32[2]) {\n"
-      "  %h = scan %h0, %xs {num_carry=1, num_seq=1} : f32[2] {\n"
-      "    ^body(%h: f32[2], %x: f32[2]):\n"
-      "    %y = add %h, %w : f32[2]\n"
-      "    return %y\n"
-      "  }\n"
-      "  return %h\n"
-      "}\n";
+  std::string text = "func @f(%h0: f32[2], %xs: f32[3,2], %w: f32[2]) -> (f32[2]) {\n"
+                     "  %h = scan %h0, %xs {num_carry=1, num_seq=1} : f32[2] {\n"
+                     "    ^body(%h: f32[2], %x: f32[2]):\n"
+                     "    %y = add %h, %w : f32[2]\n"
+                     "    return %y\n"
+                     "  }\n"
+                     "  return %h\n"
+                     "}\n";
   EXPECT_PARSE_ERROR(text, 4, 18, "use of undefined value %w");
 }
 
 TEST(ParseErrors, ScanBodySignatureIsChecked) {
-  std::string text =
-      "func @f(%h0: f32[2], %xs: f32[3,2]) -> (f32[2]) {\n"
-      "  %h = scan %h0, %xs {num_carry=1, num_seq=1} : f32[2] {\n"
-      "    ^body(%h: f32[2], %x: f32[3,2]):\n"
-      "    return %h\n"
-      "  }\n"
-      "  return %h\n"
-      "}\n";
+  std::string text = "func @f(%h0: f32[2], %xs: f32[3,2]) -> (f32[2]) {\n"
+                     "  %h = scan %h0, %xs {num_carry=1, num_seq=1} : f32[2] {\n"
+                     "    ^body(%h: f32[2], %x: f32[3,2]):\n"
+                     "    return %h\n"
+                     "  }\n"
+                     "  return %h\n"
+                     "}\n";
   EXPECT_PARSE_ERROR(text, 2, 3, "scan: body parameter %x has type f32[3,2], expected f32[2]");
   EXPECT_PARSE_ERROR(one("%y = scan %x {num_carry=0, num_seq=1} : f32[4]"), 3, 3, "expected '{', found 'return'");
   EXPECT_PARSE_ERROR(one("%y = relu %x : f32[N,4] {"), 2, 27, "op 'relu' takes no region");
@@ -167,7 +163,8 @@ TEST(ParseErrors, NestingDepthIsBounded) {
 
 TEST(ParseErrors, ParseErrorIsAKilnError) {
   EXPECT_THROW(parse_module("func", "x.kir"), Error);
-  EXPECT_EQ(parse_failure("func").what, "t.kir:1:5: syntax error, expected a function name like @f, found end of input");
+  EXPECT_EQ(parse_failure("func").what,
+            "t.kir:1:5: syntax error, expected a function name like @f, found end of input");
 }
 
 }  // namespace

@@ -53,9 +53,21 @@ TEST(ParserFuzz, EveryTruncationIsHandled) {
 // characters, huge or edge-case numbers, deletions, duplications.
 std::string mutate(std::string s, std::mt19937& rng) {
   static const char* alphabet = "%@^[](){},:=*\"\\-.0123456789Neinf_xN \n";
-  static const char* tokens[] = {"99999999999999999999", "1099511627776", "-9223372036854775808", "N*",
-                                 "1e999", "nan", "-inf", "scan", "{num_carry=1, num_seq=1}", "%\"",
-                                 "^b(%q: f32[1]):", "return", "func @g() -> () {", "f32[N,N]", "0"};
+  static const char* tokens[] = {"99999999999999999999",
+                                 "1099511627776",
+                                 "-9223372036854775808",
+                                 "N*",
+                                 "1e999",
+                                 "nan",
+                                 "-inf",
+                                 "scan",
+                                 "{num_carry=1, num_seq=1}",
+                                 "%\"",
+                                 "^b(%q: f32[1]):",
+                                 "return",
+                                 "func @g() -> () {",
+                                 "f32[N,N]",
+                                 "0"};
   auto pick = [&](size_t n) { return n ? static_cast<size_t>(rng() % n) : 0; };
   int edits = 1 + static_cast<int>(rng() % 4);
   for (int e = 0; e < edits; ++e) {

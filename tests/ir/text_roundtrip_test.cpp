@@ -77,8 +77,8 @@ TEST(TextForm, BuiltGraphWithAwkwardNamesRoundTrips) {
   Graph g("");
   Value* h0 = g.add_param("h0", f32({kBatch, 4}));
   Value* xs = g.add_param("\"xs\"", f32({7, kBatch, 4}));
-  Node* n = g.add_node(OpKind::Scan, {h0, xs}, {{"num_carry", int64_t{1}}, {"num_seq", int64_t{1}}},
-                       std::move(body), {"state"});
+  Node* n = g.add_node(OpKind::Scan, {h0, xs}, {{"num_carry", int64_t{1}}, {"num_seq", int64_t{1}}}, std::move(body),
+                       {"state"});
   g.set_results(n->results);
   std::string text = to_string(g);
   EXPECT_NE(text.find("^\"\"("), std::string::npos) << text;

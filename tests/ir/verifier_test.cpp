@@ -90,8 +90,8 @@ TEST(Verifier, OuterValueUsedInRegion) {
 }
 
 TEST(Verifier, RegionSignatureIsChecked) {
-  auto g = parse_graph(kiln::ir::testing::read_file(std::filesystem::path(KILN_TEST_DATA) / "ir" / "ops" /
-                                                     "scan_reverse.kir"));
+  auto g = parse_graph(
+      kiln::ir::testing::read_file(std::filesystem::path(KILN_TEST_DATA) / "ir" / "ops" / "scan_reverse.kir"));
   g->nodes()[0]->body->params()[1]->type = f32({4});
   auto errors = verify_errors(*g);
   EXPECT_TRUE(has(errors, "scan: body parameter %x has type f32[4], expected f32[3]")) << all(errors);

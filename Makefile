@@ -1,7 +1,8 @@
 # Kiln's front door. `make demo` and `make test` work on a fresh Debian 12 machine
 # as root: they install the missing Debian packages, configure, build, then run.
 #
-#   make demo                 the seven tutorial models: summaries on stdout, PNGs in out/
+#   make demo                 builds the kiln command and runs the seven tutorial models:
+#                             summaries and the MLP's IR on stdout, PNGs in out/
 #   make test                 every test (ctest, 2 jobs, a timeout per test)
 #   make bench                builds and runs the benchmarks in bench/
 #   make install PREFIX=/opt/kiln
@@ -32,7 +33,8 @@ build: configure
 	cmake --build $(BUILD) -j $(JOBS)
 
 demo: deps
-	$(MAKE) --no-print-directory build
+	$(MAKE) --no-print-directory configure
+	cmake --build $(BUILD) -j $(JOBS) --target kiln
 	$(BUILD)/tools/kiln examples --out-dir $(OUT)
 	@echo
 	@echo "== forward IR of the MLP ($(BUILD)/tools/kiln ir mlp) =="

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <limits>
 #include <set>
+#include <unordered_set>
 
 #include "ir/printer.h"
 
@@ -541,12 +542,12 @@ class Parser {
   void statement(Graph& g) {
     Token start = tok_;
     std::vector<Token> names;
+    std::unordered_set<std::string> fresh;  // names of this statement
     if (tok_.kind == Tok::Value) {
       for (;;) {
         Token n = take();
         check_new_name(g, n);
-        for (const Token& m : names)
-          if (m.text == n.text) fail(n, "redefinition of %" + format_name(n.text));
+        if (!fresh.insert(n.text).second) fail(n, "redefinition of %" + format_name(n.text));
         names.push_back(std::move(n));
         if (tok_.kind != Tok::Comma) break;
         take();

@@ -81,6 +81,7 @@ TEST(ParseErrors, BadAttributes) {
 TEST(ParseErrors, Redefinition) {
   EXPECT_PARSE_ERROR(one("%x = relu %x : f32[N,4]", "%x"), 2, 3, "redefinition of %x");
   EXPECT_PARSE_ERROR("func @f(%x: f32[2], %x: f32[2]) -> () {\n  return\n}\n", 1, 21, "redefinition of %x");
+  EXPECT_PARSE_ERROR(one("%y, %z, %y = scan %x {num_carry=0, num_seq=1} : ()"), 2, 11, "redefinition of %y");
   EXPECT_PARSE_ERROR("func @f() -> () {\n  return\n}\nfunc @f() -> () {\n  return\n}\n", 4, 1,
                      "redefinition of func @f");
 }

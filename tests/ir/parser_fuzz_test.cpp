@@ -105,4 +105,22 @@ TEST(ParserFuzz, RandomMutationsAreHandled) {
   EXPECT_GT(tally.accepted, 0);
 }
 
+// Wide statements must not make the parser quadratic (each case takes milliseconds).
+TEST(ParserFuzz, WideStatementsStayLinear) {
+  const int n = 50000;
+  std::string names, types, operands, dims;
+  for (int i = 0; i < n; ++i) {
+    names += (i ? ", %r" : "%r") + std::to_string(i);
+    types += i ? ", f32[N,1]" : "f32[N,1]";
+    operands += i ? ", %x" : "%x";
+  }
+  std::string wide = "func @f(%x: f32[N,1]) -> () {\n  " + names + " = relu %x : (" + types + ")\n  return\n}\n";
+  EXPECT_THROW(parse_module(wide), ParseError);
+  std::string cat = "func @f(%x: f32[N,1]) -> (f32[N," + std::to_string(n) + "]) {\n  %c = concat " + operands +
+                    " {axis=1} : f32[N," + std::to_string(n) + "]\n  return %c\n}\n";
+  Module m = parse_module(cat);
+  EXPECT_EQ(to_string(m), cat);
+  EXPECT_TRUE(verify_errors(m).empty());
+}
+
 }  // namespace

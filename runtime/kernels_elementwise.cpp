@@ -139,11 +139,12 @@ uint8_t compare_one(Cmp dir, T a, T b) {
   KILN_ASSERT(false, "bad compare direction");
 }
 
-int32_t f32_to_i32(float x) {
+// Truncates toward zero, saturates at the i32 range, NaN -> 0.
+int32_t to_i32(double x) {
   if (std::isnan(x)) return 0;
-  if (x >= 2147483648.0f) return std::numeric_limits<int32_t>::max();
-  if (x <= -2147483648.0f) return std::numeric_limits<int32_t>::min();
-  return static_cast<int32_t>(x);  // truncates toward zero
+  if (x >= 2147483647.0) return std::numeric_limits<int32_t>::max();
+  if (x <= -2147483648.0) return std::numeric_limits<int32_t>::min();
+  return static_cast<int32_t>(x);
 }
 
 }  // namespace
@@ -154,7 +155,7 @@ Tensor fill(const Dims& shape, DType dtype, double value) {
     using T = decltype(z);
     T v;
     if constexpr (std::is_same_v<T, float>) v = static_cast<float>(value);
-    else if constexpr (std::is_same_v<T, int32_t>) v = f32_to_i32(static_cast<float>(value));
+    else if constexpr (std::is_same_v<T, int32_t>) v = to_i32(value);
     else v = value != 0;
     T* p = ptr<T>(t);
     for (int64_t i = 0, n = t.size(); i < n; ++i) p[i] = v;
@@ -207,7 +208,7 @@ Tensor convert(const Tensor& x, DType to) {
       D* o = ptr<D>(out);
       for (int64_t i = 0, n = x.size(); i < n; ++i) {
         if constexpr (std::is_same_v<D, uint8_t>) o[i] = p[i] != 0;  // NaN != 0 is true
-        else if constexpr (std::is_same_v<S, float> && std::is_same_v<D, int32_t>) o[i] = f32_to_i32(p[i]);
+        else if constexpr (std::is_same_v<S, float> && std::is_same_v<D, int32_t>) o[i] = to_i32(p[i]);
         else o[i] = static_cast<D>(p[i]);  // i32 -> f32 rounds to nearest; i1 -> 0/1
       }
     });

@@ -68,7 +68,8 @@ Tensor Tensor::from_i32(std::vector<int64_t> shape, const std::vector<int32_t>& 
 int64_t Tensor::dim(int64_t i) const {
   int64_t r = rank();
   int64_t a = i < 0 ? i + r : i;
-  if (a < 0 || a >= r) throw Error("Tensor::dim: axis " + std::to_string(i) + " out of range for shape " + shape_string());
+  if (a < 0 || a >= r)
+    throw Error("Tensor::dim: axis " + std::to_string(i) + " out of range for shape " + shape_string());
   return shape_[a];
 }
 

@@ -26,7 +26,8 @@ Tensor naive_matmul(const Tensor& a, const Tensor& b, bool ta, bool tb) {
     for (int64_t i = 0; i < m; ++i)
       for (int64_t j = 0; j < p; ++j) {
         double s = 0;
-        for (int64_t q = 0; q < k; ++q) s += double{ta ? A[q * m + i] : A[i * k + q]} * (tb ? B[j * k + q] : B[q * p + j]);
+        for (int64_t q = 0; q < k; ++q)
+          s += double{ta ? A[q * m + i] : A[i * k + q]} * (tb ? B[j * k + q] : B[q * p + j]);
         out.data()[(z * m + i) * p + j] = static_cast<float>(s);
       }
   }

@@ -61,7 +61,8 @@ TEST(InterpScan, BatchedCarryAndTimeMajorSequence) {
   ir::Graph g("outer");
   ir::Value* h0 = g.add_param("h0", ir::f32({kBatch, 3}));
   ir::Value* xs = g.add_param("xs", ir::f32({4, kBatch, 3}));
-  ir::Node* n = g.add_node(OpKind::Scan, {h0, xs}, {{"num_carry", int64_t{1}}, {"num_seq", int64_t{1}}}, std::move(body));
+  AttrMap at{{"num_carry", int64_t{1}}, {"num_seq", int64_t{1}}};
+  ir::Node* n = g.add_node(OpKind::Scan, {h0, xs}, at, std::move(body));
   g.set_results(n->results);
   Tensor th0 = random_tensor({2, 3}, 1), txs = random_tensor({4, 2, 3}, 2);
   std::vector<Tensor> r = runtime::interpret(g, {th0, txs});

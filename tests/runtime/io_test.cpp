@@ -170,7 +170,8 @@ TEST_F(IoTest, NpyWriteIntoMissingDirectory) {
 
 TEST_F(IoTest, CsvWithHeaderAuto) {
   runtime::CsvTable t = runtime::read_csv_table(kData + "iris_head.csv");
-  EXPECT_EQ(t.header, (std::vector<std::string>{"sepal_length", "sepal_width", "petal_length", "petal_width", "species"}));
+  EXPECT_EQ(t.header,
+            (std::vector<std::string>{"sepal_length", "sepal_width", "petal_length", "petal_width", "species"}));
   ASSERT_EQ(t.data.shape(), (Dims{4, 5}));
   EXPECT_EQ(t.data.data()[5], 4.9f);
   EXPECT_EQ(t.data.data()[19], 2.0f);

@@ -373,7 +373,7 @@ class Parser {
       }
     }
     expect(Tok::RBracket, "',' or ']'",
-           "bad shape starting at " + std::to_string(open.line) + ":" + std::to_string(open.col));
+           "the shape opened at " + std::to_string(open.line) + ":" + std::to_string(open.col) + " is not closed");
     return d;
   }
 

@@ -1,0 +1,29 @@
+// Execution backends: something that runs a compiled ir::Graph on tensors.
+//
+// Training and inference go through this interface, so the LLVM JIT can
+// replace the reference interpreter without touching the training loop.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ir/graph.h"
+#include "runtime/tensor.h"
+
+namespace kiln {
+
+class Executable {
+ public:
+  virtual ~Executable() = default;
+  virtual std::vector<Tensor> run(const std::vector<Tensor>& args) = 0;
+  virtual const ir::Graph& graph() const = 0;
+};
+
+// The backends this build knows. "" selects the default: $KILN_BACKEND if
+// set, else "interpreter". Unknown names throw kiln::Error listing the known.
+std::vector<std::string> backend_names();
+std::string resolve_backend(const std::string& requested);
+std::unique_ptr<Executable> compile_graph(std::unique_ptr<ir::Graph> g, const std::string& backend);
+
+}  // namespace kiln

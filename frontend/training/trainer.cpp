@@ -1,0 +1,216 @@
+#include "training/trainer.h"
+
+#include <cmath>
+#include <cstdio>
+
+namespace kiln {
+
+namespace {
+
+std::string py_shape(const std::vector<int64_t>& d) {
+  std::string s = "(";
+  for (size_t i = 0; i < d.size(); ++i)
+    s += (i ? ", " : "") + (ir::is_batch_dim(d[i]) ? std::string("None") : std::to_string(d[i]));
+  return s + (d.size() == 1 ? ",)" : ")");
+}
+
+// The type a batch of `t` gives a graph parameter: the leading dim becomes N.
+ir::TensorType batched_type(const Tensor& t) {
+  ir::TensorType ty = t.type();
+  if (!ty.shape.empty()) ty.shape[0] = ir::kBatch;
+  return ty;
+}
+
+std::string fmt_number(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
+}
+
+std::string list_names(const std::vector<std::string>& ns) {
+  std::string s;
+  for (const std::string& n : ns) s += (s.empty() ? "" : ", ") + n;
+  return s;
+}
+
+std::string cardinality_message(const std::vector<int64_t>& xs, const std::vector<int64_t>& ys) {
+  auto sizes = [](const std::vector<int64_t>& v) {
+    std::string s;
+    for (int64_t a : v) s += (s.empty() ? "" : ", ") + std::to_string(a);
+    return s;
+  };
+  return "Data cardinality is ambiguous:\n  x sizes: " + sizes(xs) + "\n" +
+         (ys.empty() ? "" : "  y sizes: " + sizes(ys) + "\n") +
+         "Make sure all arrays contain the same number of samples.";
+}
+
+}  // namespace
+
+std::vector<Tensor> Data::resolve(const std::vector<std::string>& names, const std::string& what,
+                                  const std::string& model) const {
+  if (!named_.empty()) {
+    std::vector<Tensor> out;
+    for (const std::string& n : names) {
+      auto it = named_.find(n);
+      if (it == named_.end())
+        throw Error("Missing data for " + what + " '" + n + "' of model \"" + model + "\". Expected " + what +
+                    " names: " + list_names(names));
+      out.push_back(it->second);
+    }
+    for (const auto& [k, v] : named_) {
+      bool known = false;
+      for (const std::string& n : names) known |= n == k;
+      if (!known)
+        throw Error("Unknown " + what + " name '" + k + "' for model \"" + model + "\". Expected " + what +
+                    " names: " + list_names(names));
+    }
+    return out;
+  }
+  if (list_.size() != names.size())
+    throw Error("Layer \"" + model + "\" expects " + std::to_string(names.size()) + " " + what + "(s), but it received " +
+                std::to_string(list_.size()) + " " + what + " tensors.");
+  for (size_t i = 0; i < list_.size(); ++i)
+    if (!list_[i].defined()) throw Error(what + " " + std::to_string(i) + " of model \"" + model + "\" is an empty tensor");
+  return list_;
+}
+
+Prediction::operator Tensor() const {
+  if (outs_.size() != 1)
+    throw Error("the model has " + std::to_string(outs_.size()) +
+                " outputs; index the prediction (p[0], p[1], ...) instead of converting it to one Tensor");
+  return outs_[0];
+}
+
+Trainer::Trainer(std::unique_ptr<ir::Graph> forward, std::vector<std::string> input_names,
+                 std::vector<std::string> output_names, CompileOptions opts, std::string model_name)
+    : forward_(std::move(forward)), input_names_(std::move(input_names)), output_names_(std::move(output_names)),
+      opts_(std::move(opts)), model_name_(std::move(model_name)), backend_(resolve_backend(opts_.backend)),
+      lr_(opts_.optimizer.learning_rate()) {
+  size_t no = output_names_.size();
+  if (opts_.loss.empty())
+    throw Error("Model \"" + model_name_ + "\": compile() needs a loss, e.g. {.loss = \"binary_crossentropy\"}");
+  if (!opts_.loss.by_name.empty()) {
+    for (const std::string& n : output_names_) {
+      auto it = opts_.loss.by_name.find(n);
+      if (it == opts_.loss.by_name.end())
+        throw Error("compile(): no loss given for output '" + n + "'. Outputs: " + list_names(output_names_));
+      losses_.push_back(it->second);
+    }
+    for (const auto& [k, v] : opts_.loss.by_name) {
+      bool known = false;
+      for (const std::string& n : output_names_) known |= n == k;
+      if (!known) throw Error("compile(): loss given for unknown output '" + k + "'. Outputs: " + list_names(output_names_));
+    }
+  } else if (opts_.loss.list.size() == 1) {
+    losses_.assign(no, opts_.loss.list[0]);
+  } else if (opts_.loss.list.size() == no) {
+    losses_ = opts_.loss.list;
+  } else {
+    throw Error("compile(): " + std::to_string(opts_.loss.list.size()) + " losses given for a model with " +
+                std::to_string(no) + " outputs (" + list_names(output_names_) + "); give one loss, or one per output");
+  }
+  if (!opts_.loss_weights.empty() && opts_.loss_weights.size() != no)
+    throw Error("compile(): loss_weights has " + std::to_string(opts_.loss_weights.size()) +
+                " entries for a model with " + std::to_string(no) + " outputs");
+}
+
+int64_t check_inputs(const ir::Graph& forward, const std::vector<Tensor>& x, const std::string& model) {
+  std::vector<int64_t> xs;
+  for (size_t i = 0; i < x.size(); ++i) {
+    const ir::TensorType& want = forward.params().at(i)->type;
+    const Tensor& t = x[i];
+    bool ok = t.dtype() == want.dtype && t.rank() == want.rank();
+    for (int64_t d = 0; ok && d < want.rank(); ++d)
+      ok = ir::is_batch_dim(want.shape[d]) ? d == 0 : t.shape()[d] == want.shape[d];
+    if (!ok)
+      throw Error("Input " + std::to_string(i) + " of layer \"" + model +
+                  "\" is incompatible with the layer: expected shape=" + py_shape(want.shape) +
+                  ", found shape=" + py_shape(t.shape()));
+    xs.push_back(t.dim(0));
+  }
+  for (int64_t a : xs)
+    if (a != xs[0]) throw Error(cardinality_message(xs, {}));
+  return xs.empty() ? 0 : xs[0];
+}
+
+int64_t Trainer::check_data(const std::vector<Tensor>& x, const std::vector<Tensor>* y) const {
+  int64_t n = check_inputs(*forward_, x, model_name_);
+  std::vector<int64_t> ys;
+  if (y) {
+    for (size_t i = 0; i < y->size(); ++i) {
+      const Tensor& t = (*y)[i];
+      if (t.rank() < 1) throw Error("target for output '" + output_names_[i] + "' must have a batch axis");
+      ys.push_back(t.dim(0));
+      const ir::TensorType& pred = forward_->results()[i]->type;
+      losses_[i].check_target(batched_type(t), pred, output_names_[i]);
+      if (t.dtype() == DType::i1) throw Error("target for output '" + output_names_[i] + "' must be f32 or i32");
+      if (losses_[i].is_sparse()) {
+        int64_t classes = pred.shape.back();
+        for (int64_t k = 0; k < t.size(); ++k) {
+          double v = t.dtype() == DType::f32 ? t.data()[k] : t.data_i32()[k];
+          if (!(v >= 0 && v < classes) || v != std::floor(v))
+            throw Error("Received a label value of " + fmt_number(v) + " which is outside the valid range of [0, " +
+                        std::to_string(classes) + ") for output '" + output_names_[i] + "' (sparse labels are class ids)");
+        }
+      }
+    }
+  }
+  for (int64_t a : ys)
+    if (a != n) throw Error(cardinality_message(std::vector<int64_t>(x.size(), n), ys));
+  return n;
+}
+
+Trainer::Compiled& Trainer::compiled(const std::vector<Tensor>& y) {
+  std::string key;
+  for (const Tensor& t : y) key += batched_type(t).to_string() + ";";
+  auto it = by_targets_.find(key);
+  if (it != by_targets_.end()) return it->second;
+  std::vector<OutputSpec> specs;
+  for (size_t i = 0; i < output_names_.size(); ++i)
+    specs.push_back({output_names_[i], losses_[i], opts_.loss_weights.empty() ? 1.0 : opts_.loss_weights[i],
+                     opts_.metrics, batched_type(y[i])});
+  Compiled c;
+  c.graphs = build_step_graphs(*forward_, input_names_.size(), specs, opts_.optimizer, model_name_);
+  c.train = compile_graph(c.graphs.train_step->clone(), backend_);
+  c.eval = compile_graph(c.graphs.eval_step->clone(), backend_);
+  return by_targets_.emplace(key, std::move(c)).first->second;
+}
+
+const StepGraphs& Trainer::graphs(const std::vector<Tensor>& y) { return compiled(y).graphs; }
+const std::vector<std::string>& Trainer::log_names(const std::vector<Tensor>& y) { return compiled(y).graphs.log_names; }
+
+std::vector<double> Trainer::train_batch(const std::vector<Tensor>& x, const std::vector<Tensor>& y,
+                                         std::vector<Tensor>& weights) {
+  Compiled& c = compiled(y);
+  const StepGraphs& g = c.graphs;
+  if (state_.empty())
+    for (size_t i = 0; i < g.state_types.size(); ++i)
+      state_.push_back(Tensor::full(g.state_types[i].shape, static_cast<float>(g.state_init[i])));
+  std::vector<Tensor> args = x;
+  args.insert(args.end(), y.begin(), y.end());
+  args.insert(args.end(), weights.begin(), weights.end());
+  args.insert(args.end(), state_.begin(), state_.end());
+  args.push_back(Tensor::full({}, static_cast<float>(lr_)));
+  std::vector<Tensor> out = c.train->run(args);
+  size_t nl = g.log_names.size(), nw = weights.size();
+  KILN_ASSERT(out.size() == nl + nw + state_.size(), "train_step returned an unexpected number of results");
+  std::vector<double> logs;
+  for (size_t i = 0; i < nl; ++i) logs.push_back(out[i].data()[0]);
+  for (size_t i = 0; i < nw; ++i) weights[i] = out[nl + i];
+  for (size_t i = 0; i < state_.size(); ++i) state_[i] = out[nl + nw + i];
+  return logs;
+}
+
+std::vector<double> Trainer::eval_batch(const std::vector<Tensor>& x, const std::vector<Tensor>& y,
+                                        const std::vector<Tensor>& weights) {
+  Compiled& c = compiled(y);
+  std::vector<Tensor> args = x;
+  args.insert(args.end(), y.begin(), y.end());
+  args.insert(args.end(), weights.begin(), weights.end());
+  std::vector<Tensor> out = c.eval->run(args);
+  std::vector<double> logs;
+  for (const Tensor& t : out) logs.push_back(t.data()[0]);
+  return logs;
+}
+
+}  // namespace kiln

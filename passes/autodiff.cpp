@@ -23,8 +23,8 @@ class Backprop {
 
   Graph& graph() { return g_; }
   void add_part(Value* x, Value* v) {
-    KILN_ASSERT(v->type == x->type, "autodiff: cotangent " + v->type.to_string() + " for %" + x->name + " of type " +
-                                        x->type.to_string());
+    KILN_ASSERT(v->type == x->type,
+                "autodiff: cotangent " + v->type.to_string() + " for %" + x->name + " of type " + x->type.to_string());
     parts_[x].push_back(v);
   }
   // grad.<x> for the only contribution x gets, grad.<x>.part for one of several.

@@ -45,13 +45,9 @@ void vjp_rsqrt(C& c) {
   c.grad(0, K::Mul, {c.dy(), c.op(K::Mul, {y3, c.constant(-0.5)})});
 }
 // d/dx tanh(x) = 1 - y^2
-void vjp_tanh(C& c) {
-  c.grad(0, K::Mul, {c.dy(), c.op(K::Sub, {c.constant(1.0), c.op(K::Mul, {c.y(), c.y()})})});
-}
+void vjp_tanh(C& c) { c.grad(0, K::Mul, {c.dy(), c.op(K::Sub, {c.constant(1.0), c.op(K::Mul, {c.y(), c.y()})})}); }
 // d/dx sigmoid(x) = y (1 - y)
-void vjp_sigmoid(C& c) {
-  c.grad(0, K::Mul, {c.dy(), c.op(K::Mul, {c.y(), c.op(K::Sub, {c.constant(1.0), c.y()})})});
-}
+void vjp_sigmoid(C& c) { c.grad(0, K::Mul, {c.dy(), c.op(K::Mul, {c.y(), c.op(K::Sub, {c.constant(1.0), c.y()})})}); }
 // d/dx relu(x) = [x > 0]   (0 at the kink, like TensorFlow)
 void vjp_relu(C& c) {
   Value* pos = c.op(K::Compare, {c.x(0), c.constant(0.0)}, {{"dir", std::string("gt")}});

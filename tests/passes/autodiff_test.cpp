@@ -111,8 +111,7 @@ TEST(Autodiff, KeepsParamsAndNamesGradients) {
   EXPECT_EQ(dg->results()[2]->type, k->type);
   // Backward nodes follow the forward ones, all named grad.*.
   for (size_t i = g.nodes().size(); i < dg->nodes().size(); ++i)
-    for (const Value* r : dg->nodes()[i]->results)
-      EXPECT_EQ(r->name.rfind("grad.", 0), 0u) << r->name;
+    for (const Value* r : dg->nodes()[i]->results) EXPECT_EQ(r->name.rfind("grad.", 0), 0u) << r->name;
 }
 
 TEST(Autodiff, ZeroGradientWhenTheLossDoesNotDependOnAParam) {
@@ -130,8 +129,8 @@ TEST(Autodiff, ZeroGradientWhenTheLossDoesNotDependOnAParam) {
   EXPECT_EQ(du->type, f32({kBatch, 2}));
   EXPECT_EQ(du->name, "grad.unused");
   EXPECT_EQ(dg->results()[2]->type, TensorType(DType::i32, {3}));
-  auto out = runtime::interpret(*dg, {Tensor::full({5, 3}, 1), Tensor::full({5, 2}, 1),
-                                      Tensor::from_i32({3}, {1, 2, 3})});
+  auto out =
+      runtime::interpret(*dg, {Tensor::full({5, 3}, 1), Tensor::full({5, 2}, 1), Tensor::from_i32({3}, {1, 2, 3})});
   EXPECT_EQ(out[1].shape(), (std::vector<int64_t>{5, 2}));
   EXPECT_EQ(values(out[1]), std::vector<float>(10, 0.0f));
   EXPECT_EQ(values(out[3]), std::vector<float>(15, 1.0f));
@@ -203,12 +202,9 @@ TEST(Autodiff, MlpEndToEnd) {
   Value* ce = b.unary(OpKind::Neg, b.reduce_sum(b.mul(t, logp), {1}));
   g.set_results({b.reduce_mean(ce, {0}, "loss")});
   Rand rng(7);
-  std::vector<Tensor> args{rng.uniform({3, 4}, -1, 1),
-                           Tensor({3, 3}, {1, 0, 0, 0, 0, 1, 0, 1, 0}),
-                           rng.uniform({4, 5}, -1, 1),
-                           rng.uniform({5}, -0.5f, 0.5f),
-                           rng.uniform({5, 3}, -1, 1),
-                           rng.uniform({3}, -0.5f, 0.5f)};
+  std::vector<Tensor> args{rng.uniform({3, 4}, -1, 1), Tensor({3, 3}, {1, 0, 0, 0, 0, 1, 0, 1, 0}),
+                           rng.uniform({4, 5}, -1, 1), rng.uniform({5}, -0.5f, 0.5f),
+                           rng.uniform({5, 3}, -1, 1), rng.uniform({3}, -0.5f, 0.5f)};
   GradCheckReport rep = check_gradients(g, args, {0, 2, 3, 4, 5});
   EXPECT_EQ(rep.checked, 12 + 20 + 5 + 15 + 3);
 }
@@ -246,8 +242,8 @@ std::unique_ptr<Graph> lstm_graph(int64_t T, int64_t D = 2, int64_t H = 2) {
   Value* h2 = cb.mul(og, cb.unary(OpKind::Tanh, c2), "h_next");
   body->set_results({h2, c2, h2});
 
-  Node* scan = g->add_node(OpKind::Scan, {h0, c0, xs, k, r, bias},
-                           {{"num_carry", int64_t{2}}, {"num_seq", int64_t{1}}}, std::move(body), {"lstm"});
+  Node* scan = g->add_node(OpKind::Scan, {h0, c0, xs, k, r, bias}, {{"num_carry", int64_t{2}}, {"num_seq", int64_t{1}}},
+                           std::move(body), {"lstm"});
   Builder b(*g);
   Value* l1 = b.reduce_all(OpKind::ReduceSum, b.mul(scan->result(2), w));
   Value* l2 = b.reduce_all(OpKind::ReduceSum, b.mul(scan->result(1), wc));
@@ -259,10 +255,10 @@ TEST(Autodiff, LstmEndToEnd) {
   const int64_t T = 3, N = 2, D = 2, H = 2;
   auto g = lstm_graph(T, D, H);
   Rand rng(11);
-  std::vector<Tensor> args{rng.uniform({N, H}, -1, 1),         rng.uniform({N, H}, -1, 1),
-                           rng.uniform({T, N, D}, -1, 1),      rng.uniform({D, 4 * H}, -1, 1),
-                           rng.uniform({H, 4 * H}, -1, 1),     rng.uniform({4 * H}, -0.5f, 0.5f),
-                           rng.uniform({T, N, H}, -1, 1),      rng.uniform({N, H}, -1, 1)};
+  std::vector<Tensor> args{rng.uniform({N, H}, -1, 1),     rng.uniform({N, H}, -1, 1),
+                           rng.uniform({T, N, D}, -1, 1),  rng.uniform({D, 4 * H}, -1, 1),
+                           rng.uniform({H, 4 * H}, -1, 1), rng.uniform({4 * H}, -0.5f, 0.5f),
+                           rng.uniform({T, N, H}, -1, 1),  rng.uniform({N, H}, -1, 1)};
   GradCheckReport rep = check_gradients(*g, args, {0, 1, 2, 3, 4, 5});
   EXPECT_EQ(rep.checked, 4 + 4 + 12 + 16 + 16 + 8);
 }

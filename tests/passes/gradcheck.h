@@ -30,10 +30,13 @@ class Rand {
   std::mt19937 gen_;
 };
 
+// |autodiff - fd| <= atol + rtol * |fd| + ulps * ulp(loss) / (2 eps): the last
+// term is the finite difference's own noise from rounding the f32 loss.
 struct GradCheckOptions {
-  double eps = 1e-3;   // central difference step (in the f32 input)
-  double atol = 2e-3;  // |autodiff - fd| <= atol + rtol * |fd|
+  double eps = 1e-3;  // central difference step (in the f32 input)
+  double atol = 2e-3;
   double rtol = 1e-2;
+  double ulps = 4;
 };
 
 // The worst |autodiff - fd| / (atol + rtol |fd|) seen, and where.

@@ -3,8 +3,9 @@
 // loss = reduce_sum(op(params...) * random_weights) whose autodiff gradients
 // (run on the reference interpreter) must equal central finite differences.
 // Inputs keep away from kinks (relu/abs at 0, max/min ties, pool/reduce_max
-// ties) by more than eps. Tolerance: |ad - fd| <= 2e-3 + 1e-2 |fd| (eps = 1e-3,
-// f32 loss: its rounding error over 2 eps is the main noise). An op that is
+// ties) by more than eps. Tolerance (gradcheck.h): |ad - fd| <= 2e-3 +
+// 1e-2 |fd| + 4 ulp(loss) / (2 eps), eps = 1e-3: the f32 loss's rounding over
+// 2 eps is the main noise. An op that is
 // neither kNoGrad nor given cases here fails the test.
 #include <gtest/gtest.h>
 
@@ -61,9 +62,7 @@ Case unary(OpKind k, Gen g, TensorType t = f32({kBatch, 3})) {
 // The broadcast forms a binary elementwise op allows.
 std::vector<Case> binary(OpKind k, Gen ga, Gen gb) {
   auto plain = [k](Builder& b, const Ps& p) { return b.binary(k, p[0], p[1]); };
-  auto bcast = [k](Dims bd) {
-    return [k, bd](Builder& b, const Ps& p) { return b.binary(k, p[0], p[1], bd); };
-  };
+  auto bcast = [k](Dims bd) { return [k, bd](Builder& b, const Ps& p) { return b.binary(k, p[0], p[1], bd); }; };
   return {
       {"same shape", {{"a", f32({2, 3}), ga}, {"b", f32({2, 3}), gb}}, plain},
       {"rhs broadcast_dims [2] on N", {{"a", f32({kBatch, 2, 3}), ga}, {"b", f32({3}), gb}}, bcast({2})},
@@ -156,9 +155,9 @@ std::vector<Case> cases_for(OpKind k) {
     case K::Sqrt:
     case K::Rsqrt: return {unary(k, kPos)};
     case K::Convert:
-      return {{"f32 -> f32", {{"x", f32({kBatch, 3})}}, [](Builder& b, const Ps& p) {
-                 return b.convert(p[0], DType::f32);
-               }},
+      return {{"f32 -> f32",
+               {{"x", f32({kBatch, 3})}},
+               [](Builder& b, const Ps& p) { return b.convert(p[0], DType::f32); }},
               {"through i32 (no gradient)", {{"x", f32({3})}}, [](Builder& b, const Ps& p) {
                  return b.mul(p[0], b.convert(b.convert(b.mul(p[0], b.constant(10.0)), DType::i32), DType::f32));
                }}};
@@ -170,56 +169,93 @@ std::vector<Case> cases_for(OpKind k) {
     case K::Min: return binary(k, Distinct(0.1f), Distinct(0.1f, 0.05f));
     case K::Pow: return binary(k, kPos, U(-1.5f, 1.5f));
     case K::Select:
-      return {{"mask from compare", {{"c", f32({kBatch, 3}), Away(), false}, {"t", f32({kBatch, 3})}, {"f", f32({kBatch, 3})}},
-               [](Builder& b, const Ps& p) {
-                 return b.select(b.compare(p[0], b.constant(0.0), "gt"), p[1], p[2]);
-               }},
-              {"same value on both sides", {{"c", f32({3}), Away(), false}, {"t", f32({3})}},
-               [](Builder& b, const Ps& p) {
-                 return b.select(b.compare(p[0], b.constant(0.0), "gt"), b.unary(OpKind::Exp, p[1]), p[1]);
-               }}};
+      return {
+          {"mask from compare",
+           {{"c", f32({kBatch, 3}), Away(), false}, {"t", f32({kBatch, 3})}, {"f", f32({kBatch, 3})}},
+           [](Builder& b, const Ps& p) { return b.select(b.compare(p[0], b.constant(0.0), "gt"), p[1], p[2]); }},
+          {"same value on both sides", {{"c", f32({3}), Away(), false}, {"t", f32({3})}}, [](Builder& b, const Ps& p) {
+             return b.select(b.compare(p[0], b.constant(0.0), "gt"), b.unary(OpKind::Exp, p[1]), p[1]);
+           }}};
     case K::Broadcast:
-      return {{"[3] -> [2,3,4] dims [1]", {{"x", f32({3})}},
-               [](Builder& b, const Ps& p) { return b.broadcast(p[0], {2, 3, 4}, {1}); }},
-              {"rank 0 -> [N,2]", {{"x", f32({})}, {"y", f32({kBatch, 2})}},
-               [](Builder& b, const Ps& p) { return b.mul(b.broadcast(p[0], {kBatch, 2}, {}), p[1]); }},
-              {"[N,3] -> [N,2,3] dims [0,2]", {{"x", f32({kBatch, 3})}},
-               [](Builder& b, const Ps& p) { return b.broadcast(p[0], {kBatch, 2, 3}, {0, 2}); }},
-              {"same shape", {{"x", f32({2, 3})}},
-               [](Builder& b, const Ps& p) { return b.broadcast(p[0], {2, 3}, {0, 1}); }}};
+      return {{"[3] -> [2,3,4] dims [1]",
+               {{"x", f32({3})}},
+               [](Builder& b, const Ps& p) {
+                 return b.broadcast(p[0], {2, 3, 4}, {1});
+               }},
+              {"rank 0 -> [N,2]",
+               {{"x", f32({})}, {"y", f32({kBatch, 2})}},
+               [](Builder& b, const Ps& p) {
+                 return b.mul(b.broadcast(p[0], {kBatch, 2}, {}), p[1]);
+               }},
+              {"[N,3] -> [N,2,3] dims [0,2]",
+               {{"x", f32({kBatch, 3})}},
+               [](Builder& b, const Ps& p) {
+                 return b.broadcast(p[0], {kBatch, 2, 3}, {0, 2});
+               }},
+              {"same shape", {{"x", f32({2, 3})}}, [](Builder& b, const Ps& p) {
+                 return b.broadcast(p[0], {2, 3}, {0, 1});
+               }}};
     case K::Reshape:
-      return {{"[2,3,4] -> [6,4]", {{"x", f32({2, 3, 4})}}, [](Builder& b, const Ps& p) { return b.reshape(p[0], {6, 4}); }},
-              {"[N,2,3] -> [N*2,3]", {{"x", f32({kBatch, 2, 3})}},
-               [](Builder& b, const Ps& p) { return b.reshape(p[0], {batch_dim(2), 3}); }}};
+      return {{"[2,3,4] -> [6,4]",
+               {{"x", f32({2, 3, 4})}},
+               [](Builder& b, const Ps& p) {
+                 return b.reshape(p[0], {6, 4});
+               }},
+              {"[N,2,3] -> [N*2,3]", {{"x", f32({kBatch, 2, 3})}}, [](Builder& b, const Ps& p) {
+                 return b.reshape(p[0], {batch_dim(2), 3});
+               }}};
     case K::Transpose:
-      return {{"perm [2,0,1]", {{"x", f32({2, 3, 4})}}, [](Builder& b, const Ps& p) { return b.transpose(p[0], {2, 0, 1}); }},
-              {"time-major [1,0,2] on N", {{"x", f32({kBatch, 3, 2})}},
-               [](Builder& b, const Ps& p) { return b.transpose(p[0], {1, 0, 2}); }}};
+      return {{"perm [2,0,1]",
+               {{"x", f32({2, 3, 4})}},
+               [](Builder& b, const Ps& p) {
+                 return b.transpose(p[0], {2, 0, 1});
+               }},
+              {"time-major [1,0,2] on N", {{"x", f32({kBatch, 3, 2})}}, [](Builder& b, const Ps& p) {
+                 return b.transpose(p[0], {1, 0, 2});
+               }}};
     case K::Slice:
-      return {{"axis 1 [1,4)", {{"x", f32({kBatch, 5})}}, [](Builder& b, const Ps& p) { return b.slice(p[0], 1, 1, 4); }},
-              {"axis -1 [0,2)", {{"x", f32({2, 3})}}, [](Builder& b, const Ps& p) { return b.slice(p[0], -1, 0, 2); }}};
+      return {
+          {"axis 1 [1,4)", {{"x", f32({kBatch, 5})}}, [](Builder& b, const Ps& p) { return b.slice(p[0], 1, 1, 4); }},
+          {"axis -1 [0,2)", {{"x", f32({2, 3})}}, [](Builder& b, const Ps& p) { return b.slice(p[0], -1, 0, 2); }}};
     case K::Concat:
-      return {{"axis 1", {{"a", f32({kBatch, 3})}, {"b", f32({kBatch, 2})}},
-               [](Builder& b, const Ps& p) { return b.concat({p[0], p[1]}, 1); }},
-              {"axis 0, three operands, one twice", {{"a", f32({2, 3})}, {"b", f32({1, 3})}},
-               [](Builder& b, const Ps& p) { return b.concat({p[0], p[1], p[0]}, 0); }}};
+      return {
+          {"axis 1",
+           {{"a", f32({kBatch, 3})}, {"b", f32({kBatch, 2})}},
+           [](Builder& b, const Ps& p) {
+             return b.concat({p[0], p[1]}, 1);
+           }},
+          {"axis 0, three operands, one twice", {{"a", f32({2, 3})}, {"b", f32({1, 3})}}, [](Builder& b, const Ps& p) {
+             return b.concat({p[0], p[1], p[0]}, 0);
+           }}};
     case K::Pad:
-      return {{"axis 0 low 1 high 2", {{"x", f32({3, 4})}}, [](Builder& b, const Ps& p) { return b.pad(p[0], 0, 1, 2); }},
-              {"axis -1 on N", {{"x", f32({kBatch, 2})}}, [](Builder& b, const Ps& p) { return b.pad(p[0], -1, 0, 3); }}};
+      return {
+          {"axis 0 low 1 high 2", {{"x", f32({3, 4})}}, [](Builder& b, const Ps& p) { return b.pad(p[0], 0, 1, 2); }},
+          {"axis -1 on N", {{"x", f32({kBatch, 2})}}, [](Builder& b, const Ps& p) { return b.pad(p[0], -1, 0, 3); }}};
     case K::ReduceSum:
     case K::ReduceMean:
-      return {{"axes [1]", {{"x", f32({kBatch, 3, 4})}}, [k](Builder& b, const Ps& p) { return b.reduce(k, p[0], {1}); }},
-              {"batch axis [0]", {{"x", f32({kBatch, 3})}}, [k](Builder& b, const Ps& p) { return b.reduce(k, p[0], {0}); }},
-              {"axes [2,0] incl. N*2", {{"x", f32({batch_dim(2), 3, 2})}},
-               [k](Builder& b, const Ps& p) { return b.reduce(k, p[0], {2, 0}); }},
-              {"all axes", {{"x", f32({2, 3})}}, [k](Builder& b, const Ps& p) { return b.reduce_all(k, p[0]); }}};
+      return {
+          {"axes [1]", {{"x", f32({kBatch, 3, 4})}}, [k](Builder& b, const Ps& p) { return b.reduce(k, p[0], {1}); }},
+          {"batch axis [0]",
+           {{"x", f32({kBatch, 3})}},
+           [k](Builder& b, const Ps& p) { return b.reduce(k, p[0], {0}); }},
+          {"axes [2,0] incl. N*2",
+           {{"x", f32({batch_dim(2), 3, 2})}},
+           [k](Builder& b, const Ps& p) {
+             return b.reduce(k, p[0], {2, 0});
+           }},
+          {"all axes", {{"x", f32({2, 3})}}, [k](Builder& b, const Ps& p) { return b.reduce_all(k, p[0]); }}};
     case K::ReduceMax:
-      return {{"axes [1]", {{"x", f32({kBatch, 3, 4}), Distinct()}},
+      return {{"axes [1]",
+               {{"x", f32({kBatch, 3, 4}), Distinct()}},
                [](Builder& b, const Ps& p) { return b.reduce_max(p[0], {1}); }},
-              {"axes [0,2]", {{"x", f32({2, 3, 4}), Distinct()}},
-               [](Builder& b, const Ps& p) { return b.reduce_max(p[0], {0, 2}); }},
-              {"batch axis", {{"x", f32({kBatch, 3}), Distinct()}},
-               [](Builder& b, const Ps& p) { return b.reduce_max(p[0], {0}); }}};
+              {"axes [0,2]",
+               {{"x", f32({2, 3, 4}), Distinct()}},
+               [](Builder& b, const Ps& p) {
+                 return b.reduce_max(p[0], {0, 2});
+               }},
+              {"batch axis", {{"x", f32({kBatch, 3}), Distinct()}}, [](Builder& b, const Ps& p) {
+                 return b.reduce_max(p[0], {0});
+               }}};
     case K::Matmul: {
       auto mm = [](bool ta, bool tb) {
         return [ta, tb](Builder& b, const Ps& p) { return b.matmul(p[0], p[1], ta, tb); };
@@ -246,8 +282,7 @@ std::vector<Case> cases_for(OpKind k) {
     case K::Conv2DInputGrad: {
       std::vector<Case> cs;
       for (const ConvGeo& c : conv_geometries())
-        cs.push_back({c.label, {{"dy", conv_out_type(c)}, {"w", c.w}},
-                      [a = c.attrs, x = c.x](Builder& b, const Ps& p) {
+        cs.push_back({c.label, {{"dy", conv_out_type(c)}, {"w", c.w}}, [a = c.attrs, x = c.x](Builder& b, const Ps& p) {
                         AttrMap at = a;
                         at.set("input_shape", x.shape);
                         return b.graph().add(OpKind::Conv2DInputGrad, {p[0], p[1]}, at);
@@ -275,16 +310,18 @@ std::vector<Case> cases_for(OpKind k) {
     case K::MaxPool2DGrad: {
       std::vector<Case> cs;
       for (const PoolGeo& g : pool_geometries())
-        cs.push_back({g.label, {{"x", g.x, Distinct(0.01f)}, {"dy", pool_out_type(g)}},
-                      [a = g.attrs](Builder& b, const Ps& p) {
-                        return b.graph().add(OpKind::MaxPool2DGrad, {p[0], p[1]}, a);
-                      }});
+        cs.push_back(
+            {g.label, {{"x", g.x, Distinct(0.01f)}, {"dy", pool_out_type(g)}}, [a = g.attrs](Builder& b, const Ps& p) {
+               return b.graph().add(OpKind::MaxPool2DGrad, {p[0], p[1]}, a);
+             }});
       return cs;
     }
     case K::Scan:
-      return {{"rnn", {{"h0", f32({kBatch, 3})}, {"xs", f32({4, kBatch, 3})}, {"u", f32({3, 3})}},
+      return {{"rnn",
+               {{"h0", f32({kBatch, 3})}, {"xs", f32({4, kBatch, 3})}, {"u", f32({3, 3})}},
                [](Builder& b, const Ps& p) { return small_scan(b, p, false); }},
-              {"rnn, reverse", {{"h0", f32({kBatch, 3})}, {"xs", f32({4, kBatch, 3})}, {"u", f32({3, 3})}},
+              {"rnn, reverse",
+               {{"h0", f32({kBatch, 3})}, {"xs", f32({4, kBatch, 3})}, {"u", f32({3, 3})}},
                [](Builder& b, const Ps& p) { return small_scan(b, p, true); }}};
   }
   return {};

@@ -75,6 +75,17 @@ class Model {
   // The layer graph, for summary and plot_model.
   const detail::Network& network() const;
 
+  // --- persistence (frontend/persistence/; free functions in kiln/persistence.h) ---
+  //   model.save_weights("w.h5");   // tf.keras 2.x HDF5 layout; any other extension: Kiln's format
+  //   std::string json = model.to_json();  model.save("m.kiln");
+  void save_weights(const std::string& path) const;
+  void load_weights(const std::string& path);
+  std::string to_json() const;
+  // Architecture, weights, compile config and optimizer state in one file.
+  void save(const std::string& path) const;
+  // The trainer compile() made (optimizer and its state), or null before compile().
+  Trainer* trainer() const;
+
   // --- training (frontend/training/model_training.cpp) ---
   //   model.compile({.optimizer = Adam(1e-3), .loss = "binary_crossentropy", .metrics = {"accuracy"}});
   //   History h = model.fit(x, y, {.epochs = 10, .batch_size = 32, .validation_split = 0.2});

@@ -86,6 +86,7 @@ void Model::compile(const CompileOptions& options) {
 }
 
 bool Model::compiled() const { return training_ && training_->trainer; }
+Trainer* Model::trainer() const { return training_ ? training_->trainer.get() : nullptr; }
 
 bool Model::stop_training() const { return training_ && training_->stop_training; }
 void Model::set_stop_training(bool stop) { training().stop_training = stop; }

@@ -48,6 +48,11 @@ class Optimizer {
   const std::string& name() const { return name_; }
   double learning_rate() const { return lr_; }
   void set_learning_rate(double lr) { lr_ = lr; }
+  // The options it was made from (the one matching name()), for model.save().
+  const SGDOptions& sgd_options() const { return sgd_; }
+  const AdamOptions& adam_options() const { return adam_; }
+  const RMSpropOptions& rmsprop_options() const { return rms_; }
+  const AdagradOptions& adagrad_options() const { return ada_; }
 
   // Slots per weight (e.g. Adam: m, v), each shaped like the weight.
   std::vector<std::string> slot_names() const;

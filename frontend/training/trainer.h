@@ -115,6 +115,11 @@ class Trainer {
   double learning_rate() const { return lr_; }
   void set_learning_rate(double lr) { lr_ = lr; }
   const std::string& backend() const { return backend_; }
+  // What compile() was given, and the optimizer state (the step counter, then each weight's
+  // slots; empty before the first step), for model.save() / load_model().
+  const CompileOptions& options() const { return opts_; }
+  const std::vector<Tensor>& state() const { return state_; }
+  void set_state(std::vector<Tensor> state) { state_ = std::move(state); }
 
   // Checks inputs (count, shapes) and targets (count, shapes, label ranges)
   // and that they hold the same number of samples; returns that number.

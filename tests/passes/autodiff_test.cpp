@@ -354,4 +354,29 @@ TEST(Autodiff, NestedScanWithIntegerCarry) {
   EXPECT_EQ(dg->results()[2]->type, TensorType(DType::i32, {}));
 }
 
+// max_pool2d_grad(x, e) = S_x^T e is linear in e, so its gradient w.r.t. e
+// (S_x g) must satisfy <S_x^T e, g> = <e, S_x g> exactly, also when windows
+// overlap and x has ties (both pick the first maximum in row-major order).
+TEST(Autodiff, MaxPoolGradAdjointWithTies) {
+  Graph g("pool_adjoint");
+  AttrMap pool{{"window", Dims{3, 3}}, {"strides", Dims{1, 2}}, {"padding", Dims{1, 1, 0, 1}}};
+  Value* x = g.add_param("x", f32({kBatch, 5, 5, 2}));
+  Value* yt = g.add(OpKind::MaxPool2D, {x}, pool);
+  Value* e = g.add_param("e", yt->type);
+  Value* gg = g.add_param("g", x->type);
+  Builder b(g);
+  g.set_results({b.reduce_all(OpKind::ReduceSum, b.mul(g.add(OpKind::MaxPool2DGrad, {x, e}, pool), gg))});
+  auto dg = passes::autodiff(g, {1});
+  verify(*dg);
+  Rand rng(9);
+  std::vector<float> xv(100);
+  for (size_t i = 0; i < xv.size(); ++i) xv[i] = static_cast<float>((i * 7) % 3) - 1.0f;  // many ties, some < 0
+  Tensor xt({2, 5, 5, 2}, xv);
+  Tensor et = rng.uniform(yt->type.concrete(2), -1, 1), gt = rng.uniform({2, 5, 5, 2}, -1, 1);
+  auto out = runtime::interpret(*dg, {xt, et, gt});
+  double lhs = out[0].data()[0], rhs = 0;
+  for (int64_t i = 0; i < et.size(); ++i) rhs += static_cast<double>(et.data()[i]) * out[1].data()[i];
+  EXPECT_NEAR(lhs, rhs, 1e-4);
+}
+
 }  // namespace

@@ -47,6 +47,7 @@ void for_each_window(const PoolGeom& g, const Window2D& s, const float* x, F&& f
             first = false;
           }
         }
+        KILN_ASSERT(!first, "max_pool2d: a window lies entirely in the padding");
         f(n, i, j, arg);
       }
 }

@@ -346,6 +346,46 @@ Types scan(OpKind op, const Types& in, const AttrMap& a, const Graph* body) {
   return out;
 }
 
+bool is_contraction(OpKind k) {
+  return k == OpKind::Matmul || k == OpKind::Conv2D || k == OpKind::Conv2DInputGrad ||
+         k == OpKind::Conv2DFilterGrad;
+}
+
+// fusion: the body's signature matches the operands; its ops fit `kind` (ops.def).
+Types fusion(OpKind op, const Types& in, const AttrMap& a, const Graph* body) {
+  const auto& ps = body->params();
+  if (ps.size() != in.size())
+    fail(op, "body takes " + std::to_string(ps.size()) + " parameters but fusion has " + std::to_string(in.size()) +
+                 " operands");
+  for (size_t i = 0; i < in.size(); ++i)
+    if (ps[i]->type != in[i])
+      fail(op, "body parameter %" + ps[i]->name + " has type " + ps[i]->type.to_string() + ", expected " +
+                   in[i].to_string());
+  const std::string& kind = a.s("kind");
+  int contractions = 0, reductions = 0;
+  for (const Node* n : body->nodes()) {
+    const OpInfo& info = n->info();
+    if (info.has(kElementwise) || n->op == OpKind::Constant) continue;
+    if (kind == "reduction" && info.has(kReduction)) {
+      ++reductions;
+      continue;
+    }
+    if (kind == "contraction" && is_contraction(n->op) && n == body->nodes().front()) {
+      ++contractions;
+      continue;
+    }
+    fail(op, "a " + kind + " fusion cannot hold " + std::string(info.name) + " here (ops.def lists what it may hold)");
+  }
+  const auto& rs = body->results();
+  if (rs.empty()) fail(op, "body returns no values");
+  if (kind == "reduction" && (reductions != 1 || rs.size() != 1 || !rs[0]->def || !rs[0]->def->info().has(kReduction)))
+    fail(op, "a reduction fusion needs exactly one reduction, and it is the only result");
+  if (kind == "contraction" && contractions != 1) fail(op, "a contraction fusion starts with its contraction");
+  Types out;
+  for (const Value* r : rs) out.push_back(r->type);
+  return out;
+}
+
 }  // namespace
 
 void check_attrs(OpKind op, const AttrMap& attrs) {
@@ -372,6 +412,11 @@ void check_attrs(OpKind op, const AttrMap& attrs) {
     const std::string& d = attrs.s("dir");
     if (std::none_of(std::begin(dirs), std::end(dirs), [&](const char* x) { return d == x; }))
       fail(op, "dir must be one of eq ne lt le gt ge, got \"" + d + "\"");
+  }
+  if (op == OpKind::Fusion) {
+    const std::string& k = attrs.s("kind");
+    if (k != "loop" && k != "reduction" && k != "contraction")
+      fail(op, "kind must be one of loop reduction contraction, got \"" + k + "\"");
   }
 }
 
@@ -431,6 +476,7 @@ std::vector<TensorType> infer_types(OpKind op, const Types& in, const AttrMap& a
       return {in[0]};
     }
     case OpKind::Scan: return scan(op, in, a, body);
+    case OpKind::Fusion: return fusion(op, in, a, body);
   }
   KILN_ASSERT(false, "unknown op");
 }

@@ -1,6 +1,6 @@
 // The reference interpreter: binds the batch size, walks the nodes in order and
 // dispatches each to its kernel (runtime/kernels.h); scan runs its body by a
-// recursive interpret call per step.
+// recursive interpret call per step, fusion by one call.
 #include "runtime/interpreter.h"
 
 #include <cstring>
@@ -132,6 +132,7 @@ std::vector<Tensor> dispatch(const ir::Node& n, const std::vector<Tensor>& in, i
     case OpKind::MaxPool2D: return {k::max_pool2d(in[0], pool_window(a))};
     case OpKind::MaxPool2DGrad: return {k::max_pool2d_grad(in[0], in[1], pool_window(a))};
     case OpKind::Scan: return run_scan(n, in, batch);
+    case OpKind::Fusion: return interpret(*n.body, in, batch);  // the body, op by op
   }
   KILN_ASSERT(false, "interpreter: unknown op");
 }

@@ -76,6 +76,27 @@ TEST(InterpScan, BatchedCarryAndTimeMajorSequence) {
   expect_equal(r[0], Tensor({2, 3}, hv));
 }
 
+// --- fusion ---
+
+TEST(InterpFusion, RunsBodyOnce) {
+  // Body: (a f32[2,3], b f32[3]) -> (relu(a + b) : f32[2,3], a + b : f32[2,3])
+  auto body = std::make_unique<ir::Graph>("bias_relu");
+  ir::Value* a = body->add_param("a", ir::f32({2, 3}));
+  ir::Value* b = body->add_param("b", ir::f32({3}));
+  ir::Value* s = body->add(OpKind::Add, {a, b}, {{"broadcast_dims", Dims{1}}});
+  body->set_results({body->add(OpKind::Relu, {s}), s});
+  Tensor ta = random_tensor({2, 3}, 4), tb = random_tensor({3}, 5);
+  std::vector<Tensor> r = run_op(OpKind::Fusion, {ta, tb}, {{"kind", std::string("loop")}}, std::move(body));
+  ASSERT_EQ(r.size(), 2u);
+  std::vector<float> sum(6), act(6);
+  for (int i = 0; i < 6; ++i) {
+    sum[i] = ta.data()[i] + tb.data()[i % 3];
+    act[i] = sum[i] > 0 ? sum[i] : 0;
+  }
+  expect_equal(r[0], Tensor({2, 3}, act));
+  expect_equal(r[1], Tensor({2, 3}, sum));
+}
+
 // --- batch binding ---
 
 // %x: f32[N,10], %y: f32[N*2,3], %w: f32[10,4] -> (matmul(x, w): f32[N,4], sum(y): f32[])
@@ -202,6 +223,7 @@ const char* test_for(OpKind op) {
     case OpKind::MaxPool2D: return "InterpPool.ForwardAgainstNaive";
     case OpKind::MaxPool2DGrad: return "InterpPool.GradRoutesToFirstMaximum";
     case OpKind::Scan: return "InterpScan.TwoCarriesReverse";
+    case OpKind::Fusion: return "InterpFusion.RunsBodyOnce";
   }
   return nullptr;
 }

@@ -143,6 +143,15 @@ std::vector<Value*> Backprop::run(const std::vector<Value*>& outputs, const std:
   return grads;
 }
 
+void drop_dead(Graph& g) {
+  std::vector<Node*> nodes = g.nodes();
+  for (auto it = nodes.rbegin(); it != nodes.rend(); ++it) {
+    Node* n = *it;
+    bool used = std::any_of(n->results.begin(), n->results.end(), [&](Value* r) { return g.use_count(r) > 0; });
+    if (!used) g.erase_node(n);
+  }
+}
+
 // --- VjpContext ---
 
 Graph& VjpContext::graph() const { return bp_.graph(); }

@@ -24,6 +24,8 @@
 //     so pointers to them stay valid); the backward pass is a reverse scan whose
 //     body recomputes one forward step from the saved carries and applies these
 //     rules to it. Its IR size does not depend on the sequence length.
+//   - fusion: the region is recomputed inline and its body differentiated, so
+//     autodiff also works after passes/fuse (though it is meant to run before).
 //
 // Backward values are named `grad.<forward value>`; the gradient of parameter
 // `dense.kernel` is `%grad.dense.kernel`.

@@ -3,6 +3,7 @@
 // operand it is asked for (VjpContext::grad sums broadcast operands back).
 #include <algorithm>
 
+#include "passes/autodiff.h"
 #include "passes/autodiff_rules.h"
 
 namespace kiln::passes::detail {
@@ -309,6 +310,34 @@ void vjp_max_pool2d_grad(C& c) {
   c.grad(1, acc);
 }
 
+// fusion: its body's VJP. The body's inner values are not results, so the
+// rule builds, in a separate graph, the body plus its VJP (wrt the operands
+// that want gradients, seeded by the results' cotangents) and inlines that
+// here: the fused forward is recomputed, then differentiated.
+void vjp_fusion(C& c) {
+  const Graph& body = *c.node.body;
+  Graph vjp(body.name);
+  std::vector<Value*> params, args = c.node.operands, wrt, outputs, cotangents;
+  for (const Value* p : body.params()) params.push_back(vjp.add_param(p->name, p->type));
+  std::vector<Value*> outs = vjp.inline_graph(body, params);
+  for (size_t r = 0; r < outs.size(); ++r) {
+    if (!c.dy(static_cast<int>(r))) continue;
+    outputs.push_back(outs[r]);
+    cotangents.push_back(vjp.add_param("grad." + outs[r]->name, outs[r]->type));
+    args.push_back(c.dy(static_cast<int>(r)));
+  }
+  std::vector<int> wanted;
+  for (int i = 0; i < c.num_operands(); ++i)
+    if (c.wants(i)) {
+      wanted.push_back(i);
+      wrt.push_back(params[static_cast<size_t>(i)]);
+    }
+  vjp.set_results(append_vjp(vjp, outputs, cotangents, wrt));
+  drop_dead(vjp);
+  std::vector<Value*> grads = c.graph().inline_graph(vjp, args, "grad." + c.y()->name + ".");
+  for (size_t k = 0; k < wanted.size(); ++k) c.contribute(wanted[k], grads[k]);
+}
+
 }  // namespace
 
 void apply_vjp(VjpContext& c) {
@@ -354,6 +383,7 @@ void apply_vjp(VjpContext& c) {
     case K::MaxPool2D: return vjp_max_pool2d(c);
     case K::MaxPool2DGrad: return vjp_max_pool2d_grad(c);
     case K::Scan: return vjp_scan(c);
+    case K::Fusion: return vjp_fusion(c);
   }
   KILN_ASSERT(false, "autodiff: unknown op");
 }

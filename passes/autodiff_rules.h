@@ -65,5 +65,7 @@ class VjpContext {
 void apply_vjp(VjpContext& c);
 // scan's rule (autodiff_scan.cpp).
 void vjp_scan(VjpContext& c);
+// Erases the nodes of g whose results are unused, last to first.
+void drop_dead(ir::Graph& g);
 
 }  // namespace kiln::passes::detail

@@ -50,17 +50,6 @@ std::vector<Value*> save_carries(Graph& g, Node& scan) {
   return saved;
 }
 
-// Drops nodes whose results are unused (the recomputed forward step keeps only
-// what the gradient reads).
-void drop_dead(Graph& g) {
-  std::vector<Node*> nodes = g.nodes();
-  for (auto it = nodes.rbegin(); it != nodes.rend(); ++it) {
-    Node* n = *it;
-    bool used = std::any_of(n->results.begin(), n->results.end(), [&](Value* r) { return g.use_count(r) > 0; });
-    if (!used) g.erase_node(n);
-  }
-}
-
 }  // namespace
 
 void vjp_scan(VjpContext& c) {
@@ -123,7 +112,7 @@ void vjp_scan(VjpContext& c) {
                                 "grad." + fp[nc + ns + invs[a]]->name + ".acc.next"));
   for (size_t a = 0; a < seqs.size(); ++a) results.push_back(grads[carries.size() + a]);
   body->set_results(results);
-  drop_dead(*body);
+  drop_dead(*body);  // the recomputed step keeps only what the gradient reads
 
   // --- the backward scan ---
   std::vector<Value*> operands;

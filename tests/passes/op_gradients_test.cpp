@@ -136,6 +136,25 @@ Value* small_scan(Builder& b, const Ps& p, bool reverse) {
   return b.binary(OpKind::Add, n->result(1), n->result(0), Dims{1, 2});
 }
 
+// A fusion region of each kind, as passes/fuse forms them.
+Value* fusion(Builder& b, const Ps& p, const std::string& kind) {
+  auto body = std::make_unique<Graph>("fused");
+  Ps q;
+  for (const Value* v : p) q.push_back(body->add_param(v->name, v->type));
+  Builder fb(*body);
+  if (kind == "loop") {
+    Value* ab = fb.binary(OpKind::Mul, q[0], q[1], Dims{1});
+    body->set_results({fb.unary(OpKind::Tanh, fb.add(ab, q[2])), ab});
+  } else if (kind == "contraction") {
+    Value* z = fb.binary(OpKind::Add, fb.matmul(q[0], q[1]), q[2], Dims{1});
+    body->set_results({fb.unary(OpKind::Sigmoid, z)});
+  } else {
+    body->set_results({fb.reduce_sum(fb.unary(OpKind::Exp, q[0]), {2})});
+  }
+  Node* n = b.graph().add_node(OpKind::Fusion, p, {{"kind", kind}}, std::move(body), {"fusion"});
+  return kind == "loop" ? b.mul(n->result(0), n->result(1)) : n->result(0);
+}
+
 std::vector<Case> cases_for(OpKind k) {
   using K = OpKind;
   switch (k) {
@@ -323,6 +342,16 @@ std::vector<Case> cases_for(OpKind k) {
               {"rnn, reverse",
                {{"h0", f32({kBatch, 3})}, {"xs", f32({4, kBatch, 3})}, {"u", f32({3, 3})}},
                [](Builder& b, const Ps& p) { return small_scan(b, p, true); }}};
+    case K::Fusion:
+      return {{"loop, two results",
+               {{"a", f32({kBatch, 3})}, {"b", f32({3})}, {"c", f32({kBatch, 3})}},
+               [](Builder& b, const Ps& p) { return fusion(b, p, "loop"); }},
+              {"contraction",
+               {{"x", f32({kBatch, 3})}, {"w", f32({3, 2})}, {"bias", f32({2})}},
+               [](Builder& b, const Ps& p) { return fusion(b, p, "contraction"); }},
+              {"reduction", {{"x", f32({kBatch, 3, 2})}}, [](Builder& b, const Ps& p) {
+                 return fusion(b, p, "reduction");
+               }}};
   }
   return {};
 }

@@ -1,1 +1,281 @@
-// placeholder (work in progress)
+// Lowering of a whole graph: one graph function that computes buffer
+// addresses from the plan and calls one kernel per node; the op dispatch
+// (one switch over ir::OpKind); contractions as calls into rt_kernels; scan
+// and fusion bodies as graph functions of their own, emitted once and called
+// per step (so code size does not grow with the sequence length).
+#include <unordered_map>
+
+#include "codegen/emit.h"
+#include "ir/error.h"
+
+namespace kiln::codegen {
+
+using llvm::Value;
+
+namespace {
+
+llvm::Type* ptr_t(llvm::LLVMContext& c) { return llvm::PointerType::get(c, 0); }
+
+std::vector<Sym> dims_of(const ir::Value* v) { return sym_dims(v->type); }
+
+}  // namespace
+
+void emit_matmul(KernelCtx& k) {
+  const ir::TensorType &at = k.node.operands[0]->type, &bt = k.node.operands[1]->type;
+  const bool ta = k.node.attrs.b("transpose_a"), tb = k.node.attrs.b("transpose_b");
+  std::vector<Sym> ad = sym_dims(at), bd = sym_dims(bt);
+  size_t ar = ad.size(), br = bd.size();
+  Sym batch{1, false}, a_rows, a_cols = ad[ar - 1];
+  if (br == 2) {
+    a_rows = ta ? ad[0] : sym_product(ad, 0, ar - 1);  // leading lhs dims fold into M
+  } else {
+    batch = sym_product(ad, 0, ar - 2);
+    a_rows = ad[ar - 2];
+  }
+  auto i32 = [&](bool v) { return k.b.getInt32(v); };
+  llvm::Type* i64 = k.i64();
+  llvm::Type* p = ptr_t(k.ctx());
+  llvm::Type* i32t = k.b.getInt32Ty();
+  auto fn = k.callee("kiln_rt_matmul", llvm::FunctionType::get(k.b.getVoidTy(),
+                                                               {p, p, p, i64, i64, i64, i32t, i64, i64, i32t}, false));
+  k.b.CreateCall(fn, {k.in[0], k.in[1], k.out[0], k.sym(batch), k.sym(a_rows), k.sym(a_cols), i32(ta),
+                      k.sym(bd[br - 2]), k.sym(bd[br - 1]), i32(tb)});
+}
+
+void emit_conv(KernelCtx& k) {
+  const ir::Node& n = k.node;
+  const bool in_grad = n.op == ir::OpKind::Conv2DInputGrad, f_grad = n.op == ir::OpKind::Conv2DFilterGrad;
+  const ir::TensorType& x = in_grad ? n.results[0]->type : n.operands[0]->type;
+  const ir::TensorType& w = f_grad ? n.results[0]->type : n.operands[1]->type;
+  const ir::TensorType& y = n.op == ir::OpKind::Conv2D ? n.results[0]->type : n.operands[f_grad ? 1 : 0]->type;
+  const auto& st = n.attrs.ints("strides");
+  const auto& pd = n.attrs.ints("padding");
+  std::vector<int64_t> dl = n.attrs.get_or<std::vector<int64_t>>("dilations", {1, 1});
+  std::vector<uint64_t> geom;
+  for (int64_t v : {x.shape[1], x.shape[2], x.shape[3], w.shape[0], w.shape[1], w.shape[3], y.shape[1], y.shape[2],
+                    st[0], st[1], pd[0], pd[2], dl[0], dl[1]})
+    geom.push_back(static_cast<uint64_t>(v));
+  auto* data = llvm::ConstantDataArray::get(k.ctx(), geom);
+  auto* gv = new llvm::GlobalVariable(k.m, data->getType(), true, llvm::GlobalValue::PrivateLinkage, data, "conv.geom");
+  llvm::Type* p = ptr_t(k.ctx());
+  const char* name = in_grad ? "kiln_rt_conv2d_input_grad" : f_grad ? "kiln_rt_conv2d_filter_grad" : "kiln_rt_conv2d";
+  auto fn = k.callee(name, llvm::FunctionType::get(k.b.getVoidTy(), {p, p, p, p, k.i64(), p}, false));
+  k.b.CreateCall(fn, {k.in[0], k.in[1], k.out[0], gv, k.sym(sym_dims(x)[0]), k.scratch[0]});
+}
+
+void emit_scan(KernelCtx& k) {
+  const ir::Node& n = k.node;
+  llvm::IRBuilder<>& b = k.b;
+  const size_t nc = static_cast<size_t>(n.attrs.i("num_carry")), ns = static_cast<size_t>(n.attrs.i("num_seq"));
+  const bool reverse = n.attrs.b("reverse");
+  const ir::Graph& body = *n.body;
+  llvm::Function* fn = k.body_fn(body);
+  llvm::Type* p = ptr_t(k.ctx());
+  llvm::Type* i8 = b.getInt8Ty();
+  KILN_ASSERT(ns > 0 || n.results.size() > nc, "codegen: scan without sequences or outputs");
+  Sym T = ns > 0 ? dims_of(n.operands[nc])[0] : dims_of(n.results[nc])[0];
+  Value* Tv = k.sym(T);
+
+  // Carries ping-pong between two scratch buffers; cur[i]/next[i] hold their addresses.
+  std::vector<llvm::AllocaInst*> cur, next;
+  for (size_t i = 0; i < nc; ++i) {
+    cur.push_back(k.local(p, "cur"));
+    next.push_back(k.local(p, "next"));
+    b.CreateStore(k.scratch[2 * i], cur[i]);
+    b.CreateStore(k.scratch[2 * i + 1], next[i]);
+    emit_memcpy(k, k.scratch[2 * i], k.in[i], k.sym(bytes_of(n.operands[i]->type)));
+  }
+  Value* body_fixed = k.scratch[2 * nc];
+  Value* body_batch = k.scratch[2 * nc + 1];
+  const size_t np = body.params().size(), nr = body.results().size();
+  llvm::AllocaInst* params = b.CreateAlloca(p, k.c64(static_cast<int64_t>(np)), "params");
+  llvm::AllocaInst* results = b.CreateAlloca(p, k.c64(static_cast<int64_t>(nr)), "results");
+  auto set = [&](llvm::AllocaInst* arr, size_t i, Value* v) { b.CreateStore(v, b.CreateConstInBoundsGEP1_64(p, arr, i)); };
+  for (size_t i = nc + ns; i < np; ++i) set(params, i, k.in[i]);  // invariants
+  emit_for(k, k.c64(0), Tv, [&](Value* s) {
+    Value* t = reverse ? b.CreateSub(b.CreateSub(Tv, k.c64(1)), s) : s;
+    for (size_t i = 0; i < nc; ++i) {
+      set(params, i, b.CreateLoad(p, cur[i]));
+      set(results, i, b.CreateLoad(p, next[i]));
+    }
+    for (size_t i = nc; i < nc + ns; ++i)
+      set(params, i, b.CreateInBoundsGEP(i8, k.in[i], b.CreateMul(t, k.sym(bytes_of(body.params()[i]->type)))));
+    for (size_t r = nc; r < nr; ++r)
+      set(results, r, b.CreateInBoundsGEP(i8, k.out[r], b.CreateMul(t, k.sym(bytes_of(body.results()[r]->type)))));
+    b.CreateCall(fn, {params, results, k.n, body_fixed, body_batch, k.err});
+    for (size_t i = 0; i < nc; ++i) {
+      Value* c = b.CreateLoad(p, cur[i]);
+      b.CreateStore(b.CreateLoad(p, next[i]), cur[i]);
+      b.CreateStore(c, next[i]);
+    }
+  });
+  for (size_t i = 0; i < nc; ++i) emit_memcpy(k, k.out[i], b.CreateLoad(p, cur[i]), k.sym(bytes_of(n.results[i]->type)));
+}
+
+namespace {
+
+// A fusion region, until its kind has a fused emitter: its body as one call.
+void emit_fusion_call(KernelCtx& k) {
+  llvm::IRBuilder<>& b = k.b;
+  llvm::Type* p = ptr_t(k.ctx());
+  llvm::Function* fn = k.body_fn(*k.node.body);
+  llvm::AllocaInst* params = b.CreateAlloca(p, k.c64(static_cast<int64_t>(k.in.size())), "params");
+  llvm::AllocaInst* results = b.CreateAlloca(p, k.c64(static_cast<int64_t>(k.out.size())), "results");
+  for (size_t i = 0; i < k.in.size(); ++i) b.CreateStore(k.in[i], b.CreateConstInBoundsGEP1_64(p, params, i));
+  for (size_t i = 0; i < k.out.size(); ++i) b.CreateStore(k.out[i], b.CreateConstInBoundsGEP1_64(p, results, i));
+  b.CreateCall(fn, {params, results, k.n, k.scratch[0], k.scratch[1], k.err});
+}
+
+// The op dispatch: one emitter per op; reshape never gets here (an alias).
+void emit_node(KernelCtx& k) {
+  using ir::OpKind;
+  switch (k.node.op) {
+    case OpKind::Constant: return emit_constant(k);
+    case OpKind::Iota: return emit_iota(k);
+    case OpKind::RngUniform: return emit_rng_uniform(k);
+    case OpKind::Neg:
+    case OpKind::Abs:
+    case OpKind::Sign:
+    case OpKind::Exp:
+    case OpKind::Log:
+    case OpKind::Sqrt:
+    case OpKind::Rsqrt:
+    case OpKind::Tanh:
+    case OpKind::Sigmoid:
+    case OpKind::Relu:
+    case OpKind::Convert:
+    case OpKind::Add:
+    case OpKind::Sub:
+    case OpKind::Mul:
+    case OpKind::Div:
+    case OpKind::Max:
+    case OpKind::Min:
+    case OpKind::Pow:
+    case OpKind::Compare:
+    case OpKind::Select: return emit_elementwise(k);
+    case OpKind::Broadcast: return emit_broadcast(k);
+    case OpKind::Reshape: break;
+    case OpKind::Transpose: return emit_transpose(k);
+    case OpKind::Slice: return emit_slice(k);
+    case OpKind::Concat: return emit_concat(k);
+    case OpKind::Pad: return emit_pad(k);
+    case OpKind::ReduceSum:
+    case OpKind::ReduceMax:
+    case OpKind::ReduceMean: return emit_reduce(k);
+    case OpKind::ArgMax: return emit_argmax(k);
+    case OpKind::Matmul: return emit_matmul(k);
+    case OpKind::Conv2D:
+    case OpKind::Conv2DInputGrad:
+    case OpKind::Conv2DFilterGrad: return emit_conv(k);
+    case OpKind::MaxPool2D: return emit_max_pool(k);
+    case OpKind::MaxPool2DGrad: return emit_max_pool_grad(k);
+    case OpKind::Scan: return emit_scan(k);
+    case OpKind::Fusion: return emit_fusion_call(k);
+  }
+  KILN_ASSERT(false, "codegen: no emitter for " + std::string(ir::op_name(k.node.op)));
+}
+
+class Lowering {
+ public:
+  Lowering(llvm::Module& m, const TargetInfo& t) : m_(m), c_(m.getContext()), target_(t) {}
+
+  llvm::Function* graph_fn(const ir::Graph& g, const std::string& name, bool external) {
+    llvm::Type* p = ptr_t(c_);
+    auto* ty = llvm::FunctionType::get(llvm::Type::getVoidTy(c_), {p, p, llvm::Type::getInt64Ty(c_), p, p, p}, false);
+    auto* fn = llvm::Function::Create(ty, external ? llvm::Function::ExternalLinkage : llvm::Function::InternalLinkage,
+                                      name, m_);
+    attributes(fn);
+    const char* arg_names[] = {"params", "results", "N", "fixed", "batch", "err"};
+    for (unsigned i = 0; i < 6; ++i) fn->getArg(i)->setName(arg_names[i]);
+    llvm::IRBuilder<> b(llvm::BasicBlock::Create(c_, "entry", fn));
+    GraphPlan plan = plan_graph(g);
+    Value* N = fn->getArg(2);
+    auto addr = [&](Slot s) -> Value* {
+      switch (s.kind) {
+        case Slot::Param: return b.CreateLoad(p, b.CreateConstInBoundsGEP1_64(p, fn->getArg(0), s.at));
+        case Slot::Result: return b.CreateLoad(p, b.CreateConstInBoundsGEP1_64(p, fn->getArg(1), s.at));
+        case Slot::Fixed: return b.CreateInBoundsGEP(b.getInt8Ty(), fn->getArg(3), b.getInt64(s.at));
+        case Slot::Batch: return b.CreateInBoundsGEP(b.getInt8Ty(), fn->getArg(4), b.CreateMul(N, b.getInt64(s.at)));
+      }
+      return nullptr;
+    };
+    int idx = 0;
+    for (const ir::Node* n : g.nodes()) {
+      ++idx;
+      if (n->op == ir::OpKind::Reshape) continue;
+      std::vector<Value*> args;
+      for (const ir::Value* r : n->results) args.push_back(addr(plan.slots.at(r)));
+      for (const ir::Value* v : n->operands) args.push_back(addr(plan.slots.at(v)));
+      for (Slot s : plan.scratch.at(n)) args.push_back(addr(s));
+      args.push_back(N);
+      args.push_back(fn->getArg(5));
+      std::string kname = name + "." + std::to_string(idx) + "." + std::string(ir::op_name(n->op));
+      b.CreateCall(kernel_fn(*n, kname, args.size() - 2), args);
+    }
+    for (size_t j = 0; j < plan.result_copy.size(); ++j) {
+      const ir::Value* v = plan.result_copy[j];
+      if (!v) continue;
+      Sym bytes = bytes_of(v->type);
+      Value* nb = bytes.n ? b.CreateMul(N, b.getInt64(bytes.c)) : b.getInt64(bytes.c);
+      b.CreateMemCpy(addr({Slot::Result, static_cast<int64_t>(j)}), llvm::MaybeAlign(4), addr(plan.slots.at(v)),
+                     llvm::MaybeAlign(4), nb);
+    }
+    b.CreateRetVoid();
+    return fn;
+  }
+
+ private:
+  llvm::Module& m_;
+  llvm::LLVMContext& c_;
+  TargetInfo target_;
+  std::unordered_map<const ir::Graph*, llvm::Function*> bodies_;
+  int body_count_ = 0;
+
+  void attributes(llvm::Function* fn) {
+    fn->addFnAttr(llvm::Attribute::NoUnwind);
+    if (!target_.cpu.empty()) fn->addFnAttr("target-cpu", target_.cpu);
+    if (!target_.features.empty()) fn->addFnAttr("target-features", target_.features);
+    fn->addFnAttr("prefer-vector-width", std::to_string(target_.vector_width));
+  }
+
+  // void kernel(ptr noalias buffers..., i64 N, ptr noalias err)
+  llvm::Function* kernel_fn(const ir::Node& n, const std::string& name, size_t nbuf) {
+    llvm::Type* p = ptr_t(c_);
+    std::vector<llvm::Type*> tys(nbuf, p);
+    tys.push_back(llvm::Type::getInt64Ty(c_));
+    tys.push_back(p);
+    auto* fn = llvm::Function::Create(llvm::FunctionType::get(llvm::Type::getVoidTy(c_), tys, false),
+                                      llvm::Function::InternalLinkage, name, m_);
+    attributes(fn);
+    for (size_t i = 0; i < nbuf; ++i) fn->addParamAttr(static_cast<unsigned>(i), llvm::Attribute::NoAlias);
+    fn->addParamAttr(static_cast<unsigned>(nbuf + 1), llvm::Attribute::NoAlias);
+    llvm::IRBuilder<> b(llvm::BasicBlock::Create(c_, "entry", fn));
+    KernelCtx k{b, m_, fn, n, fn->getArg(static_cast<unsigned>(nbuf)), fn->getArg(static_cast<unsigned>(nbuf + 1)),
+                {}, {}, {}, [this](const ir::Graph& body) { return body_fn(body); }};
+    size_t a = 0;
+    for (size_t i = 0; i < n.results.size(); ++i) k.out.push_back(fn->getArg(static_cast<unsigned>(a++)));
+    for (size_t i = 0; i < n.operands.size(); ++i) k.in.push_back(fn->getArg(static_cast<unsigned>(a++)));
+    while (a < nbuf) k.scratch.push_back(fn->getArg(static_cast<unsigned>(a++)));
+    emit_node(k);
+    b.CreateRetVoid();
+    return fn;
+  }
+
+  llvm::Function* body_fn(const ir::Graph& body) {
+    auto it = bodies_.find(&body);
+    if (it != bodies_.end()) return it->second;
+    std::string name = "body" + std::to_string(body_count_++) + (body.name.empty() ? "" : "." + body.name);
+    return bodies_[&body] = graph_fn(body, name, false);
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<llvm::Module> lower_graph(const ir::Graph& g, llvm::LLVMContext& ctx, const std::string& entry_name,
+                                          const TargetInfo& target) {
+  auto m = std::make_unique<llvm::Module>(entry_name, ctx);
+  Lowering(*m, target).graph_fn(g, entry_name, true);
+  return m;
+}
+
+}  // namespace kiln::codegen

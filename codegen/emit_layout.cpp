@@ -1,1 +1,296 @@
-// placeholder (work in progress)
+// Layout ops (broadcast, transpose, slice, concat, pad) as strided copies,
+// reductions and argmax in the interpreter's order, and max pooling.
+//
+// Sums accumulate in double (i32 in i64) while walking the input in row-major
+// order, exactly as runtime/kernels_layout.cpp, so they are bit-identical and
+// need no reassociation: when the kept dims are innermost the loop runs over
+// independent accumulators and vectorizes anyway.
+#include <limits>
+
+#include "codegen/emit.h"
+#include "ir/error.h"
+
+namespace kiln::codegen {
+
+using llvm::Value;
+
+namespace {
+
+const ir::TensorType& result_type(KernelCtx& k) { return k.node.results[0]->type; }
+const ir::TensorType& operand_type(KernelCtx& k, size_t i) { return k.node.operands[i]->type; }
+llvm::Type* et(KernelCtx& k, const ir::TensorType& t) { return elem_type(k.ctx(), t.dtype); }
+
+// out[idx] = in[idx mapped]: a copy over `dims` with per-buffer strides and offsets.
+void copy(KernelCtx& k, llvm::Type* elem, const std::vector<Sym>& dims, Access out, Access in) {
+  out.elem = in.elem = elem;
+  emit_nest(k, dims, {out, in}, [&](const std::vector<Value*>&, const std::vector<Value*>& p) {
+    k.b.CreateStore(k.b.CreateLoad(elem, p[1]), p[0]);
+  });
+}
+
+Value* elements(KernelCtx& k, const ir::TensorType& t) { return k.sym({t.static_elements(), t.has_batch()}); }
+
+}  // namespace
+
+void emit_broadcast(KernelCtx& k) {
+  const ir::TensorType &rt = result_type(k), &xt = operand_type(k, 0);
+  const auto& dims = k.node.attrs.ints("dims");
+  std::vector<Sym> st(static_cast<size_t>(rt.rank()), Sym{0, false}), xst = sym_strides(xt);
+  for (size_t i = 0; i < dims.size(); ++i) st[static_cast<size_t>(dims[i])] = xst[i];
+  copy(k, et(k, rt), sym_dims(rt), {k.out[0], nullptr, sym_strides(rt)}, {k.in[0], nullptr, st});
+}
+
+void emit_transpose(KernelCtx& k) {
+  const ir::TensorType &rt = result_type(k), &xt = operand_type(k, 0);
+  const auto& perm = k.node.attrs.ints("perm");
+  std::vector<Sym> xst = sym_strides(xt), st;
+  for (int64_t p : perm) st.push_back(xst[static_cast<size_t>(p)]);
+  copy(k, et(k, rt), sym_dims(rt), {k.out[0], nullptr, sym_strides(rt)}, {k.in[0], nullptr, st});
+}
+
+void emit_slice(KernelCtx& k) {
+  const ir::TensorType &rt = result_type(k), &xt = operand_type(k, 0);
+  size_t ax = static_cast<size_t>(norm_axis(k.node.attrs.i("axis"), xt.rank()));
+  std::vector<Sym> xst = sym_strides(xt);
+  Sym off = sym_mul(xst[ax], {k.node.attrs.i("start"), false});
+  copy(k, et(k, rt), sym_dims(rt), {k.out[0], nullptr, sym_strides(rt)}, {k.in[0], nullptr, xst, off});
+}
+
+void emit_concat(KernelCtx& k) {
+  const ir::TensorType& rt = result_type(k);
+  size_t ax = static_cast<size_t>(norm_axis(k.node.attrs.i("axis"), rt.rank()));
+  std::vector<Sym> ost = sym_strides(rt);
+  int64_t at = 0;  // position along the axis
+  for (size_t i = 0; i < k.node.operands.size(); ++i) {
+    const ir::TensorType& xt = operand_type(k, i);
+    copy(k, et(k, rt), sym_dims(xt), {k.out[0], nullptr, ost, sym_mul(ost[ax], {at, false})},
+         {k.in[i], nullptr, sym_strides(xt)});
+    at += xt.shape[ax];
+  }
+}
+
+void emit_pad(KernelCtx& k) {
+  const ir::TensorType &rt = result_type(k), &xt = operand_type(k, 0);
+  size_t ax = static_cast<size_t>(norm_axis(k.node.attrs.i("axis"), xt.rank()));
+  llvm::Type* e = et(k, rt);
+  emit_fill(k, k.out[0], e, elements(k, rt), llvm::Constant::getNullValue(e));
+  std::vector<Sym> ost = sym_strides(rt);
+  copy(k, e, sym_dims(xt), {k.out[0], nullptr, ost, sym_mul(ost[ax], {k.node.attrs.i("low"), false})},
+       {k.in[0], nullptr, sym_strides(xt)});
+}
+
+void emit_reduce(KernelCtx& k) {
+  const ir::Node& n = k.node;
+  const ir::TensorType &rt = result_type(k), &xt = operand_type(k, 0);
+  llvm::IRBuilder<>& b = k.b;
+  std::vector<bool> drop(static_cast<size_t>(xt.rank()), false);
+  for (int64_t a : n.attrs.ints("axes")) drop[static_cast<size_t>(norm_axis(a, xt.rank()))] = true;
+  // Strides of the output element each input index feeds (0 along reduced dims).
+  std::vector<Sym> rst = sym_strides(rt), to_out;
+  for (size_t d = 0, j = 0; d < drop.size(); ++d) to_out.push_back(drop[d] ? Sym{0, false} : rst[j++]);
+  std::vector<Sym> xdims = sym_dims(xt), xst = sym_strides(xt);
+  Value* n_out = elements(k, rt);
+  const bool f = xt.dtype == ir::DType::f32;
+
+  if (n.op == ir::OpKind::ReduceMax) {
+    llvm::Type* e = et(k, rt);
+    Value* init = f ? static_cast<Value*>(llvm::ConstantFP::getInfinity(e, true))
+                    : b.getInt32(static_cast<uint32_t>(std::numeric_limits<int32_t>::min()));
+    emit_fill(k, k.out[0], e, n_out, init);
+    emit_nest(k, xdims, {{k.in[0], e, xst}, {k.out[0], e, to_out}}, [&](const auto&, const std::vector<Value*>& p) {
+      Value* v = b.CreateLoad(e, p[0]);
+      Value* o = b.CreateLoad(e, p[1]);
+      Value* r;
+      if (f) {  // if (v > o || isnan(v)) o = isnan(o) ? o : v
+        Value* take = b.CreateOr(b.CreateFCmpOGT(v, o), b.CreateFCmpUNO(v, v));
+        r = b.CreateSelect(take, b.CreateSelect(b.CreateFCmpUNO(o, o), o, v), o);
+      } else {
+        r = b.CreateSelect(b.CreateICmpSGT(v, o), v, o);
+      }
+      b.CreateStore(r, p[1]);
+    });
+    return;
+  }
+  // Sum/mean: 8-byte accumulators in scratch, then one rounding per output.
+  llvm::Type* acc_t = f ? b.getDoubleTy() : b.getInt64Ty();
+  llvm::Type* e = et(k, xt);
+  emit_fill(k, k.scratch[0], acc_t, n_out, llvm::Constant::getNullValue(acc_t));
+  emit_nest(k, xdims, {{k.in[0], e, xst}, {k.scratch[0], acc_t, to_out}}, [&](const auto&, const std::vector<Value*>& p) {
+    Value* v = b.CreateLoad(e, p[0]);
+    v = f ? b.CreateFPExt(v, acc_t) : b.CreateSExt(v, acc_t);
+    Value* a = b.CreateLoad(acc_t, p[1]);
+    b.CreateStore(f ? b.CreateFAdd(a, v) : b.CreateAdd(a, v), p[1]);
+  });
+  Value* count = nullptr;
+  if (n.op == ir::OpKind::ReduceMean) {
+    Value* n_in = elements(k, xt);
+    Value* nred = b.CreateSDiv(n_in, b.CreateSelect(b.CreateICmpSGT(n_out, k.c64(0)), n_out, k.c64(1)));
+    count = b.CreateSIToFP(nred, acc_t);
+  }
+  emit_for(k, k.c64(0), n_out, [&](Value* i) {
+    Value* a = b.CreateLoad(acc_t, b.CreateInBoundsGEP(acc_t, k.scratch[0], i));
+    Value* r;
+    if (f) r = b.CreateFPTrunc(count ? b.CreateFDiv(a, count) : a, b.getFloatTy());
+    else r = b.CreateTrunc(a, b.getInt32Ty());  // wraps
+    b.CreateStore(r, b.CreateInBoundsGEP(et(k, rt), k.out[0], i));
+  });
+}
+
+void emit_argmax(KernelCtx& k) {
+  const ir::TensorType& xt = operand_type(k, 0);
+  llvm::IRBuilder<>& b = k.b;
+  size_t ax = static_cast<size_t>(norm_axis(k.node.attrs.i("axis"), xt.rank()));
+  std::vector<Sym> d = sym_dims(xt);
+  Sym outer = sym_product(d, 0, ax), len = d[ax], inner = sym_product(d, ax + 1, d.size());
+  llvm::Type* e = et(k, xt);
+  llvm::AllocaInst* best = k.local(k.i64(), "best");
+  llvm::AllocaInst* best_v = k.local(e, "best_v");
+  Value* lenv = k.sym(len);
+  Value* innerv = k.sym(inner);
+  emit_for(k, k.c64(0), k.sym(outer), [&](Value* a) {
+    emit_for(k, k.c64(0), innerv, [&](Value* c) {
+      Value* q = b.CreateInBoundsGEP(e, k.in[0], b.CreateAdd(b.CreateMul(b.CreateMul(a, lenv), innerv), c));
+      b.CreateStore(k.c64(0), best);
+      b.CreateStore(b.CreateLoad(e, q), best_v);
+      emit_for(k, k.c64(1), lenv, [&](Value* i) {
+        Value* v = b.CreateLoad(e, b.CreateInBoundsGEP(e, q, b.CreateMul(i, innerv)));
+        Value* bv = b.CreateLoad(e, best_v);
+        Value* take;  // first maximum; the first NaN wins
+        if (xt.dtype == ir::DType::f32)
+          take = b.CreateAnd(b.CreateFCmpORD(bv, bv), b.CreateOr(b.CreateFCmpOGT(v, bv), b.CreateFCmpUNO(v, v)));
+        else if (xt.dtype == ir::DType::i32)
+          take = b.CreateICmpSGT(v, bv);
+        else
+          take = b.CreateICmpUGT(v, bv);
+        b.CreateStore(b.CreateSelect(take, i, b.CreateLoad(k.i64(), best)), best);
+        b.CreateStore(b.CreateSelect(take, v, bv), best_v);
+      });
+      Value* o = b.CreateInBoundsGEP(b.getInt32Ty(), k.out[0], b.CreateAdd(b.CreateMul(a, innerv), c));
+      b.CreateStore(b.CreateTrunc(b.CreateLoad(k.i64(), best), b.getInt32Ty()), o);
+    });
+  });
+}
+
+namespace {
+
+// max_pool2d geometry: x [n,H,W,C], y [n,OH,OW,C]; window, strides, padding.
+struct Pool {
+  int64_t h, w, c, oh, ow, kh, kw, sh, sw, pt, pl;
+  Sym n;
+};
+
+Pool pool_of(KernelCtx& k) {
+  const ir::TensorType& xt = k.node.operands[0]->type;
+  const ir::TensorType& yt = k.node.op == ir::OpKind::MaxPool2D ? k.node.results[0]->type : k.node.operands[1]->type;
+  const auto& win = k.node.attrs.ints("window");
+  const auto& st = k.node.attrs.ints("strides");
+  const auto& pd = k.node.attrs.ints("padding");
+  return {xt.shape[1], xt.shape[2], xt.shape[3], yt.shape[1], yt.shape[2], win[0], win[1], st[0], st[1], pd[0], pd[2],
+          sym_dims(xt)[0]};
+}
+
+// Calls f(base_x, base_y, first) for each window cell inside x of output
+// pixel (n,i,j), in row-major window order; base_x is the offset of x[n,y,x,0],
+// base_y of y[n,i,j,0] and `first` is true for the first cell inside.
+void for_each_cell(KernelCtx& k, const Pool& g, const std::function<void(Value*, Value*, Value*)>& f) {
+  llvm::IRBuilder<>& b = k.b;
+  auto c = [&](int64_t v) { return k.c64(v); };
+  llvm::AllocaInst* first = k.local(b.getInt1Ty(), "first");
+  emit_for(k, c(0), k.sym(g.n), [&](Value* n) {
+    emit_for(k, c(0), c(g.oh), [&](Value* i) {
+      emit_for(k, c(0), c(g.ow), [&](Value* j) {
+        b.CreateStore(b.getTrue(), first);
+        Value* base_y = b.CreateMul(b.CreateAdd(b.CreateMul(b.CreateAdd(b.CreateMul(n, c(g.oh)), i), c(g.ow)), j), c(g.c));
+        emit_for(k, c(0), c(g.kh), [&](Value* a) {
+          Value* y = b.CreateSub(b.CreateAdd(b.CreateMul(i, c(g.sh)), a), c(g.pt));
+          emit_for(k, c(0), c(g.kw), [&](Value* bb) {
+            Value* x = b.CreateSub(b.CreateAdd(b.CreateMul(j, c(g.sw)), bb), c(g.pl));
+            Value* inside = b.CreateAnd(b.CreateAnd(b.CreateICmpSGE(y, c(0)), b.CreateICmpSLT(y, c(g.h))),
+                                        b.CreateAnd(b.CreateICmpSGE(x, c(0)), b.CreateICmpSLT(x, c(g.w))));
+            llvm::BasicBlock* then = llvm::BasicBlock::Create(k.ctx(), "inside", k.fn);
+            llvm::BasicBlock* done = llvm::BasicBlock::Create(k.ctx(), "next_cell", k.fn);
+            b.CreateCondBr(inside, then, done);
+            b.SetInsertPoint(then);
+            Value* base_x = b.CreateMul(b.CreateAdd(b.CreateMul(b.CreateAdd(b.CreateMul(n, c(g.h)), y), c(g.w)), x), c(g.c));
+            f(base_x, base_y, b.CreateLoad(b.getInt1Ty(), first));
+            b.CreateStore(b.getFalse(), first);
+            b.CreateBr(done);
+            b.SetInsertPoint(done);
+          });
+        });
+      });
+    });
+  });
+}
+
+// The NaN-aware "v beats best" of max pooling: !isnan(best) && (v > best || isnan(v)).
+Value* beats(llvm::IRBuilder<>& b, Value* v, Value* best) {
+  return b.CreateAnd(b.CreateFCmpORD(best, best), b.CreateOr(b.CreateFCmpOGT(v, best), b.CreateFCmpUNO(v, v)));
+}
+
+}  // namespace
+
+void emit_max_pool(KernelCtx& k) {
+  Pool g = pool_of(k);
+  llvm::IRBuilder<>& b = k.b;
+  llvm::Type* f = b.getFloatTy();
+  for_each_cell(k, g, [&](Value* bx, Value* by, Value* first) {
+    emit_for(k, k.c64(0), k.c64(g.c), [&](Value* c) {
+      Value* v = b.CreateLoad(f, b.CreateInBoundsGEP(f, k.in[0], b.CreateAdd(bx, c)));
+      Value* py = b.CreateInBoundsGEP(f, k.out[0], b.CreateAdd(by, c));
+      Value* best = b.CreateLoad(f, py);
+      b.CreateStore(b.CreateSelect(b.CreateOr(first, beats(b, v, best)), v, best), py);
+    });
+  });
+}
+
+void emit_max_pool_grad(KernelCtx& k) {
+  Pool g = pool_of(k);
+  llvm::IRBuilder<>& b = k.b;
+  llvm::Type* f = b.getFloatTy();
+  const ir::TensorType& xt = k.node.operands[0]->type;
+  emit_fill(k, k.out[0], f, k.sym({xt.static_elements(), xt.has_batch()}), llvm::ConstantFP::get(f, 0.0));
+  // Per output pixel: the winning offset of each channel (scratch-free: a
+  // second pass over the window per channel), then dx[arg] += dy.
+  llvm::AllocaInst* arg = k.local(k.i64(), "arg");
+  llvm::AllocaInst* best = k.local(f, "best");
+  llvm::AllocaInst* started = k.local(b.getInt1Ty(), "started");
+  auto c = [&](int64_t v) { return k.c64(v); };
+  emit_for(k, c(0), k.sym(g.n), [&](Value* n) {
+    emit_for(k, c(0), c(g.oh), [&](Value* i) {
+      emit_for(k, c(0), c(g.ow), [&](Value* j) {
+        Value* by = b.CreateMul(b.CreateAdd(b.CreateMul(b.CreateAdd(b.CreateMul(n, c(g.oh)), i), c(g.ow)), j), c(g.c));
+        emit_for(k, c(0), c(g.c), [&](Value* ch) {
+          b.CreateStore(b.getFalse(), started);
+          emit_for(k, c(0), c(g.kh), [&](Value* a) {
+            Value* y = b.CreateSub(b.CreateAdd(b.CreateMul(i, c(g.sh)), a), c(g.pt));
+            emit_for(k, c(0), c(g.kw), [&](Value* bb) {
+              Value* x = b.CreateSub(b.CreateAdd(b.CreateMul(j, c(g.sw)), bb), c(g.pl));
+              Value* inside = b.CreateAnd(b.CreateAnd(b.CreateICmpSGE(y, c(0)), b.CreateICmpSLT(y, c(g.h))),
+                                          b.CreateAnd(b.CreateICmpSGE(x, c(0)), b.CreateICmpSLT(x, c(g.w))));
+              llvm::BasicBlock* then = llvm::BasicBlock::Create(k.ctx(), "inside", k.fn);
+              llvm::BasicBlock* done = llvm::BasicBlock::Create(k.ctx(), "next_cell", k.fn);
+              b.CreateCondBr(inside, then, done);
+              b.SetInsertPoint(then);
+              Value* off = b.CreateAdd(
+                  b.CreateMul(b.CreateAdd(b.CreateMul(b.CreateAdd(b.CreateMul(n, c(g.h)), y), c(g.w)), x), c(g.c)), ch);
+              Value* v = b.CreateLoad(f, b.CreateInBoundsGEP(f, k.in[0], off));
+              Value* take = b.CreateOr(b.CreateNot(b.CreateLoad(b.getInt1Ty(), started)),
+                                       beats(b, v, b.CreateLoad(f, best)));
+              b.CreateStore(b.CreateSelect(take, off, b.CreateLoad(k.i64(), arg)), arg);
+              b.CreateStore(b.CreateSelect(take, v, b.CreateLoad(f, best)), best);
+              b.CreateStore(b.getTrue(), started);
+              b.CreateBr(done);
+              b.SetInsertPoint(done);
+            });
+          });
+          Value* d = b.CreateLoad(f, b.CreateInBoundsGEP(f, k.in[1], b.CreateAdd(by, ch)));
+          Value* px = b.CreateInBoundsGEP(f, k.out[0], b.CreateLoad(k.i64(), arg));
+          b.CreateStore(b.CreateFAdd(b.CreateLoad(f, px), d), px);
+        });
+      });
+    });
+  });
+}
+
+}  // namespace kiln::codegen

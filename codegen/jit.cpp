@@ -1,1 +1,291 @@
-// placeholder (work in progress)
+// The JIT driver: ORC LLJIT, the O3 pipeline for the host CPU, the in-memory
+// and on-disk caches, and CompiledProgram::run.
+//
+// Compile path: print the graph -> hash -> in-memory hit? -> disk hit (load
+// the object) -> else lower (emit_graph.cpp), optimize with the host
+// TargetMachine in the PassBuilder (without it nothing vectorizes), link with
+// LLJIT, capture the object it produced and store it on disk.
+#include "codegen/jit.h"
+
+#include <llvm/ADT/StringExtras.h>
+#include <llvm/Config/llvm-config.h>
+#include <llvm/ExecutionEngine/Orc/ExecutionUtils.h>
+#include <llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h>
+#include <llvm/ExecutionEngine/Orc/LLJIT.h>
+#include <llvm/ExecutionEngine/Orc/ObjectTransformLayer.h>
+#include <llvm/IR/LegacyPassManager.h>
+#include <llvm/IR/Verifier.h>
+#include <llvm/Passes/PassBuilder.h>
+#include <llvm/Support/SHA256.h>
+#include <llvm/Support/TargetSelect.h>
+#include <llvm/Support/raw_ostream.h>
+#include <llvm/TargetParser/Host.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <unordered_map>
+
+#include "codegen/emit.h"
+#include "codegen/object_cache.h"
+#include "codegen/rt_kernels.h"
+#include "ir/printer.h"
+#include "runtime/interpreter.h"
+
+namespace kiln::codegen {
+
+namespace {
+
+// Bump when generated code changes meaning: it is part of every cache key.
+constexpr const char* kCodegenVersion = "kiln-codegen-1";
+
+using EntryFn = void (*)(void** params, void** results, int64_t n, void* fixed, void* batch, int32_t* err);
+
+std::string sha256_hex(const std::string& s) {
+  llvm::SHA256 h;
+  h.update(s);
+  auto r = h.final();
+  return llvm::toHex(llvm::ArrayRef<uint8_t>(r.data(), r.size()), /*LowerCase=*/true).substr(0, 32);
+}
+
+[[noreturn]] void fail(const std::string& what, llvm::Error e) {
+  throw Error("jit: " + what + ": " + llvm::toString(std::move(e)));
+}
+
+template <class T>
+T check(llvm::Expected<T> v, const std::string& what) {
+  if (!v) fail(what, v.takeError());
+  return std::move(*v);
+}
+
+}  // namespace
+
+struct Kernel {
+  EntryFn entry = nullptr;
+  std::string hash;
+  int64_t fixed_bytes = 0, batch_bytes = 0;
+};
+
+class JitState {
+ public:
+  explicit JitState(JitOptions opts) {
+    static std::once_flag init;  // LLVM's target registry is process-wide
+    std::call_once(init, [] {
+      llvm::InitializeNativeTarget();
+      llvm::InitializeNativeTargetAsmPrinter();
+      llvm::InitializeNativeTargetAsmParser();
+    });
+    auto jtmb = check(llvm::orc::JITTargetMachineBuilder::detectHost(), "detecting the host");
+    jtmb.setCodeGenOptLevel(llvm::CodeGenOpt::Aggressive);
+    target_.cpu = jtmb.getCPU();
+    target_.features = jtmb.getFeatures().getString();
+    target_.vector_width = target_.features.find("+avx512f") != std::string::npos ? 512 : 256;
+    tm_ = check(jtmb.createTargetMachine(), "creating the target machine");
+    jit_ = check(llvm::orc::LLJITBuilder().setJITTargetMachineBuilder(jtmb).create(), "creating LLJIT");
+    llvm::orc::JITDylib& jd = jit_->getMainJITDylib();
+    // O3 turns zero-fill loops into memset: resolve C library symbols from the process.
+    jd.addGenerator(check(llvm::orc::DynamicLibrarySearchGenerator::GetForCurrentProcess(
+                              jit_->getDataLayout().getGlobalPrefix()),
+                          "process symbols"));
+    llvm::orc::SymbolMap rt;
+    int count = 0;
+    const RtSymbol* syms = rt_symbols(&count);
+    for (int i = 0; i < count; ++i)
+      rt[jit_->mangleAndIntern(syms[i].name)] =
+          llvm::JITEvaluatedSymbol(llvm::pointerToJITTargetAddress(syms[i].addr), llvm::JITSymbolFlags::Exported);
+    if (auto e = jd.define(llvm::orc::absoluteSymbols(std::move(rt)))) fail("runtime symbols", std::move(e));
+    jit_->getObjTransformLayer().setTransform(
+        [this](std::unique_ptr<llvm::MemoryBuffer> obj) -> llvm::Expected<std::unique_ptr<llvm::MemoryBuffer>> {
+          last_object_ = obj->getBuffer().str();
+          return obj;
+        });
+    const char* env = std::getenv("KILN_JIT_DISK_CACHE");
+    if (opts.disk_cache && !(env && std::string(env) == "0"))
+      disk_.emplace(opts.cache_dir.empty() ? default_cache_dir() : opts.cache_dir);
+  }
+
+  std::shared_ptr<Kernel> get(const ir::Graph& g) {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::string hash = sha256_hex(std::string(kCodegenVersion) + "\n" + target_.cpu + "\n" + target_.features + "\n" +
+                                  ir::to_string(g));
+    if (auto it = kernels_.find(hash); it != kernels_.end()) {
+      ++stats_.memory_hits;
+      return it->second;
+    }
+    auto k = std::make_shared<Kernel>();
+    k->hash = hash;
+    GraphPlan plan = plan_graph(g);
+    k->fixed_bytes = plan.fixed_bytes;
+    k->batch_bytes = plan.batch_bytes;
+    const std::string name = entry_name(hash);
+    CacheKey key{hash, LLVM_VERSION_STRING, target_.cpu, sha256_hex(target_.features)};
+    if (disk_) {
+      bool rejected = false;
+      if (auto obj = disk_->load(key, &rejected)) {
+        auto rt = jit_->getMainJITDylib().createResourceTracker();
+        llvm::Error e = jit_->addObjectFile(rt, llvm::MemoryBuffer::getMemBufferCopy(*obj, name));
+        if (!e) {
+          auto addr = jit_->lookup(name);
+          if (addr) {
+            k->entry = addr->toPtr<EntryFn>();
+            ++stats_.disk_hits;
+          } else {
+            llvm::consumeError(addr.takeError());
+          }
+        } else {
+          llvm::consumeError(std::move(e));
+        }
+        if (!k->entry) {
+          rejected = true;
+          llvm::consumeError(rt->remove());
+        }
+      }
+      if (rejected) ++stats_.disk_rejected;
+    }
+    if (!k->entry) {
+      auto ctx = std::make_unique<llvm::LLVMContext>();
+      std::unique_ptr<llvm::Module> m = build(g, *ctx, name);
+      last_object_.clear();
+      if (auto e = jit_->addIRModule(llvm::orc::ThreadSafeModule(std::move(m), std::move(ctx))))
+        fail("adding the module", std::move(e));
+      k->entry = check(jit_->lookup(name), "linking " + name).toPtr<EntryFn>();
+      ++stats_.compilations;
+      if (disk_ && !last_object_.empty()) disk_->store(key, last_object_);
+    }
+    kernels_[hash] = k;
+    return k;
+  }
+
+  // Lowered and optimized module (for dumps; also the compile path).
+  std::unique_ptr<llvm::Module> build(const ir::Graph& g, llvm::LLVMContext& ctx, const std::string& name) {
+    std::unique_ptr<llvm::Module> m = lower_graph(g, ctx, name, target_);
+    m->setDataLayout(tm_->createDataLayout());
+    m->setTargetTriple(tm_->getTargetTriple().str());
+    std::string msg;
+    llvm::raw_string_ostream os(msg);
+    if (llvm::verifyModule(*m, &os)) throw Error("jit: generated invalid LLVM IR for @" + g.name + ": " + os.str());
+    optimize(*m);
+    return m;
+  }
+
+  std::string ir_text(const ir::Graph& g, const std::string& hash) {
+    std::lock_guard<std::mutex> lock(mu_);
+    llvm::LLVMContext ctx;
+    auto m = build(g, ctx, entry_name(hash));
+    std::string s;
+    llvm::raw_string_ostream os(s);
+    m->print(os, nullptr);
+    return os.str();
+  }
+
+  std::string asm_text(const ir::Graph& g, const std::string& hash) {
+    std::lock_guard<std::mutex> lock(mu_);
+    llvm::LLVMContext ctx;
+    auto m = build(g, ctx, entry_name(hash));
+    llvm::SmallString<0> buf;
+    llvm::raw_svector_ostream os(buf);
+    llvm::legacy::PassManager pm;
+    if (tm_->addPassesToEmitFile(pm, os, nullptr, llvm::CGFT_AssemblyFile))
+      throw Error("jit: the target cannot emit assembly");
+    pm.run(*m);
+    return std::string(buf.str());
+  }
+
+  JitStats stats() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return stats_;
+  }
+  const std::string& cpu() const { return target_.cpu; }
+
+ private:
+  std::mutex mu_;
+  TargetInfo target_;
+  std::unique_ptr<llvm::TargetMachine> tm_;
+  std::unique_ptr<llvm::orc::LLJIT> jit_;
+  std::optional<ObjectCache> disk_;
+  std::unordered_map<std::string, std::shared_ptr<Kernel>> kernels_;
+  std::string last_object_;
+  JitStats stats_;
+
+  static std::string entry_name(const std::string& hash) { return "kiln_" + hash; }
+
+  void optimize(llvm::Module& m) {
+    llvm::PipelineTuningOptions pto;
+    pto.LoopVectorization = true;
+    pto.SLPVectorization = true;
+    llvm::PassBuilder pb(tm_.get(), pto);
+    llvm::LoopAnalysisManager lam;
+    llvm::FunctionAnalysisManager fam;
+    llvm::CGSCCAnalysisManager cgam;
+    llvm::ModuleAnalysisManager mam;
+    pb.registerModuleAnalyses(mam);
+    pb.registerCGSCCAnalyses(cgam);
+    pb.registerFunctionAnalyses(fam);
+    pb.registerLoopAnalyses(lam);
+    pb.crossRegisterProxies(lam, fam, cgam, mam);
+    pb.buildPerModuleDefaultPipeline(llvm::OptimizationLevel::O3).run(m, mam);
+  }
+};
+
+// A reusable 64-byte-aligned scratch block; concurrent runs of one program
+// take turns (the lock) rather than share it.
+struct CompiledProgram::Arena {
+  std::mutex mu;
+  void* data = nullptr;
+  size_t size = 0;
+  ~Arena() { std::free(data); }
+  void* reserve(size_t bytes) {
+    if (bytes > size || !data) {
+      std::free(data);
+      size = (std::max<size_t>(bytes, 64) + 63) / 64 * 64;
+      data = std::aligned_alloc(64, size);
+      if (!data) throw Error("jit: cannot allocate " + std::to_string(size) + " bytes of scratch");
+    }
+    return data;
+  }
+};
+
+CompiledProgram::CompiledProgram(std::shared_ptr<JitState> jit, std::shared_ptr<Kernel> k, std::unique_ptr<ir::Graph> g)
+    : jit_(std::move(jit)), kernel_(std::move(k)), graph_(std::move(g)), arena_(std::make_unique<Arena>()) {}
+
+CompiledProgram::~CompiledProgram() = default;
+
+int64_t CompiledProgram::arena_bytes(int64_t n) const { return kernel_->fixed_bytes + kernel_->batch_bytes * n; }
+
+const std::string& CompiledProgram::hash() const { return kernel_->hash; }
+
+std::vector<Tensor> CompiledProgram::run(const std::vector<Tensor>& args) {
+  int64_t n = runtime::bind_batch(*graph_, args);
+  if (n < 0) n = 1;
+  std::vector<void*> params, results;
+  for (const Tensor& a : args) params.push_back(const_cast<void*>(a.raw()));
+  std::vector<Tensor> out;
+  for (const ir::Value* v : graph_->results()) {
+    out.push_back(Tensor::zeros(v->type.concrete(n), v->type.dtype));
+    results.push_back(out.back().raw());
+  }
+  int32_t err = 0;
+  {
+    std::lock_guard<std::mutex> lock(arena_->mu);
+    auto* base = static_cast<uint8_t*>(arena_->reserve(static_cast<size_t>(arena_bytes(n))));
+    kernel_->entry(params.data(), results.data(), n, base, base + kernel_->fixed_bytes, &err);
+  }
+  if (err) throw Error("div: integer division by zero");
+  return out;
+}
+
+std::string CompiledProgram::llvm_ir() const { return jit_->ir_text(*graph_, kernel_->hash); }
+std::string CompiledProgram::asm_text() const { return jit_->asm_text(*graph_, kernel_->hash); }
+
+Jit::Jit(JitOptions opts) : state_(std::make_shared<JitState>(std::move(opts))) {}
+Jit::~Jit() = default;
+
+std::unique_ptr<CompiledProgram> Jit::compile(const ir::Graph& g) {
+  std::shared_ptr<Kernel> k = state_->get(g);
+  return std::unique_ptr<CompiledProgram>(new CompiledProgram(state_, std::move(k), g.clone()));
+}
+
+JitStats Jit::stats() const { return state_->stats(); }
+std::string Jit::cpu_name() const { return state_->cpu(); }
+
+}  // namespace kiln::codegen

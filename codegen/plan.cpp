@@ -1,1 +1,214 @@
-// placeholder (work in progress)
+// Buffer planning: slots for every value, liveness-based reuse of the arena.
+#include "codegen/plan.h"
+
+#include <algorithm>
+#include <map>
+
+namespace kiln::codegen {
+namespace {
+
+constexpr int64_t kAlign = 64;
+
+int64_t round_up(int64_t x) { return (x + kAlign - 1) / kAlign * kAlign; }
+
+// First-fit allocator over one pool; offsets and sizes are multiples of kAlign.
+class Pool {
+ public:
+  int64_t alloc(int64_t size) {
+    size = std::max<int64_t>(round_up(size), kAlign);
+    for (auto it = free_.begin(); it != free_.end(); ++it) {
+      if (it->second < size) continue;
+      int64_t at = it->first, left = it->second - size;
+      free_.erase(it);
+      if (left) free_[at + size] = left;
+      return at;
+    }
+    // Grow: reuse a free block that ends at the top.
+    int64_t at = top_;
+    if (!free_.empty()) {
+      auto last = std::prev(free_.end());
+      if (last->first + last->second == top_) {
+        at = last->first;
+        free_.erase(last);
+      }
+    }
+    top_ = at + size;
+    return at;
+  }
+  void release(int64_t at, int64_t size) {
+    size = std::max<int64_t>(round_up(size), kAlign);
+    auto it = free_.emplace(at, size).first;
+    auto next = std::next(it);
+    if (next != free_.end() && at + size == next->first) {
+      it->second += next->second;
+      free_.erase(next);
+    }
+    if (it != free_.begin()) {
+      auto prev = std::prev(it);
+      if (prev->first + prev->second == it->first) {
+        prev->second += it->second;
+        free_.erase(it);
+      }
+    }
+  }
+  int64_t top() const { return top_; }
+
+ private:
+  std::map<int64_t, int64_t> free_;  // offset -> size
+  int64_t top_ = 0;
+};
+
+struct Pools {
+  Pool fixed, batch;
+  Slot alloc(Sym s) {
+    if (s.n) return {Slot::Batch, batch.alloc(s.c)};
+    return {Slot::Fixed, fixed.alloc(s.c)};
+  }
+  void release(Slot sl, Sym s) {
+    if (sl.kind == Slot::Batch) batch.release(sl.at, s.c);
+    if (sl.kind == Slot::Fixed) fixed.release(sl.at, s.c);
+  }
+};
+
+bool is_alias(const ir::Node& n) { return n.op == ir::OpKind::Reshape; }
+
+}  // namespace
+
+Sym bytes_of(const ir::TensorType& t) {
+  return {t.static_elements() * static_cast<int64_t>(ir::dtype_size(t.dtype)), t.has_batch()};
+}
+
+int64_t conv_chunk_images(int64_t per_image_floats, int64_t n_images) {
+  int64_t per = std::max<int64_t>(per_image_floats, 1);
+  return std::clamp<int64_t>((int64_t{1} << 22) / per, 1, std::max<int64_t>(n_images, 1));
+}
+
+std::vector<Sym> scratch_needs(const ir::Node& n) {
+  const ir::TensorType& rt = n.results[0]->type;
+  switch (n.op) {
+    case ir::OpKind::ReduceSum:
+    case ir::OpKind::ReduceMean: return {Sym{rt.static_elements() * 8, rt.has_batch()}};
+    case ir::OpKind::Conv2D:
+    case ir::OpKind::Conv2DInputGrad:
+    case ir::OpKind::Conv2DFilterGrad: {
+      // x/dx [n,H,W,C], w [KH,KW,C,O], y/dy [n,OH,OW,O]: cols [images*OH*OW, KH*KW*C].
+      const ir::TensorType& x = n.op == ir::OpKind::Conv2DInputGrad ? rt : n.operands[0]->type;
+      const ir::TensorType& y = n.op == ir::OpKind::Conv2D ? rt : n.operands[n.op == ir::OpKind::Conv2DFilterGrad ? 1 : 0]->type;
+      const ir::TensorType& w = n.op == ir::OpKind::Conv2DFilterGrad ? rt : n.operands[1]->type;
+      int64_t per_image = y.shape[1] * y.shape[2] * w.shape[0] * w.shape[1] * x.shape[3];
+      int64_t images = ir::is_batch_dim(x.shape[0]) ? INT64_MAX : x.shape[0];
+      return {Sym{conv_chunk_images(per_image, images) * per_image * 4, false}};
+    }
+    case ir::OpKind::Scan: {
+      std::vector<Sym> s;
+      for (int64_t i = 0; i < n.attrs.i("num_carry"); ++i) {
+        Sym b = bytes_of(n.results[static_cast<size_t>(i)]->type);
+        s.push_back(b);  // current carry
+        s.push_back(b);  // next carry
+      }
+      GraphPlan body = plan_graph(*n.body);
+      s.push_back({body.fixed_bytes, false});
+      s.push_back({body.batch_bytes, true});
+      return s;
+    }
+    case ir::OpKind::Fusion: {  // until fused emission covers a kind: the body's arena
+      GraphPlan body = plan_graph(*n.body);
+      return {Sym{body.fixed_bytes, false}, Sym{body.batch_bytes, true}};
+    }
+    case ir::OpKind::Constant:
+    case ir::OpKind::Iota:
+    case ir::OpKind::RngUniform:
+    case ir::OpKind::Neg:
+    case ir::OpKind::Abs:
+    case ir::OpKind::Sign:
+    case ir::OpKind::Exp:
+    case ir::OpKind::Log:
+    case ir::OpKind::Sqrt:
+    case ir::OpKind::Rsqrt:
+    case ir::OpKind::Tanh:
+    case ir::OpKind::Sigmoid:
+    case ir::OpKind::Relu:
+    case ir::OpKind::Convert:
+    case ir::OpKind::Add:
+    case ir::OpKind::Sub:
+    case ir::OpKind::Mul:
+    case ir::OpKind::Div:
+    case ir::OpKind::Max:
+    case ir::OpKind::Min:
+    case ir::OpKind::Pow:
+    case ir::OpKind::Compare:
+    case ir::OpKind::Select:
+    case ir::OpKind::Broadcast:
+    case ir::OpKind::Reshape:
+    case ir::OpKind::Transpose:
+    case ir::OpKind::Slice:
+    case ir::OpKind::Concat:
+    case ir::OpKind::Pad:
+    case ir::OpKind::ReduceMax:
+    case ir::OpKind::ArgMax:
+    case ir::OpKind::Matmul:
+    case ir::OpKind::MaxPool2D:
+    case ir::OpKind::MaxPool2DGrad: return {};
+  }
+  return {};
+}
+
+GraphPlan plan_graph(const ir::Graph& g) {
+  GraphPlan p;
+  const auto& nodes = g.nodes();
+  const size_t end = nodes.size();  // "used by the results"
+
+  // Alias roots (reshape chains) and the last node that reads each root.
+  std::unordered_map<const ir::Value*, const ir::Value*> root;
+  auto root_of = [&](const ir::Value* v) {
+    auto it = root.find(v);
+    return it == root.end() ? v : it->second;
+  };
+  for (const ir::Node* n : nodes)
+    if (is_alias(*n)) root[n->results[0]] = root_of(n->operands[0]);
+  std::unordered_map<const ir::Value*, size_t> last_use;
+  for (size_t i = 0; i < nodes.size(); ++i)
+    for (const ir::Value* v : nodes[i]->operands) last_use[root_of(v)] = i;
+  for (const ir::Value* v : g.results()) last_use[root_of(v)] = end;
+
+  // Results computed in place: the first occurrence of a non-alias node result.
+  std::unordered_map<const ir::Value*, int64_t> in_place;
+  p.result_copy.assign(g.results().size(), nullptr);
+  for (size_t j = 0; j < g.results().size(); ++j) {
+    const ir::Value* v = g.results()[j];
+    if (!v->is_param() && !is_alias(*v->def) && !in_place.count(v)) in_place[v] = static_cast<int64_t>(j);
+    else p.result_copy[j] = v;
+  }
+
+  for (size_t i = 0; i < g.params().size(); ++i) p.slots[g.params()[i]] = {Slot::Param, static_cast<int64_t>(i)};
+  Pools pools;
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    const ir::Node& n = *nodes[i];
+    for (const ir::Value* r : n.results) {
+      if (is_alias(n)) p.slots[r] = p.slots.at(n.operands[0]);
+      else if (auto it = in_place.find(r); it != in_place.end()) p.slots[r] = {Slot::Result, it->second};
+      else p.slots[r] = pools.alloc(bytes_of(r->type));
+    }
+    std::vector<Sym> need = scratch_needs(n);
+    std::vector<Slot>& sc = p.scratch[&n];
+    for (Sym s : need) sc.push_back(pools.alloc(s));
+    for (size_t k = 0; k < need.size(); ++k) pools.release(sc[k], need[k]);
+    // Free buffers whose last reader was this node, and dead results.
+    auto release = [&](const ir::Value* v) {
+      if (v->is_param() || root_of(v) != v) return;
+      auto lu = last_use.find(v);
+      if (lu != last_use.end() && lu->second != i) return;
+      pools.release(p.slots.at(v), bytes_of(v->type));
+      last_use[v] = SIZE_MAX;  // released once
+    };
+    for (const ir::Value* v : n.operands)
+      if (last_use.count(root_of(v)) && last_use[root_of(v)] == i) release(root_of(v));
+    for (const ir::Value* r : n.results)
+      if (!last_use.count(r)) release(r);
+  }
+  p.fixed_bytes = pools.fixed.top();
+  p.batch_bytes = pools.batch.top();
+  return p;
+}
+
+}  // namespace kiln::codegen

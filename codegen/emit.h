@@ -1,0 +1,109 @@
+// Internal to codegen/: the pieces that lower one ir::Node to LLVM IR.
+//
+// Every node becomes one internal function (a "kernel") whose buffer
+// arguments are all `noalias`; the graph function calls the kernels in order
+// and O3 inlines them. Kernels are built from two helpers: emit_for (one
+// counted loop) and emit_nest (a row-major loop nest over a shape with one
+// strided access per buffer; adjacent dims that are contiguous for every
+// access are merged, so the innermost loop is long and LLVM vectorizes it).
+// Elementwise ops compose a scalar *element generator* (scalar_op) inside a
+// nest, as XLA's fused emitters do.
+#pragma once
+
+#include <llvm/IR/IRBuilder.h>
+#include <llvm/IR/Module.h>
+
+#include <functional>
+#include <vector>
+
+#include "codegen/plan.h"
+#include "ir/graph.h"
+
+namespace kiln::codegen {
+
+struct KernelCtx {
+  llvm::IRBuilder<>& b;
+  llvm::Module& m;
+  llvm::Function* fn;
+  const ir::Node& node;
+  llvm::Value* n;    // i64 batch size
+  llvm::Value* err;  // i32*: set to 1 on integer division by zero
+  std::vector<llvm::Value*> in, out, scratch;
+  // Emits (once) and returns the graph function of a scan body.
+  std::function<llvm::Function*(const ir::Graph&)> body_fn;
+
+  llvm::LLVMContext& ctx() { return m.getContext(); }
+  llvm::Type* i64() { return b.getInt64Ty(); }
+  llvm::Value* c64(int64_t v) { return b.getInt64(static_cast<uint64_t>(v)); }
+  llvm::Value* sym(Sym s) { return s.n ? b.CreateMul(n, c64(s.c)) : c64(s.c); }
+  // An i64 alloca in the entry block (SROA turns it into SSA values).
+  llvm::AllocaInst* local(llvm::Type* t, const char* name);
+  // The function `name` of type `ty`, declared on first use (C library, runtime kernels).
+  llvm::FunctionCallee callee(const char* name, llvm::FunctionType* ty);
+};
+
+llvm::Type* elem_type(llvm::LLVMContext& c, ir::DType t);
+// Each dim as a Sym (a batch dim N*k is {k, true}).
+std::vector<Sym> sym_dims(const ir::TensorType& t);
+// Row-major strides in elements.
+std::vector<Sym> sym_strides(const ir::TensorType& t);
+Sym sym_mul(Sym a, Sym b);  // asserts that N does not appear twice
+Sym sym_product(const std::vector<Sym>& dims, size_t from, size_t to);
+int64_t norm_axis(int64_t axis, int64_t rank);
+
+// for (i = lo; i < hi; ++i) body(i)
+void emit_for(KernelCtx& k, llvm::Value* lo, llvm::Value* hi, const std::function<void(llvm::Value*)>& body);
+
+struct Access {
+  llvm::Value* base;        // buffer
+  llvm::Type* elem;         // element type
+  std::vector<Sym> strides; // per dim of the nest, in elements (0 = broadcast)
+  Sym offset{};             // elements
+};
+using NestBody = std::function<void(const std::vector<llvm::Value*>& idx, const std::vector<llvm::Value*>& ptrs)>;
+// Visits `dims` in row-major order; body gets the indices (of the merged
+// dims when `collapse`) and one element pointer per access.
+void emit_nest(KernelCtx& k, const std::vector<Sym>& dims, const std::vector<Access>& acc, const NestBody& body,
+               bool collapse = true);
+// Writes `value` (of the element type) to every element of buf[0, count).
+void emit_fill(KernelCtx& k, llvm::Value* buf, llvm::Type* elem, llvm::Value* count, llvm::Value* value);
+void emit_memcpy(KernelCtx& k, llvm::Value* dst, llvm::Value* src, llvm::Value* bytes);
+
+// The element generator of an elementwise op: its value for scalar operands
+// (loaded, of the operands' dtype `t`); i1 values are i8 0/1.
+llvm::Value* scalar_op(KernelCtx& k, ir::OpKind op, const std::vector<llvm::Value*>& x, ir::DType t);
+
+// One emitter per op family (emit_elementwise.cpp, emit_layout.cpp, emit_graph.cpp).
+void emit_elementwise(KernelCtx& k);  // unary, convert, binary, compare, select
+void emit_constant(KernelCtx& k);
+void emit_iota(KernelCtx& k);
+void emit_rng_uniform(KernelCtx& k);
+void emit_broadcast(KernelCtx& k);
+void emit_transpose(KernelCtx& k);
+void emit_slice(KernelCtx& k);
+void emit_concat(KernelCtx& k);
+void emit_pad(KernelCtx& k);
+void emit_reduce(KernelCtx& k);
+void emit_argmax(KernelCtx& k);
+void emit_max_pool(KernelCtx& k);
+void emit_max_pool_grad(KernelCtx& k);
+void emit_matmul(KernelCtx& k);
+void emit_conv(KernelCtx& k);
+void emit_scan(KernelCtx& k);
+
+}  // namespace kiln::codegen
+
+namespace kiln::codegen {
+
+struct TargetInfo {
+  std::string cpu, features;
+  int vector_width = 256;  // "prefer-vector-width" in bits
+};
+
+// The whole module of one program: `entry_name` is an external function
+//   void entry(ptr params[], ptr results[], i64 N, ptr fixed_arena, ptr batch_arena, ptr i32 err)
+// laid out by plan_graph(g); every node is an internal kernel function.
+std::unique_ptr<llvm::Module> lower_graph(const ir::Graph& g, llvm::LLVMContext& ctx, const std::string& entry_name,
+                                          const TargetInfo& target);
+
+}  // namespace kiln::codegen

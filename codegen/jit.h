@@ -1,0 +1,89 @@
+// The LLVM JIT: compiles an ir::Graph into one native function and runs it.
+//
+// This header is the whole interface; LLVM stays inside codegen's .cpp files.
+//
+//   codegen::Jit jit;                              // owns an ORC LLJIT (no global state)
+//   auto prog = jit.compile(graph);                // lower, optimize (O3, host CPU), link
+//   std::vector<Tensor> out = prog->run(args);     // binds N like runtime::interpret
+//
+// The native entry takes the argument and result buffers, the batch size N
+// and a scratch arena, so a new batch size never recompiles. Compiled code is
+// cached in memory by a hash of the printed graph (one compilation per graph
+// and Jit) and on disk as object files ($KILN_CACHE_DIR, default
+// $XDG_CACHE_HOME/kiln or ~/.cache/kiln) so a second process compiles nothing.
+//
+// Results match the interpreter bit for bit except matmul/conv (another GEMM
+// blocking: ~1e-6 relative) and exp/log/tanh/sigmoid/pow, which call the same
+// C library functions as the interpreter and so also match exactly.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ir/graph.h"
+#include "runtime/tensor.h"
+
+namespace kiln::codegen {
+
+struct JitOptions {
+  // Object cache folder; "" = $KILN_CACHE_DIR, else $XDG_CACHE_HOME/kiln, else ~/.cache/kiln.
+  std::string cache_dir;
+  bool disk_cache = true;  // $KILN_JIT_DISK_CACHE=0 also turns it off
+};
+
+struct JitStats {
+  int64_t compilations = 0;  // graphs lowered and compiled by LLVM
+  int64_t memory_hits = 0;   // compile() answered from the in-memory cache
+  int64_t disk_hits = 0;     // objects loaded from the disk cache
+  int64_t disk_rejected = 0; // cache files found corrupt or foreign (then recompiled)
+};
+
+struct Kernel;  // compiled code + buffer plan, shared by programs of one graph
+class JitState;
+
+class CompiledProgram {
+ public:
+  ~CompiledProgram();
+  // Runs the program on one tensor per parameter; N is bound from the
+  // arguments exactly like runtime::interpret (errors throw kiln::Error).
+  std::vector<Tensor> run(const std::vector<Tensor>& args);
+  const ir::Graph& graph() const { return *graph_; }
+  // The optimized LLVM IR of the program's module, and the host assembly.
+  std::string llvm_ir() const;
+  std::string asm_text() const;
+  // Hex hash of the printed graph (the cache key).
+  const std::string& hash() const;
+  // Bytes of scratch the program needs for batch size n.
+  int64_t arena_bytes(int64_t n) const;
+
+ private:
+  friend class Jit;
+  CompiledProgram(std::shared_ptr<JitState> jit, std::shared_ptr<Kernel> k, std::unique_ptr<ir::Graph> g);
+  std::shared_ptr<JitState> jit_;
+  std::shared_ptr<Kernel> kernel_;
+  std::unique_ptr<ir::Graph> graph_;
+  struct Arena;
+  std::unique_ptr<Arena> arena_;
+};
+
+class Jit {
+ public:
+  explicit Jit(JitOptions opts = {});
+  ~Jit();
+  Jit(const Jit&) = delete;
+  Jit& operator=(const Jit&) = delete;
+
+  // Compiles `g` (or reuses the code of an identical graph). The program keeps
+  // its own copy of the graph and keeps the JIT's code alive.
+  std::unique_ptr<CompiledProgram> compile(const ir::Graph& g);
+  JitStats stats() const;
+  // The host CPU LLVM targets (e.g. "znver4").
+  std::string cpu_name() const;
+
+ private:
+  std::shared_ptr<JitState> state_;
+};
+
+}  // namespace kiln::codegen

@@ -1,0 +1,41 @@
+// The on-disk object cache: one file per compiled graph, named by its hash.
+//
+// A file is a short text header, then the object bytes:
+//   KILNOBJ 1\n hash=<hex>\n llvm=<version>\n cpu=<name>\n features=<hex>\n size=<bytes>\n fnv=<hex>\n \n <object>
+// An entry is used only if every header field matches what this process would
+// compile for and the object's size and FNV-1a checksum are right; anything
+// else (truncated, corrupt, another CPU or LLVM) is rejected, removed and
+// recompiled. Writes are atomic: a temporary file, fsync, then rename.
+#pragma once
+
+#include <optional>
+#include <string>
+
+namespace kiln::codegen {
+
+struct CacheKey {
+  std::string hash;      // of the printed graph and codegen version
+  std::string llvm;      // LLVM version
+  std::string cpu;       // host CPU name
+  std::string features;  // hash of the target feature string
+};
+
+class ObjectCache {
+ public:
+  explicit ObjectCache(std::string dir) : dir_(std::move(dir)) {}
+  // The cached object, or nothing. `rejected` is set when a file existed but
+  // could not be trusted (it is removed).
+  std::optional<std::string> load(const CacheKey& key, bool* rejected) const;
+  // Best effort: a cache that cannot be written is not an error.
+  void store(const CacheKey& key, const std::string& object) const;
+  std::string path_of(const std::string& hash) const { return dir_ + "/" + hash + ".kobj"; }
+  const std::string& dir() const { return dir_; }
+
+ private:
+  std::string dir_;
+};
+
+// $KILN_CACHE_DIR, else $XDG_CACHE_HOME/kiln, else $HOME/.cache/kiln.
+std::string default_cache_dir();
+
+}  // namespace kiln::codegen

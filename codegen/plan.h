@@ -1,0 +1,56 @@
+// Buffer planning for one graph function (no LLVM here): where every value
+// lives while the generated code runs.
+//
+// A value lives in a parameter buffer, a result buffer (a node result that is
+// returned is computed straight into the caller's buffer), the same buffer as
+// another value (reshape is an alias), or the scratch arena. The arena has two
+// pools: a fixed pool (values without a batch dim) and a batch pool whose
+// every offset and size is a multiple of N, so one layout planned at N = 1 is
+// valid for every N and the code computes `batch_arena + offset * N`.
+// Buffers are reused once their last reader has run (first fit).
+#pragma once
+
+#include <cstdint>
+#include <unordered_map>
+#include <vector>
+
+#include "ir/graph.h"
+
+namespace kiln::codegen {
+
+// c * N (n) or c (!n): a byte count, element count, stride or offset.
+struct Sym {
+  int64_t c = 0;
+  bool n = false;
+  bool operator==(const Sym&) const = default;
+};
+
+// Bytes of one tensor of type t (batch dims count as N * factor).
+Sym bytes_of(const ir::TensorType& t);
+
+struct Slot {
+  enum Kind : uint8_t { Param, Result, Fixed, Batch };
+  Kind kind = Fixed;
+  int64_t at = 0;  // parameter/result index, or byte offset in its pool (times N for Batch)
+};
+
+struct GraphPlan {
+  std::unordered_map<const ir::Value*, Slot> slots;
+  // Per node: scratch buffers the node's kernel asked for (see scratch_needs).
+  std::unordered_map<const ir::Node*, std::vector<Slot>> scratch;
+  // Result j must be copied from value result_copy[j] (null: computed in place).
+  std::vector<const ir::Value*> result_copy;
+  int64_t fixed_bytes = 0;  // fixed pool size
+  int64_t batch_bytes = 0;  // batch pool size per unit of N
+};
+
+// Scratch a node's kernel needs besides its results (e.g. the double
+// accumulators of reduce_sum, conv's im2col matrix, scan's carries and body arena).
+std::vector<Sym> scratch_needs(const ir::Node& n);
+
+GraphPlan plan_graph(const ir::Graph& g);
+
+// Conv's patch-matrix scratch holds this many images at most (as runtime/'s im2col).
+int64_t conv_chunk_images(int64_t per_image_floats, int64_t n_images);
+
+}  // namespace kiln::codegen

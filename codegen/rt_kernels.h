@@ -1,0 +1,34 @@
+// Runtime kernels that generated code calls (plain C ABI, no IR, no LLVM):
+// GEMM through Eigen, conv2d and its adjoints by im2col + GEMM, integer pow.
+// They mirror runtime/kernels_contract.cpp operation for operation (same
+// chunking, same Eigen calls), so the JIT matches the interpreter bit for bit.
+#pragma once
+
+#include <cstdint>
+
+extern "C" {
+
+// c[i] = op(a[i]) * op(b[i]) for i < batch; a[i] is stored [ar, ac] row-major
+// at a + i*ar*ac, b[i] [br, bc] at b + i*br*bc, c[i] at c + i*m*p.
+void kiln_rt_matmul(const float* a, const float* b, float* c, int64_t batch, int64_t ar, int64_t ac, int32_t ta,
+                    int64_t br, int64_t bc, int32_t tb);
+
+// geom: H, W, C, KH, KW, O, OH, OW, sh, sw, pt, pl, dh, dw; n images;
+// scratch holds conv_chunk_images(OH*OW*KH*KW*C, n) patch rows per image.
+void kiln_rt_conv2d(const float* x, const float* w, float* y, const int64_t* geom, int64_t n, float* scratch);
+void kiln_rt_conv2d_input_grad(const float* dy, const float* w, float* dx, const int64_t* geom, int64_t n,
+                               float* scratch);
+void kiln_rt_conv2d_filter_grad(const float* x, const float* dy, float* dw, const int64_t* geom, int64_t n,
+                                float* scratch);
+
+int32_t kiln_rt_ipow_i32(int32_t base, int32_t e);
+}
+
+namespace kiln::codegen {
+// name -> address of every kernel above, for the JIT's symbol table.
+struct RtSymbol {
+  const char* name;
+  void* addr;
+};
+const RtSymbol* rt_symbols(int* count);
+}  // namespace kiln::codegen

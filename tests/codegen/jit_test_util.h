@@ -1,0 +1,77 @@
+// Helpers for the JIT tests: random arguments for a graph at a batch size,
+// and comparisons of JIT results with the interpreter's.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "codegen/jit.h"
+#include "ir/graph.h"
+#include "runtime/interpreter.h"
+
+namespace kiln::jit_test {
+
+inline Tensor random_arg(const ir::TensorType& t, int64_t batch, std::mt19937& rng) {
+  Tensor x = Tensor::zeros(t.concrete(batch), t.dtype);
+  std::uniform_real_distribution<float> f(-2.0f, 2.0f);
+  std::uniform_int_distribution<int32_t> i(-6, 6);
+  for (int64_t k = 0; k < x.size(); ++k) {
+    switch (t.dtype) {
+      case ir::DType::f32: x.data()[k] = f(rng); break;
+      case ir::DType::i32: x.data_i32()[k] = i(rng); break;
+      case ir::DType::i1: x.data_i1()[k] = static_cast<uint8_t>(rng() & 1); break;
+    }
+  }
+  return x;
+}
+
+inline std::vector<Tensor> random_args(const ir::Graph& g, int64_t batch, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::vector<Tensor> args;
+  for (const ir::Value* p : g.params()) args.push_back(random_arg(p->type, batch, rng));
+  return args;
+}
+
+// |got - want| <= rel * max(1, |want|) elementwise (rel = 0: bitwise, NaN equals NaN).
+inline ::testing::AssertionResult close(const Tensor& got, const Tensor& want, double rel) {
+  if (got.shape() != want.shape() || got.dtype() != want.dtype())
+    return ::testing::AssertionFailure() << "shape/dtype " << got.shape_string() << " vs " << want.shape_string();
+  for (int64_t k = 0; k < got.size(); ++k) {
+    double a = 0, b = 0;
+    switch (got.dtype()) {
+      case ir::DType::f32: a = got.data()[k], b = want.data()[k]; break;
+      case ir::DType::i32: a = got.data_i32()[k], b = want.data_i32()[k]; break;
+      case ir::DType::i1: a = got.data_i1()[k], b = want.data_i1()[k]; break;
+    }
+    if (std::isnan(a) && std::isnan(b)) continue;
+    bool ok = rel == 0 ? (a == b && std::signbit(a) == std::signbit(b)) : std::fabs(a - b) <= rel * std::max(1.0, std::fabs(b));
+    if (!ok) return ::testing::AssertionFailure() << "element " << k << ": jit " << a << " vs interpreter " << b;
+  }
+  return ::testing::AssertionSuccess();
+}
+
+// Runs g on the JIT and the interpreter; both throw or results agree within rel.
+inline void expect_same(codegen::Jit& jit, const ir::Graph& g, const std::vector<Tensor>& args, double rel,
+                        const std::string& what) {
+  std::vector<Tensor> want;
+  bool threw = false;
+  try {
+    want = runtime::interpret(g, args);
+  } catch (const Error&) {
+    threw = true;
+  }
+  auto prog = jit.compile(g);
+  if (threw) {
+    EXPECT_THROW(prog->run(args), Error) << what;
+    return;
+  }
+  std::vector<Tensor> got = prog->run(args);
+  ASSERT_EQ(got.size(), want.size()) << what;
+  for (size_t i = 0; i < got.size(); ++i) EXPECT_TRUE(close(got[i], want[i], rel)) << what << " result " << i;
+}
+
+}  // namespace kiln::jit_test

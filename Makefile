@@ -35,7 +35,7 @@ build: configure
 demo: deps
 	$(MAKE) --no-print-directory configure
 	cmake --build $(BUILD) -j $(JOBS) --target kiln
-	$(BUILD)/tools/kiln examples --out-dir $(OUT)
+	$(BUILD)/tools/kiln examples --train --out-dir $(OUT)
 	@echo
 	@echo "== forward IR of the MLP ($(BUILD)/tools/kiln ir mlp) =="
 	$(BUILD)/tools/kiln ir mlp

@@ -1,9 +1,11 @@
 // kiln: the command line over the frontend.
 //
-//   kiln examples [NAME...] [--out-dir DIR]   the tutorial models: summary + PNG each
+//   kiln examples [NAME...] [--out-dir DIR] [--train]  the tutorial models: summary + PNG each,
+//                                              and with --train a few epochs on a synthetic task
+//   kiln train NAME [--epochs E] [--samples S] train a tutorial model on its synthetic task
 //   kiln summary NAME                          Keras's summary table
 //   kiln plot NAME -o FILE [--show-shapes]     the layer graph (.png, .svg, .pdf or .dot)
-//   kiln ir NAME                               the forward graph in the IR's text form
+//   kiln ir NAME [--stage=forward|train]       the forward (or training-step) graph as IR text
 //   kiln parse FILE|-                          parse, verify and print back a .kir file
 //
 // NAME is one of kiln::zoo::names(). Exit codes: 0 ok, 1 a kiln::Error (bad
@@ -21,6 +23,7 @@
 #include <kiln/kiln.h>
 
 #include "frontend/zoo.h"
+#include "frontend/training/tasks.h"
 #include "ir/parser.h"
 #include "ir/printer.h"
 #include "ir/verifier.h"
@@ -74,7 +77,21 @@ kiln::Model build(const std::string& name) {
   return kiln::zoo::build(name);
 }
 
-int run_examples(std::vector<std::string> names, const std::string& out_dir) {
+// Trains `model` on its synthetic task (training/tasks.h) with Keras's progress output.
+void train(kiln::Model& model, const std::string& name, int epochs, int64_t samples, const std::string& backend) {
+  kiln::zoo::Task task = kiln::zoo::synthetic_task(name, samples);
+  task.compile.backend = backend;
+  model.compile(task.compile);
+  if (epochs <= 0) epochs = task.epochs;
+  std::cout << "Training " << name << " on a synthetic task (" << samples << " samples, " << epochs
+            << " epochs, batch " << task.batch_size << ")\n";
+  kiln::History h = model.fit(task.x, task.y, {.epochs = epochs, .batch_size = task.batch_size});
+  std::cout << "loss " << h["loss"].front() << " -> " << h["loss"].back();
+  if (task.metric != "loss") std::cout << ", " << task.metric << " " << h[task.metric].back();
+  std::cout << "\n";
+}
+
+int run_examples(std::vector<std::string> names, const std::string& out_dir, bool train_too) {
   if (names.empty()) names = kiln::zoo::names();
   for (const std::string& n : names) check_name(n);
   std::filesystem::create_directories(out_dir);
@@ -90,8 +107,17 @@ int run_examples(std::vector<std::string> names, const std::string& out_dir) {
     std::filesystem::path path = std::filesystem::path(out_dir) / png;
     kiln::plot_model(model, path.string());
     std::cout << "wrote " << path.string() << "\n";
+    if (train_too) train(model, n, 0, 64, "");
   }
   return 0;
+}
+
+// The training step as IR: forward + loss + metrics + backward + optimizer update.
+std::string train_step_text(const std::string& name) {
+  kiln::Model model = build(name);
+  kiln::zoo::Task task = kiln::zoo::synthetic_task(name, 4);
+  model.compile(task.compile);
+  return kiln::ir::to_string(*model.step_graphs(task.y).train_step);
 }
 
 std::string read_input(const std::string& file) {
@@ -122,6 +148,17 @@ int run(int argc, char** argv) {
   CLI::App* examples = app.add_subcommand("examples", "Build the tutorial models: print each summary, write each PNG");
   examples->add_option("NAME", ex_names, "Models to run (default: all). " + model_names);
   examples->add_option("--out-dir", out_dir, "Folder for the PNGs (default: current folder)");
+  bool ex_train = false;
+  examples->add_flag("--train", ex_train, "Also train each model for a few epochs on a synthetic task");
+
+  std::string train_name, backend;
+  int epochs = 0;
+  int64_t samples = 64;
+  CLI::App* train_cmd = app.add_subcommand("train", "Train a tutorial model on a synthetic task, with Keras's progress bar");
+  train_cmd->add_option("NAME", train_name, model_names)->required();
+  train_cmd->add_option("--epochs", epochs, "Epochs (default: what the task needs)");
+  train_cmd->add_option("--samples", samples, "Number of synthetic samples (default 64)")->check(CLI::Range(2, 1 << 20));
+  train_cmd->add_option("--backend", backend, "Execution backend (default: $KILN_BACKEND or the default)");
 
   std::string name;
   CLI::App* summary = app.add_subcommand("summary", "Print a tutorial model's summary, as Keras prints it");
@@ -134,8 +171,11 @@ int run(int argc, char** argv) {
   plot->add_option("-o,--output", plot_file, "Output file")->required();
   plot->add_flag("--show-shapes", show_shapes, "Show input and output shapes");
 
-  CLI::App* ir = app.add_subcommand("ir", "Print a tutorial model's forward graph in the IR's text form");
+  std::string stage = "forward";
+  CLI::App* ir = app.add_subcommand("ir", "Print a tutorial model's forward or training-step graph as IR text");
   ir->add_option("NAME", name, model_names)->required();
+  ir->add_option("--stage", stage, "forward (default) or train (forward, loss, backward, optimizer update)")
+      ->check(CLI::IsMember({"forward", "train"}));
 
   std::string file;
   CLI::App* parse = app.add_subcommand("parse", "Parse and verify a .kir file, print it back ('-' reads stdin)");
@@ -148,7 +188,12 @@ int run(int argc, char** argv) {
     return code == 0 ? 0 : 2;
   }
 
-  if (examples->parsed()) return run_examples(ex_names, out_dir);
+  if (examples->parsed()) return run_examples(ex_names, out_dir, ex_train);
+  if (train_cmd->parsed()) {
+    kiln::Model model = build(train_name);
+    train(model, train_name, epochs, samples, backend);
+    return 0;
+  }
   if (summary->parsed()) {
     build(name).summary();
     return 0;
@@ -160,7 +205,7 @@ int run(int argc, char** argv) {
     return 0;
   }
   if (ir->parsed()) {
-    std::cout << build(name).forward_ir_text();
+    std::cout << (stage == "train" ? train_step_text(name) : build(name).forward_ir_text());
     return 0;
   }
   if (parse->parsed()) return run_parse(file);

@@ -28,6 +28,8 @@ struct CsvOptions {
   // Auto: the first row is a header if any of its cells is not a number.
   Header header = Header::Auto;
   char delimiter = ',';
+  // Lines dropped before the header (or the first data row), e.g. a banner.
+  int skip_rows = 0;
 };
 
 struct CsvTable {

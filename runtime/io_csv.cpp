@@ -95,6 +95,7 @@ CsvTable read_csv_table(const std::string& path, const CsvOptions& opts) {
     ++lineno;
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (lineno == 1 && line.rfind("\xEF\xBB\xBF", 0) == 0) line.erase(0, 3);
+    if (lineno <= std::max<int64_t>(opts.skip_rows, 0)) continue;
     if (trim(line).empty()) continue;
     std::string where = path + ":" + std::to_string(lineno);
     std::vector<Cell> cells = split(line, opts.delimiter, where);

@@ -17,4 +17,5 @@
 #include "kiln/model.h"      // Model, Sequential, plot_model, model_to_dot
 #include "kiln/persistence.h"  // model_from_json, load_model (save/load on Model)
 #include "kiln/session.h"    // set_seed, clear_session
+#include "runtime/io.h"      // runtime::read_npy, write_npy, read_csv
 #include "runtime/tensor.h"  // kiln::Tensor

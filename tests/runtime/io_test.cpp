@@ -188,6 +188,15 @@ TEST_F(IoTest, CsvWithoutHeader) {
   expect_equal(h.data, Tensor({1, 3}, {400, 5, 6}));
 }
 
+TEST_F(IoTest, CsvSkipRowsDropsABanner) {
+  // scikit-learn's breast_cancer.csv starts with "569,30,malignant,benign" before the data.
+  std::string p = file("s.csv", "3,2,malignant,benign\n1,2,0\n3,4,1\n5,6,0\n");
+  runtime::CsvTable t = runtime::read_csv_table(p, {.header = CsvOptions::Header::No, .skip_rows = 1});
+  EXPECT_TRUE(t.header.empty());
+  expect_equal(t.data, Tensor({3, 3}, {1, 2, 0, 3, 4, 1, 5, 6, 0}));
+  expect_error([&] { runtime::read_csv(p); }, {p + ":2", "row has 3 column(s), expected 4"});
+}
+
 TEST_F(IoTest, CsvDialect) {
   // BOM, CRLF, blank lines, quotes, a custom delimiter, nan and inf.
   std::string p = file("d.csv", "\xEF\xBB\xBF\"a;b\";c\r\n\r\n\"1.5\";2\r\n  \n nan ; -inf\n");

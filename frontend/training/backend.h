@@ -20,8 +20,9 @@ class Executable {
   virtual const ir::Graph& graph() const = 0;
 };
 
-// The backends this build knows. "" selects the default: $KILN_BACKEND if
-// set, else "interpreter". Unknown names throw kiln::Error listing the known.
+// The backends this build knows: "jit" (LLVM, codegen/jit.h) and
+// "interpreter". "" selects the default: $KILN_BACKEND if set, else "jit".
+// Unknown names throw kiln::Error listing the known.
 std::vector<std::string> backend_names();
 std::string resolve_backend(const std::string& requested);
 std::unique_ptr<Executable> compile_graph(std::unique_ptr<ir::Graph> g, const std::string& backend);

@@ -1,0 +1,183 @@
+// The seven tutorial models on the JIT: predict and one train step equal the
+// interpreter (<= 1e-5 relative), the Keras goldens hold through the "jit"
+// backend, autodiff graphs match, and a batch-size change never recompiles.
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "jit_test_util.h"
+#include "kiln/kiln.h"
+#include "passes/autodiff.h"
+#include "training/tasks.h"
+#include "zoo.h"
+
+using namespace kiln;
+using jit_test::close;
+
+namespace {
+
+constexpr double kRel = 1e-5;
+
+std::vector<std::string> input_names(const Model& m) {
+  std::vector<std::string> ns;
+  for (const KerasTensor& t : m.inputs()) ns.push_back(t.layer().name());
+  return ns;
+}
+
+std::vector<std::string> output_names(const Model& m) {
+  std::vector<std::string> ns;
+  for (const KerasTensor& t : m.outputs()) ns.push_back(t.layer().name());
+  return ns;
+}
+
+std::vector<Tensor> rows(const std::vector<Tensor>& ts, int64_t n) {
+  std::vector<Tensor> out;
+  for (const Tensor& t : ts) out.push_back(t.slice_rows(0, n));
+  return out;
+}
+
+void expect_all_close(const std::vector<Tensor>& got, const std::vector<Tensor>& want, const std::string& what) {
+  ASSERT_EQ(got.size(), want.size()) << what;
+  for (size_t i = 0; i < got.size(); ++i) EXPECT_TRUE(close(got[i], want[i], kRel)) << what << " result " << i;
+}
+
+class Zoo : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(Zoo, PredictMatchesInterpreterWithoutRecompiling) {
+  set_seed(3);
+  Model model = zoo::build(GetParam());
+  std::unique_ptr<ir::Graph> fwd = model.forward_ir();
+  codegen::Jit jit(codegen::JitOptions{.cache_dir = "", .disk_cache = false});
+  auto prog = jit.compile(*fwd);
+  std::vector<Tensor> w = model.get_weights();
+  for (int64_t batch : {32, 7, 1}) {
+    std::vector<Tensor> args = jit_test::random_args(*fwd, batch, static_cast<uint32_t>(batch));
+    size_t ninputs = model.inputs().size();
+    for (size_t i = 0; i < w.size(); ++i) args[ninputs + i] = w[i];
+    expect_all_close(prog->run(args), runtime::interpret(*fwd, args), GetParam() + " N=" + std::to_string(batch));
+  }
+  EXPECT_EQ(jit.stats().compilations, 1);
+  // The same graph again: answered from memory.
+  jit.compile(*fwd);
+  EXPECT_EQ(jit.stats().compilations, 1);
+  EXPECT_EQ(jit.stats().memory_hits, 1);
+}
+
+TEST_P(Zoo, TrainStepMatchesInterpreter) {
+  const std::string name = GetParam();
+  set_seed(5);
+  Model model = zoo::build(name);
+  zoo::Task task = zoo::synthetic_task(name, 32, 2);
+  CompileOptions opts = task.compile;
+  opts.backend = "interpreter";
+  model.compile(opts);
+  const StepGraphs& sg = model.step_graphs(task.y);
+  std::vector<Tensor> xs = task.x.resolve(input_names(model), "input", name);
+  std::vector<Tensor> ys = task.y.resolve(output_names(model), "target", name);
+  codegen::Jit jit(codegen::JitOptions{.cache_dir = "", .disk_cache = false});
+  auto train = jit.compile(*sg.train_step);
+  auto eval = jit.compile(*sg.eval_step);
+  for (int64_t batch : {32, 7, 1}) {
+    std::vector<Tensor> args = rows(xs, batch), targets = rows(ys, batch);
+    args.insert(args.end(), targets.begin(), targets.end());
+    std::vector<Tensor> w = model.get_weights();
+    args.insert(args.end(), w.begin(), w.end());
+    expect_all_close(eval->run(args), runtime::interpret(*sg.eval_step, args), name + " eval N=" + std::to_string(batch));
+    for (size_t i = 0; i < sg.state_types.size(); ++i)
+      args.push_back(Tensor::full(sg.state_types[i].shape, static_cast<float>(sg.state_init[i])));
+    args.push_back(Tensor::full({}, 0.01f));
+    expect_all_close(train->run(args), runtime::interpret(*sg.train_step, args),
+                     name + " train_step N=" + std::to_string(batch));
+  }
+  EXPECT_EQ(jit.stats().compilations, 2);
+}
+
+TEST_P(Zoo, GradientGraphMatchesInterpreter) {
+  const std::string name = GetParam();
+  set_seed(9);
+  Model model = zoo::build(name);
+  zoo::Task task = zoo::synthetic_task(name, 16, 4);
+  CompileOptions opts = task.compile;
+  opts.backend = "interpreter";
+  model.compile(opts);
+  const StepGraphs& sg = model.step_graphs(task.y);
+  size_t first_weight = model.inputs().size() + model.outputs().size();
+  std::vector<int> wrt;
+  for (size_t i = first_weight; i < sg.eval_step->params().size(); ++i) wrt.push_back(static_cast<int>(i));
+  auto grad = passes::autodiff(*sg.eval_step, wrt);
+  std::vector<Tensor> args = task.x.resolve(input_names(model), "input", name);
+  std::vector<Tensor> ys = task.y.resolve(output_names(model), "target", name);
+  args.insert(args.end(), ys.begin(), ys.end());
+  std::vector<Tensor> w = model.get_weights();
+  args.insert(args.end(), w.begin(), w.end());
+  codegen::Jit jit(codegen::JitOptions{.cache_dir = "", .disk_cache = false});
+  expect_all_close(jit.compile(*grad)->run(args), runtime::interpret(*grad, args), name + " gradients");
+}
+
+TEST_P(Zoo, FitOnJitBackendMatchesInterpreterBackend) {
+  const std::string name = GetParam();
+  std::vector<std::vector<Tensor>> weights;
+  std::vector<double> losses;
+  for (const char* backend : {"interpreter", "jit"}) {
+    set_seed(11);
+    Model model = zoo::build(name);
+    zoo::Task task = zoo::synthetic_task(name, 48, 6);
+    CompileOptions opts = task.compile;
+    opts.backend = backend;
+    model.compile(opts);
+    History h = model.fit(task.x, task.y, {.epochs = 2, .batch_size = 16, .shuffle = false, .verbose = 0});
+    losses.push_back(h["loss"].back());
+    weights.push_back(model.get_weights());
+  }
+  EXPECT_NEAR(losses[1], losses[0], 1e-4 * std::max(1.0, std::fabs(losses[0]))) << name;
+  ASSERT_EQ(weights[0].size(), weights[1].size());
+  for (size_t i = 0; i < weights[0].size(); ++i)
+    EXPECT_TRUE(close(weights[1][i], weights[0][i], 1e-4)) << name << " weight " << i;
+}
+
+INSTANTIATE_TEST_SUITE_P(Tutorial, Zoo,
+                         ::testing::Values("mlp", "cnn", "rnn", "shared_input", "shared_feature", "multi_input",
+                                           "multi_output"));
+
+// tests/data/golden (Keras values): forward and one SGD step through the "jit" backend.
+nlohmann::json load(const std::string& name) {
+  std::ifstream in(std::string(KILN_TEST_DATA) + "/golden/" + name);
+  EXPECT_TRUE(in.good()) << name;
+  return nlohmann::json::parse(in);
+}
+
+Tensor tensor(const nlohmann::json& j) {
+  return Tensor(j["shape"].get<std::vector<int64_t>>(), j["data"].get<std::vector<float>>());
+}
+
+void expect_near(const Tensor& got, const nlohmann::json& want, double tol, const std::string& what) {
+  std::vector<float> w = want["data"].get<std::vector<float>>();
+  ASSERT_EQ(got.size(), static_cast<int64_t>(w.size())) << what;
+  for (size_t i = 0; i < w.size(); ++i) ASSERT_NEAR(got.data()[i], w[i], tol) << what << " element " << i;
+}
+
+class KerasGoldenJit : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(KerasGoldenJit, ForwardAndOneSgdStep) {
+  const std::string name = GetParam();
+  nlohmann::json io = load(name + "_io.json");
+  Model model = zoo::build(name);
+  std::vector<Tensor> weights;
+  for (const auto& w : io["weights"]) weights.push_back(tensor(w));
+  model.set_weights(weights);
+  Tensor x = tensor(io["inputs"][0]);
+  model.compile({.optimizer = SGD(0.1), .loss = "binary_crossentropy", .backend = "jit"});
+  Tensor p = model.predict(x);
+  expect_near(p, io["outputs"][0], 1e-5, "forward output");
+  const auto& tr = io["training"];
+  Tensor y = tensor(tr["y"]);
+  EXPECT_NEAR(model.test_on_batch(x, y)["loss"], tr["loss_before"].get<double>(), 1e-5);
+  Logs step = model.train_on_batch(x, y);
+  EXPECT_NEAR(step["loss"], tr["loss_before"].get<double>(), 1e-5);
+  std::vector<Tensor> after = model.get_weights();
+  for (size_t i = 0; i < after.size(); ++i) expect_near(after[i], tr["weights_after"][i], 1e-5, "weight after step");
+  EXPECT_NEAR(model.test_on_batch(x, y)["loss"], tr["loss_after"].get<double>(), 1e-5);
+}
+
+INSTANTIATE_TEST_SUITE_P(Keras, KerasGoldenJit, ::testing::Values("mlp", "rnn"));
+
+}  // namespace

@@ -1,0 +1,249 @@
+// canonicalize (see canonicalize.h): one function per identity, tried on every
+// node until none fires. A rewrite returns the value that replaces the node's
+// (single) result, or null when it does not apply.
+#include "passes/canonicalize.h"
+
+#include "passes/rewrite.h"
+
+namespace kiln::passes {
+namespace {
+
+using ir::AttrMap;
+using ir::Dims;
+using ir::Graph;
+using ir::Node;
+using ir::OpKind;
+using ir::Value;
+
+// The operand that survives `op(x, c)` is only a valid replacement when it has
+// the result's type: add(f32[] x, f32[N,3] zeros) is a broadcast, not x.
+Value* keep_if_same_type(const Node& n, Value* x) { return x->type == n.result()->type ? x : nullptr; }
+
+bool no_broadcast_dims(const Node& n) { return !n.attrs.has("broadcast_dims"); }
+
+// x + 0 -> x, 0 + x -> x   (exact except for the sign of a zero: -0 + 0 is +0,
+// and the two compare equal; see canonicalize.h)
+Value* add_zero(Graph&, Node& n) {
+  if (n.op != OpKind::Add) return nullptr;
+  for (int i : {0, 1})
+    if (is_constant_equal(n.operands[i], 0.0)) return keep_if_same_type(n, n.operands[1 - i]);
+  return nullptr;
+}
+
+// x - 0 -> x   (as add-zero: exact up to the sign of a zero)
+Value* sub_zero(Graph&, Node& n) {
+  if (n.op != OpKind::Sub || !is_constant_equal(n.operands[1], 0.0)) return nullptr;
+  return keep_if_same_type(n, n.operands[0]);
+}
+
+// x * 1 -> x, 1 * x -> x
+Value* mul_one(Graph&, Node& n) {
+  if (n.op != OpKind::Mul) return nullptr;
+  for (int i : {0, 1})
+    if (is_constant_equal(n.operands[i], 1.0)) return keep_if_same_type(n, n.operands[1 - i]);
+  return nullptr;
+}
+
+// x / 1 -> x
+Value* div_one(Graph&, Node& n) {
+  if (n.op != OpKind::Div || !is_constant_equal(n.operands[1], 1.0)) return nullptr;
+  return keep_if_same_type(n, n.operands[0]);
+}
+
+// x ^ 1 -> x
+Value* pow_one(Graph&, Node& n) {
+  if (n.op != OpKind::Pow || !is_constant_equal(n.operands[1], 1.0)) return nullptr;
+  return keep_if_same_type(n, n.operands[0]);
+}
+
+// neg(neg(x)) -> x
+Value* neg_neg(Graph&, Node& n) {
+  if (n.op != OpKind::Neg) return nullptr;
+  Node* inner = n.operands[0]->def;
+  if (!inner || inner->op != OpKind::Neg) return nullptr;
+  return inner->operands[0];
+}
+
+// select(c, x, x) -> x
+Value* select_same(Graph&, Node& n) {
+  if (n.op != OpKind::Select || n.operands[1] != n.operands[2]) return nullptr;
+  return n.operands[1];
+}
+
+// convert(x: T) to T -> x
+Value* convert_same(Graph&, Node& n) {
+  if (n.op != OpKind::Convert) return nullptr;
+  return keep_if_same_type(n, n.operands[0]);
+}
+
+bool is_identity_perm(const Dims& p) {
+  for (size_t i = 0; i < p.size(); ++i)
+    if (p[i] != static_cast<int64_t>(i)) return false;
+  return true;
+}
+
+// transpose(x, identity) -> x
+Value* transpose_identity(Graph&, Node& n) {
+  if (n.op != OpKind::Transpose || !is_identity_perm(n.attrs.ints("perm"))) return nullptr;
+  return n.operands[0];
+}
+
+// transpose(transpose(x, p), q) -> transpose(x, r) with r[i] = p[q[i]]
+Value* transpose_transpose(Graph& g, Node& n) {
+  if (n.op != OpKind::Transpose) return nullptr;
+  Node* inner = n.operands[0]->def;
+  if (!inner || inner->op != OpKind::Transpose) return nullptr;
+  const Dims& p = inner->attrs.ints("perm");
+  const Dims& q = n.attrs.ints("perm");
+  Dims r(q.size());
+  for (size_t i = 0; i < q.size(); ++i) r[i] = p[q[i]];
+  if (is_identity_perm(r)) return inner->operands[0];
+  return g.add(OpKind::Transpose, {inner->operands[0]}, {{"perm", r}}, n.result()->name + ".perm");
+}
+
+// reshape(x) to x's own shape -> x
+Value* reshape_same(Graph&, Node& n) {
+  if (n.op != OpKind::Reshape) return nullptr;
+  return keep_if_same_type(n, n.operands[0]);
+}
+
+// reshape(reshape(x, s1), s2) -> reshape(x, s2)
+Value* reshape_reshape(Graph& g, Node& n) {
+  if (n.op != OpKind::Reshape) return nullptr;
+  Node* inner = n.operands[0]->def;
+  if (!inner || inner->op != OpKind::Reshape) return nullptr;
+  Value* x = inner->operands[0];
+  if (x->type == n.result()->type) return x;
+  return g.add(OpKind::Reshape, {x}, n.attrs, n.result()->name + ".flat");
+}
+
+// slice(x, axis, 0, dim) -> x
+Value* slice_full(Graph&, Node& n) {
+  if (n.op != OpKind::Slice) return nullptr;
+  return keep_if_same_type(n, n.operands[0]);
+}
+
+// pad(x, axis, 0, 0) -> x
+Value* pad_nothing(Graph&, Node& n) {
+  if (n.op != OpKind::Pad) return nullptr;
+  return keep_if_same_type(n, n.operands[0]);
+}
+
+// concat(x) -> x
+Value* concat_single(Graph&, Node& n) {
+  if (n.op != OpKind::Concat || n.operands.size() != 1) return nullptr;
+  return n.operands[0];
+}
+
+// reduce_*(x, axes=[]) -> x
+Value* reduce_no_axes(Graph&, Node& n) {
+  if (!n.info().has(ir::kReduction) || !n.attrs.ints("axes").empty()) return nullptr;
+  return keep_if_same_type(n, n.operands[0]);
+}
+
+// broadcast(x, shape, dims) to x's own type -> x
+Value* broadcast_same(Graph&, Node& n) {
+  if (n.op != OpKind::Broadcast) return nullptr;
+  return keep_if_same_type(n, n.operands[0]);
+}
+
+// op(x, broadcast(y: f32[])) -> op(x, y): a rank-0 operand broadcasts by itself.
+// Also op(broadcast(y: f32[]), x) -> op(y, x). (Binary elementwise ops only.)
+Value* binary_scalar_broadcast(Graph& g, Node& n) {
+  if (!n.info().has(ir::kBinary) || !no_broadcast_dims(n)) return nullptr;
+  for (int i : {0, 1}) {
+    Node* b = n.operands[i]->def;
+    Value* other = n.operands[1 - i];
+    if (!b || b->op != OpKind::Broadcast || b->operands[0]->type.rank() != 0) continue;
+    if (other->type.shape != n.result()->type.shape) continue;  // the other side must carry the shape
+    std::vector<Value*> ops = n.operands;
+    ops[i] = b->operands[0];
+    return g.add(n.op, ops, n.attrs, n.result()->name + ".scalar");
+  }
+  return nullptr;
+}
+
+// op(c: splat of shape S, x: S) -> op(c': f32[], x) when x carries the result
+// shape: a rank-0 splat is what fusion inlines and CSE merges.
+Value* binary_scalar_constant(Graph& g, Node& n) {
+  if (!n.info().has(ir::kBinary) || !no_broadcast_dims(n)) return nullptr;
+  for (int i : {0, 1}) {
+    Value* c = n.operands[i];
+    Value* other = n.operands[1 - i];
+    if (!is_constant(c) || c->type.rank() == 0 || other->type.shape != n.result()->type.shape) continue;
+    AttrMap a = c->def->attrs;
+    a.set("shape", Dims{});
+    Value* scalar = g.add(OpKind::Constant, {}, a, c->name + ".scalar");
+    std::vector<Value*> ops = n.operands;
+    ops[i] = scalar;
+    return g.add(n.op, ops, n.attrs, n.result()->name + ".s");
+  }
+  return nullptr;
+}
+
+// c op x -> x op c for commutative ops, so CSE sees one form.
+Value* constant_to_rhs(Graph& g, Node& n) {
+  if (!n.info().has(ir::kCommutative) || !no_broadcast_dims(n)) return nullptr;
+  if (!is_constant(n.operands[0]) || is_constant(n.operands[1])) return nullptr;
+  return g.add(n.op, {n.operands[1], n.operands[0]}, n.attrs, n.result()->name + ".c");
+}
+
+using Rewrite = Value* (*)(Graph&, Node&);
+struct Named {
+  const char* name;
+  Rewrite fn;
+};
+constexpr Named kRewrites[] = {
+    {"add-zero", add_zero},
+    {"sub-zero", sub_zero},
+    {"mul-one", mul_one},
+    {"div-one", div_one},
+    {"pow-one", pow_one},
+    {"neg-neg", neg_neg},
+    {"select-same", select_same},
+    {"convert-same", convert_same},
+    {"transpose-identity", transpose_identity},
+    {"transpose-transpose", transpose_transpose},
+    {"reshape-same", reshape_same},
+    {"reshape-reshape", reshape_reshape},
+    {"slice-full", slice_full},
+    {"pad-nothing", pad_nothing},
+    {"concat-single", concat_single},
+    {"reduce-no-axes", reduce_no_axes},
+    {"broadcast-same", broadcast_same},
+    {"binary-scalar-broadcast", binary_scalar_broadcast},
+    {"binary-scalar-constant", binary_scalar_constant},
+    {"constant-to-rhs", constant_to_rhs},
+};
+
+RewriteStats canonicalize_graph(Graph& g) {
+  RewriteStats stats;
+  for (int round = 0; round < 16; ++round) {
+    int fired = 0;
+    std::vector<Node*> snapshot = g.nodes();
+    for (Node* n : snapshot) {
+      if (n->results.size() != 1 || g.use_count(n->result()) == 0) continue;
+      for (const Named& r : kRewrites) {
+        Value* to = r.fn(g, *n);
+        if (!to) continue;
+        KILN_ASSERT(to->type == n->result()->type, std::string("canonicalize: ") + r.name + " changed a type");
+        replace_and_erase(g, n->result(), to);
+        stats.add(r.name);
+        ++fired;
+        break;
+      }
+    }
+    if (!fired) break;
+    sort_topologically(g);
+  }
+  return stats;
+}
+
+}  // namespace
+
+PassResult canonicalize(Graph& g) {
+  RewriteStats s = for_each_graph(g, canonicalize_graph);
+  return {s.total() > 0, s.str()};
+}
+
+}  // namespace kiln::passes

@@ -1,0 +1,331 @@
+// fuse (see fuse.h): grouping in one pass over the nodes, then one fusion node
+// per group, built at the group's last member.
+#include "passes/fuse.h"
+
+#include <algorithm>
+#include <map>
+#include <set>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "passes/rewrite.h"
+
+namespace kiln::passes {
+namespace {
+
+using ir::Dims;
+using ir::Graph;
+using ir::Node;
+using ir::OpKind;
+using ir::Value;
+
+bool is_contraction(const Node& n) {
+  return n.op == OpKind::Matmul || n.op == OpKind::Conv2D || n.op == OpKind::Conv2DInputGrad ||
+         n.op == OpKind::Conv2DFilterGrad;
+}
+
+bool is_elementwise(const Node& n) { return n.info().has(ir::kElementwise); }
+bool is_reduction(const Node& n) { return n.info().has(ir::kReduction); }
+
+struct Group {
+  std::vector<Node*> members;  // in graph order, except that a contraction comes first
+  Node* contraction = nullptr;
+  Node* reduction = nullptr;  // closes the group
+  Node* tail = nullptr;       // the member added last
+  Dims shape;                 // the iteration shape
+  bool alive = true;          // false once merged into another group
+};
+
+class Grouper {
+ public:
+  explicit Grouper(Graph& g) : g_(g), uses_(users(g)) {
+    for (size_t i = 0; i < g.nodes().size(); ++i) pos_[g.nodes()[i]] = i;
+  }
+
+  std::vector<Group> run() {
+    for (Node* n : g_.nodes()) {
+      if (is_contraction(*n)) start(n);
+      else if (is_elementwise(*n)) join_elementwise(n);
+      else if (is_reduction(*n)) join_reduction(n);
+    }
+    std::vector<Group> out;
+    for (Group& gr : groups_)
+      if (gr.alive) out.push_back(std::move(gr));
+    return out;
+  }
+
+ private:
+  Graph& g_;
+  UseMap uses_;
+  std::unordered_map<const Node*, size_t> pos_;
+  std::unordered_map<const Node*, int> group_of_;
+  std::vector<Group> groups_;
+
+  int start(Node* n) {
+    Group gr;
+    gr.members = {n};
+    gr.tail = n;
+    gr.shape = n->result()->type.shape;
+    if (is_contraction(*n)) gr.contraction = n;
+    groups_.push_back(std::move(gr));
+    group_of_[n] = static_cast<int>(groups_.size()) - 1;
+    return group_of_[n];
+  }
+
+  int group(const Value* v) const {
+    if (!v->def) return -1;
+    auto it = group_of_.find(v->def);
+    return it == group_of_.end() ? -1 : it->second;
+  }
+
+  // An update like w - lr * dw reads a parameter of the iteration shape; it
+  // stays out of the contraction's epilogue so that it can write w in place.
+  static bool reads_full_param(const Node& n, const Dims& shape) {
+    for (const Value* v : n.operands)
+      if (v->is_param() && v->type.shape == shape) return true;
+    return false;
+  }
+
+  bool only_user(const Value* v, const Node* n) const {
+    if (is_graph_result(g_, v)) return false;
+    for (const Node* u : uses_.at(v))
+      if (u != n) return false;
+    return true;
+  }
+
+  // Would the members plus n form a cycle through a node outside them, or
+  // compute a contraction's operand inside the region?
+  bool forms_cycle(const std::vector<int>& gs, Node* n) const {
+    std::unordered_set<const Node*> in{n};
+    const Node* contraction = nullptr;
+    for (int k : gs)
+      for (Node* m : groups_[k].members) in.insert(m);
+    for (int k : gs)
+      if (groups_[k].contraction) contraction = groups_[k].contraction;
+    if (contraction)
+      for (const Value* v : contraction->operands)
+        if (v->def && in.count(v->def)) return true;
+    size_t limit = pos_.at(n);
+    std::vector<const Node*> work;
+    std::unordered_set<const Node*> seen;
+    auto push_users = [&](const Node* m) {
+      for (const Value* r : m->results) {
+        auto it = uses_.find(r);
+        if (it == uses_.end()) continue;
+        for (const Node* u : it->second)
+          if (!in.count(u) && pos_.at(u) < limit && seen.insert(u).second) work.push_back(u);
+      }
+    };
+    for (const Node* m : in) push_users(m);
+    while (!work.empty()) {
+      const Node* x = work.back();
+      work.pop_back();
+      for (const Value* r : x->results) {
+        auto it = uses_.find(r);
+        if (it == uses_.end()) continue;
+        for (const Node* u : it->second)
+          if (in.count(u)) return true;
+      }
+      push_users(x);
+    }
+    return false;
+  }
+
+  void merge_into(int into, int from) {
+    Group& a = groups_[into];
+    Group& b = groups_[from];
+    for (Node* m : b.members) group_of_[m] = into;
+    a.members.insert(a.members.end(), b.members.begin(), b.members.end());
+    if (b.contraction) a.contraction = b.contraction;
+    b.alive = false;
+    b.members.clear();
+  }
+
+  void add(int k, Node* n) {
+    groups_[k].members.push_back(n);
+    groups_[k].tail = n;
+    group_of_[n] = k;
+  }
+
+  void join_elementwise(Node* n) {
+    const Dims& shape = n->result()->type.shape;
+    std::vector<int> cands;
+    for (const Value* v : n->operands) {
+      int k = group(v);
+      if (k < 0 || std::count(cands.begin(), cands.end(), k)) continue;
+      const Group& gr = groups_[k];
+      if (gr.reduction || gr.shape != shape || v->type.shape != shape) continue;
+      if (!only_user(v, n) && v->def != gr.tail) continue;
+      if (gr.contraction && reads_full_param(*n, shape)) continue;
+      cands.push_back(k);
+    }
+    // At most one contraction per region: keep the first contraction group.
+    bool have_contraction = false;
+    std::erase_if(cands, [&](int k) {
+      if (!groups_[k].contraction) return false;
+      if (have_contraction) return true;
+      have_contraction = true;
+      return false;
+    });
+    if (!cands.empty() && !forms_cycle(cands, n)) {
+      // The contraction group (if any) absorbs the others.
+      auto host = std::find_if(cands.begin(), cands.end(), [&](int k) { return groups_[k].contraction != nullptr; });
+      int into = host == cands.end() ? cands[0] : *host;
+      for (int k : cands)
+        if (k != into) merge_into(into, k);
+      add(into, n);
+      return;
+    }
+    for (int k : cands)
+      if (!forms_cycle({k}, n)) return add(k, n);
+    start(n);
+  }
+
+  void join_reduction(Node* n) {
+    const Value* v = n->operands[0];
+    int k = group(v);
+    if (k < 0) return;
+    Group& gr = groups_[k];
+    if (gr.reduction || gr.contraction || gr.shape != v->type.shape || !only_user(v, n)) return;
+    std::unordered_set<const Node*> in(gr.members.begin(), gr.members.end());
+    in.insert(n);
+    for (const Node* m : gr.members)
+      for (const Value* r : m->results) {
+        if (is_graph_result(g_, r)) return;
+        for (const Node* u : uses_[r])
+          if (!in.count(u)) return;
+      }
+    add(k, n);
+    gr.reduction = n;
+  }
+};
+
+// "bias" for a bias add, else the op's name.
+std::string op_word(const Node& n) {
+  const std::string& name = n.result()->name;
+  if (n.op == OpKind::Add && name.size() >= 8 && name.compare(name.size() - 8, 8, "bias_add") == 0) return "bias";
+  return std::string(ir::op_name(n.op));
+}
+
+std::string kernel_name(const std::vector<Node*>& members) {
+  const std::string& first = members.front()->result()->name;
+  size_t dot = first.rfind('.');
+  std::string stem = dot == std::string::npos ? first : first.substr(0, dot);
+  std::vector<std::string> words;
+  for (const Node* m : members) {
+    std::string w = op_word(*m);
+    if (words.empty() || words.back() != w) words.push_back(w);
+  }
+  std::string ops;
+  const size_t kMaxWords = 4;
+  for (size_t i = 0; i < std::min(words.size(), kMaxWords); ++i) ops += (i ? "_" : "") + words[i];
+  if (words.size() > kMaxWords) ops += "_etc";
+  return stem + "." + ops;
+}
+
+// Replaces the group's members by one fusion node.
+void outline(Graph& g, Group& gr) {
+  std::vector<Node*>& ms = gr.members;
+  std::stable_sort(ms.begin(), ms.end(), [&](Node* a, Node* b) {
+    if (a == gr.contraction || b == gr.contraction) return a == gr.contraction && b != gr.contraction;
+    return false;
+  });
+  std::unordered_set<const Node*> in(ms.begin(), ms.end());
+  std::string name = kernel_name(ms);
+
+  auto body = std::make_unique<Graph>(name);
+  std::unordered_map<const Value*, Value*> map;  // outer -> body
+  std::vector<Value*> inputs;
+  auto body_value = [&](Value* v) -> Value* {
+    auto it = map.find(v);
+    if (it != map.end()) return it->second;
+    Value* b;
+    if (is_constant(v)) {  // splat constants are copied in
+      b = body->add(OpKind::Constant, {}, v->def->attrs, v->name);
+    } else {
+      b = body->add_param(v->name, v->type);
+      inputs.push_back(v);
+    }
+    map[v] = b;
+    return b;
+  };
+  // Parameters first (a body lists them before its nodes), in first-use order.
+  for (Node* m : ms)
+    for (Value* v : m->operands)
+      if (!(v->def && in.count(v->def)) && !is_constant(v) && !map.count(v)) body_value(v);
+  const UseMap uses = users(g);
+  std::vector<Value*> outputs;
+  for (Node* m : ms) {
+    std::vector<Value*> ops;
+    for (Value* v : m->operands) ops.push_back(body_value(v));
+    std::vector<std::string> names;
+    for (Value* r : m->results) names.push_back(r->name);
+    Node* c = body->add_node(m->op, ops, m->attrs, m->body ? m->body->clone() : nullptr, names);
+    for (size_t i = 0; i < m->results.size(); ++i) {
+      map[m->results[i]] = c->results[i];
+      bool escapes = is_graph_result(g, m->results[i]);
+      auto it = uses.find(m->results[i]);
+      if (it != uses.end())
+        for (const Node* u : it->second) escapes = escapes || !in.count(u);
+      if (escapes) outputs.push_back(m->results[i]);
+    }
+  }
+  std::vector<Value*> body_results;
+  for (Value* o : outputs) body_results.push_back(map.at(o));
+  body->set_results(body_results);
+  std::string kind = gr.contraction ? "contraction" : gr.reduction ? "reduction" : "loop";
+  Node* f = g.add_node(OpKind::Fusion, inputs, {{"kind", kind}}, std::move(body), {"fusion." + name});
+  for (size_t i = 0; i < outputs.size(); ++i) g.replace_all_uses(outputs[i], f->results[i]);
+  for (auto it = ms.rbegin(); it != ms.rend(); ++it) g.erase_node(*it);
+}
+
+bool worth_fusing(const Group& gr) {
+  if (gr.members.size() > 1) return true;
+  return is_elementwise(*gr.members.front());
+}
+
+RewriteStats fuse_graph(Graph& g) {
+  RewriteStats stats;
+  std::vector<Group> groups = Grouper(g).run();
+  bool any = false;
+  for (Group& gr : groups) {
+    if (!worth_fusing(gr)) continue;
+    stats.add(gr.contraction ? "contraction" : gr.reduction ? "reduction" : "loop");
+    outline(g, gr);
+    any = true;
+  }
+  if (any) sort_topologically(g);
+  return stats;
+}
+
+}  // namespace
+
+int count_kernels(const Graph& g) {
+  int k = 0;
+  for (const Node* n : g.nodes()) k += n->op != OpKind::Constant && n->op != OpKind::Reshape;
+  return k;
+}
+
+std::string kernel_summary(const Graph& g) {
+  std::map<std::string, int> by;
+  for (const Node* n : g.nodes()) {
+    if (n->op == OpKind::Constant || n->op == OpKind::Reshape) continue;
+    std::string k(ir::op_name(n->op));
+    if (n->op == OpKind::Fusion) k += "(" + n->attrs.s("kind") + ")";
+    ++by[k];
+  }
+  std::string s = std::to_string(count_kernels(g)) + " kernels";
+  bool first = true;
+  for (const auto& [k, c] : by) {
+    s += (first ? ": " : ", ") + std::to_string(c) + " " + k;
+    first = false;
+  }
+  return s;
+}
+
+PassResult fuse(Graph& g) {
+  RewriteStats s = for_each_graph(g, fuse_graph);
+  return {s.total() > 0, s.str("fusions") + "; " + kernel_summary(g)};
+}
+
+}  // namespace kiln::passes

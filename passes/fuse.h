@@ -1,0 +1,45 @@
+// fuse: groups elementwise chains, the reductions that consume them, and the
+// epilogues of contractions into `fusion` regions (ops.def), one kernel each.
+//
+// Grouping walks the nodes in order, XLA-style producer-into-consumer:
+//   - a matmul / conv2d / conv2d_*_grad starts a "contraction" group;
+//   - an elementwise node joins the groups that produce its full-shape operands
+//     (same iteration shape, no reduction yet): through an operand it alone
+//     uses, or through the value a group computed last (so relu joins
+//     matmul + bias even when the backward pass also reads the bias_add). Two
+//     groups merge through a node that uses both (the backward pass's
+//     activation derivative joins the matmul computing its dy);
+//   - a reduction closes a loop group whose values it alone consumes;
+//   - nothing joins when that would make a cycle through an outside node, or
+//     compute a contraction's operand inside its own region; an op reading a
+//     graph parameter of the iteration shape (w - lr * dw) stays out of a
+//     contraction's epilogue, so plan-memory can update w in place.
+// Splat constants are copied into each body that uses them. A group of one
+// contraction or one reduction stays a plain node; every other group,
+// including a single elementwise op, becomes a fusion, so code generation
+// meets elementwise ops only inside fusions. Values a group computes and
+// something outside reads become the fusion's results.
+//
+// Names say where a kernel came from: the body is `^<stem>.<ops>` where stem is
+// the first member's value name without its last component and ops the member
+// ops (bias adds as "bias"), e.g. `^dense.matmul_bias_relu`; the fusion's results
+// are `%fusion.dense.matmul_bias_relu`, `.1`, `.2`, ... Scan bodies are fused too.
+#pragma once
+
+#include <string>
+
+#include "passes/pass_manager.h"
+
+namespace kiln::passes {
+
+// Forms fusion regions in g and in every region body.
+PassResult fuse(ir::Graph& g);
+
+// Kernels a graph launches at its top level: every node except constants
+// (inlined or filled once) and reshapes (a reshape is a view of its operand).
+int count_kernels(const ir::Graph& g);
+
+// "7 kernels: 3 fusion(contraction), 2 fusion(loop), 1 max_pool2d, 1 scan"
+std::string kernel_summary(const ir::Graph& g);
+
+}  // namespace kiln::passes

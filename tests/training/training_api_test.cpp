@@ -339,3 +339,37 @@ TEST(Progbar, FormatsLikeKeras) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(Fit, MultiOutputLogsNamedLikeKerasAndTargetsByName) {
+  clear_session();
+  auto x = Input({2});
+  auto h = Dense(4, {.activation = "relu"})(x);
+  auto cls = Dense(1, {.activation = "sigmoid", .name = "cls"})(h);
+  auto reg = Dense(2, {.name = "reg"})(h);
+  Model m(x, {cls, reg});
+  m.compile({.optimizer = "sgd",
+             .loss = std::map<std::string, Loss>{{"cls", Loss("binary_crossentropy")}, {"reg", Loss("mse")}},
+             .loss_weights = {1.0, 0.5},
+             .metrics = {"mae"}});
+  Tensor xs({4, 2}, {0, 1, 1, 0, 1, 1, 0, 0});
+  Tensor yc({4, 1}, {1, 1, 0, 0}), yr({4, 2}, {1, 2, 3, 4, 5, 6, 7, 8});
+  Logs l = m.test_on_batch(xs, std::map<std::string, Tensor>{{"reg", yr}, {"cls", yc}});
+  EXPECT_EQ(l.keys(), (std::vector<std::string>{"loss", "cls_loss", "reg_loss", "cls_mae", "reg_mae"}));
+  EXPECT_NEAR(l["loss"], l["cls_loss"] + 0.5 * l["reg_loss"], 1e-6);
+  std::string e = error_of([&] { m.test_on_batch(xs, std::map<std::string, Tensor>{{"cls", yc}}); });
+  EXPECT_NE(e.find("Missing data for target 'reg'"), std::string::npos) << e;
+}
+
+TEST(Fit, ValidationDataAndInitialEpoch) {
+  Model m = linear_model();
+  m.compile({.optimizer = SGD(0.01), .loss = "mse"});
+  Tensor x({4, 1}, {1, 2, 3, 4}), y({4, 1}, {2, 4, 6, 8});
+  History h = m.fit(x, y, {.epochs = 5, .validation_data = ValidationData{x, y}, .verbose = 0, .initial_epoch = 3});
+  EXPECT_EQ(h.epoch, (std::vector<int>{3, 4}));  // Keras: epochs counts from 0, initial_epoch skips the first ones
+  EXPECT_EQ(h["val_loss"].size(), 2u);
+  EXPECT_NEAR(h["val_loss"].back(), m.evaluate(x, y, {.verbose = 0})["loss"], 1e-6);
+}
+
+}  // namespace

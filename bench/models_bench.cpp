@@ -1,0 +1,160 @@
+// The seven tutorial models: predict and train_step at batch 1, 32 and 256 on
+// the JIT and on the interpreter (items/s = samples/s, GFLOP/s from the
+// matmul/conv FLOPs of the graph), and JIT compile time per model, cold (no
+// cache) and from the on-disk object cache.
+//
+//   build/bench/kiln_bench_models --benchmark_filter=train_step/mlp
+#include <benchmark/benchmark.h>
+
+#include <filesystem>
+#include <memory>
+
+#include "codegen/jit.h"
+#include "kiln/kiln.h"
+#include "runtime/interpreter.h"
+#include "training/tasks.h"
+#include "zoo.h"
+
+using namespace kiln;
+
+namespace {
+
+const char* kModels[] = {"mlp", "cnn", "rnn", "shared_input", "shared_feature", "multi_input", "multi_output"};
+const int64_t kBatches[] = {1, 32, 256};
+
+// Multiply-add FLOPs of the contractions (2 per multiply-add) at batch n; scan bodies count T times.
+double flops(const ir::Graph& g, int64_t n) {
+  double f = 0;
+  for (const ir::Node* node : g.nodes()) {
+    auto dims = [&](const ir::Value* v) { return v->type.concrete(n); };
+    auto count = [&](const ir::Value* v) { return static_cast<double>(v->type.elements(n)); };
+    // Only contractions count (an if-chain, not a switch: every other op adds nothing).
+    const ir::OpKind op = node->op;
+    if (op == ir::OpKind::Matmul) {
+      auto a = dims(node->operands[0]);
+      int64_t k = node->attrs.b("transpose_a") ? a[a.size() - 2] : a.back();
+      f += 2.0 * count(node->results[0]) * static_cast<double>(k);
+    } else if (op == ir::OpKind::Conv2D || op == ir::OpKind::Conv2DInputGrad) {
+      auto w = dims(node->operands[1]);  // y (or dy) elements * KH*KW*C
+      const ir::Value* y = op == ir::OpKind::Conv2D ? node->results[0] : node->operands[0];
+      f += 2.0 * count(y) * static_cast<double>(w[0] * w[1] * w[2]);
+    } else if (op == ir::OpKind::Conv2DFilterGrad) {
+      const ir::TensorType& w = node->results[0]->type;
+      f += 2.0 * count(node->operands[1]) * static_cast<double>(w.static_elements() / w.shape[3]);
+    } else if (op == ir::OpKind::Scan || op == ir::OpKind::Fusion) {
+      double steps = 1;
+      if (op == ir::OpKind::Scan)
+        steps = static_cast<double>(dims(node->operands[static_cast<size_t>(node->attrs.i("num_carry"))])[0]);
+      f += steps * flops(*node->body, n);
+    }
+  }
+  return f;
+}
+
+struct Setup {
+  std::unique_ptr<ir::Graph> predict, train;
+  std::vector<Tensor> predict_args, train_args;  // for 256 samples
+  size_t inputs = 0, targets = 0;
+};
+
+Setup& setup(const std::string& name) {
+  static std::map<std::string, Setup> cache;
+  auto it = cache.find(name);
+  if (it != cache.end()) return it->second;
+  Setup& s = cache[name];
+  set_seed(1);
+  Model model = zoo::build(name);
+  zoo::Task task = zoo::synthetic_task(name, 256, 1);
+  CompileOptions opts = task.compile;
+  opts.backend = "interpreter";
+  model.compile(opts);
+  const StepGraphs& sg = model.step_graphs(task.y);
+  s.predict = model.forward_ir();
+  s.train = sg.train_step->clone();
+  std::vector<std::string> in, out;
+  for (const KerasTensor& t : model.inputs()) in.push_back(t.layer().name());
+  for (const KerasTensor& t : model.outputs()) out.push_back(t.layer().name());
+  std::vector<Tensor> xs = task.x.resolve(in, "input", name), ys = task.y.resolve(out, "target", name);
+  std::vector<Tensor> w = model.get_weights();
+  s.inputs = xs.size();
+  s.targets = ys.size();
+  s.predict_args = xs;
+  s.predict_args.insert(s.predict_args.end(), w.begin(), w.end());
+  s.train_args = xs;
+  s.train_args.insert(s.train_args.end(), ys.begin(), ys.end());
+  s.train_args.insert(s.train_args.end(), w.begin(), w.end());
+  for (size_t i = 0; i < sg.state_types.size(); ++i)
+    s.train_args.push_back(Tensor::full(sg.state_types[i].shape, static_cast<float>(sg.state_init[i])));
+  s.train_args.push_back(Tensor::full({}, 0.001f));
+  return s;
+}
+
+// The first `rows` samples of the batched arguments (the first `batched` ones).
+std::vector<Tensor> first_rows(const std::vector<Tensor>& args, size_t batched, int64_t rows) {
+  std::vector<Tensor> out = args;
+  for (size_t i = 0; i < batched; ++i) out[i] = args[i].slice_rows(0, rows);
+  return out;
+}
+
+codegen::Jit& jit() {
+  static codegen::Jit j;
+  return j;
+}
+
+void run(benchmark::State& state, const std::string& name, bool train, bool use_jit, int64_t batch) {
+  Setup& s = setup(name);
+  const ir::Graph& g = train ? *s.train : *s.predict;
+  std::vector<Tensor> args =
+      first_rows(train ? s.train_args : s.predict_args, train ? s.inputs + s.targets : s.inputs, batch);
+  std::unique_ptr<codegen::CompiledProgram> prog = use_jit ? jit().compile(g) : nullptr;
+  for (auto _ : state) {
+    std::vector<Tensor> out = use_jit ? prog->run(args) : runtime::interpret(g, args);
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.SetItemsProcessed(state.iterations() * batch);
+  state.counters["GFLOP/s"] =
+      benchmark::Counter(flops(g, batch) * static_cast<double>(state.iterations()) * 1e-9, benchmark::Counter::kIsRate);
+}
+
+void compile_time(benchmark::State& state, const std::string& name, bool cached) {
+  Setup& s = setup(name);
+  std::string dir = (std::filesystem::temp_directory_path() / ("kiln-bench-cache-" + name)).string();
+  std::filesystem::remove_all(dir);
+  if (cached) {  // warm the disk cache once
+    codegen::Jit warm(codegen::JitOptions{.cache_dir = dir, .disk_cache = true});
+    warm.compile(*s.predict);
+    warm.compile(*s.train);
+  }
+  for (auto _ : state) {
+    codegen::Jit j(codegen::JitOptions{.cache_dir = dir, .disk_cache = cached});
+    benchmark::DoNotOptimize(j.compile(*s.predict));
+    benchmark::DoNotOptimize(j.compile(*s.train));
+  }
+  std::filesystem::remove_all(dir);
+}
+
+int register_all() {
+  for (const char* m : kModels) {
+    for (bool train : {false, true})
+      for (bool use_jit : {true, false})
+        for (int64_t b : kBatches) {
+          std::string label = std::string(train ? "train_step/" : "predict/") + m + "/" +
+                              (use_jit ? "jit" : "interpreter") + "/batch:" + std::to_string(b);
+          benchmark::RegisterBenchmark(label.c_str(), [=](benchmark::State& st) { run(st, m, train, use_jit, b); })
+              ->Unit(benchmark::kMicrosecond)
+              ->MinTime(0.2);
+        }
+    for (bool cached : {false, true})
+      benchmark::RegisterBenchmark((std::string("compile/") + m + (cached ? "/disk_cache" : "/cold")).c_str(),
+                                   [=](benchmark::State& st) { compile_time(st, m, cached); })
+          ->Unit(benchmark::kMillisecond)
+          ->Iterations(cached ? 5 : 2);
+  }
+  return 0;
+}
+
+const int registered = register_all();
+
+}  // namespace
+
+BENCHMARK_MAIN();

@@ -55,10 +55,10 @@ int64_t norm_axis(int64_t axis, int64_t rank);
 void emit_for(KernelCtx& k, llvm::Value* lo, llvm::Value* hi, const std::function<void(llvm::Value*)>& body);
 
 struct Access {
-  llvm::Value* base;        // buffer
-  llvm::Type* elem;         // element type
-  std::vector<Sym> strides; // per dim of the nest, in elements (0 = broadcast)
-  Sym offset{};             // elements
+  llvm::Value* base;         // buffer
+  llvm::Type* elem;          // element type
+  std::vector<Sym> strides;  // per dim of the nest, in elements (0 = broadcast)
+  Sym offset{};              // elements
 };
 using NestBody = std::function<void(const std::vector<llvm::Value*>& idx, const std::vector<llvm::Value*>& ptrs)>;
 // Visits `dims` in row-major order; body gets the indices (of the merged

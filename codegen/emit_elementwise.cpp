@@ -195,7 +195,8 @@ Value* convert(KernelCtx& k, Value* x, ir::DType from, ir::DType to) {
     return zext8(k, b.CreateICmpNE(x, llvm::ConstantInt::get(x->getType(), 0)));
   }
   if (from == to) return x;
-  if (to == ir::DType::f32) return from == ir::DType::i32 ? b.CreateSIToFP(x, b.getFloatTy()) : b.CreateUIToFP(x, b.getFloatTy());
+  if (to == ir::DType::f32)
+    return from == ir::DType::i32 ? b.CreateSIToFP(x, b.getFloatTy()) : b.CreateUIToFP(x, b.getFloatTy());
   if (from == ir::DType::i1) return b.CreateZExt(x, b.getInt32Ty());
   // f32 -> i32: truncates, saturates, NaN -> 0, exactly llvm.fptosi.sat.
   return b.CreateIntrinsic(llvm::Intrinsic::fptosi_sat, {b.getInt32Ty(), b.getFloatTy()}, {x});
@@ -236,10 +237,13 @@ Value* scalar_op(KernelCtx& k, ir::OpKind op, const std::vector<Value*>& x, ir::
     case OpKind::Log: return in_double(k, x[0], [&](Value* d) { return libm(k, "log", {d}); });
     case OpKind::Sqrt: return b.CreateUnaryIntrinsic(llvm::Intrinsic::sqrt, x[0]);
     case OpKind::Rsqrt:
-      return in_double(k, x[0], [&](Value* d) { return b.CreateFDiv(dc(1), b.CreateUnaryIntrinsic(llvm::Intrinsic::sqrt, d)); });
+      return in_double(k, x[0],
+                       [&](Value* d) { return b.CreateFDiv(dc(1), b.CreateUnaryIntrinsic(llvm::Intrinsic::sqrt, d)); });
     case OpKind::Tanh: return in_double(k, x[0], [&](Value* d) { return libm(k, "tanh", {d}); });
     case OpKind::Sigmoid:  // 1 / (1 + exp(-x))
-      return in_double(k, x[0], [&](Value* d) { return b.CreateFDiv(dc(1), b.CreateFAdd(dc(1), libm(k, "exp", {b.CreateFNeg(d)}))); });
+      return in_double(k, x[0], [&](Value* d) {
+        return b.CreateFDiv(dc(1), b.CreateFAdd(dc(1), libm(k, "exp", {b.CreateFNeg(d)})));
+      });
     case OpKind::Relu: return b.CreateSelect(b.CreateFCmpOLT(x[0], fc(0)), fc(0), x[0]);  // NaN stays NaN
     case OpKind::Convert: return convert(k, x[0], t, k.node.attrs.get<ir::DType>("dtype"));
     case OpKind::Add: return f ? b.CreateFAdd(x[0], x[1]) : b.CreateAdd(x[0], x[1]);
@@ -254,9 +258,11 @@ Value* scalar_op(KernelCtx& k, ir::OpKind op, const std::vector<Value*>& x, ir::
       return b.CreateSelect(b.CreateICmpSLT(x[0], x[1]), x[0], x[1]);
     case OpKind::Pow:
       if (f)
-        return b.CreateFPTrunc(libm(k, "pow", {b.CreateFPExt(x[0], b.getDoubleTy()), b.CreateFPExt(x[1], b.getDoubleTy())}),
-                               b.getFloatTy());
-      return b.CreateCall(k.callee("kiln_rt_ipow_i32", llvm::FunctionType::get(b.getInt32Ty(), {b.getInt32Ty(), b.getInt32Ty()}, false)),
+        return b.CreateFPTrunc(
+            libm(k, "pow", {b.CreateFPExt(x[0], b.getDoubleTy()), b.CreateFPExt(x[1], b.getDoubleTy())}),
+            b.getFloatTy());
+      return b.CreateCall(k.callee("kiln_rt_ipow_i32",
+                                   llvm::FunctionType::get(b.getInt32Ty(), {b.getInt32Ty(), b.getInt32Ty()}, false)),
                           {x[0], x[1]});
     case OpKind::Compare: return compare(k, k.node.attrs.s("dir"), x[0], x[1], t);
     case OpKind::Select: return b.CreateSelect(b.CreateICmpNE(x[0], b.getInt8(0)), x[1], x[2]);

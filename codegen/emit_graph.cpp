@@ -36,8 +36,8 @@ void emit_matmul(KernelCtx& k) {
   llvm::Type* i64 = k.i64();
   llvm::Type* p = ptr_t(k.ctx());
   llvm::Type* i32t = k.b.getInt32Ty();
-  auto fn = k.callee("kiln_rt_matmul", llvm::FunctionType::get(k.b.getVoidTy(),
-                                                               {p, p, p, i64, i64, i64, i32t, i64, i64, i32t}, false));
+  auto fn = k.callee("kiln_rt_matmul",
+                     llvm::FunctionType::get(k.b.getVoidTy(), {p, p, p, i64, i64, i64, i32t, i64, i64, i32t}, false));
   k.b.CreateCall(fn, {k.in[0], k.in[1], k.out[0], k.sym(batch), k.sym(a_rows), k.sym(a_cols), i32(ta),
                       k.sym(bd[br - 2]), k.sym(bd[br - 1]), i32(tb)});
 }
@@ -90,7 +90,9 @@ void emit_scan(KernelCtx& k) {
   const size_t np = body.params().size(), nr = body.results().size();
   llvm::AllocaInst* params = b.CreateAlloca(p, k.c64(static_cast<int64_t>(np)), "params");
   llvm::AllocaInst* results = b.CreateAlloca(p, k.c64(static_cast<int64_t>(nr)), "results");
-  auto set = [&](llvm::AllocaInst* arr, size_t i, Value* v) { b.CreateStore(v, b.CreateConstInBoundsGEP1_64(p, arr, i)); };
+  auto set = [&](llvm::AllocaInst* arr, size_t i, Value* v) {
+    b.CreateStore(v, b.CreateConstInBoundsGEP1_64(p, arr, i));
+  };
   for (size_t i = nc + ns; i < np; ++i) set(params, i, k.in[i]);  // invariants
   emit_for(k, k.c64(0), Tv, [&](Value* s) {
     Value* t = reverse ? b.CreateSub(b.CreateSub(Tv, k.c64(1)), s) : s;
@@ -109,7 +111,8 @@ void emit_scan(KernelCtx& k) {
       b.CreateStore(c, next[i]);
     }
   });
-  for (size_t i = 0; i < nc; ++i) emit_memcpy(k, k.out[i], b.CreateLoad(p, cur[i]), k.sym(bytes_of(n.results[i]->type)));
+  for (size_t i = 0; i < nc; ++i)
+    emit_memcpy(k, k.out[i], b.CreateLoad(p, cur[i]), k.sym(bytes_of(n.results[i]->type)));
 }
 
 namespace {
@@ -250,8 +253,16 @@ class Lowering {
     for (size_t i = 0; i < nbuf; ++i) fn->addParamAttr(static_cast<unsigned>(i), llvm::Attribute::NoAlias);
     fn->addParamAttr(static_cast<unsigned>(nbuf + 1), llvm::Attribute::NoAlias);
     llvm::IRBuilder<> b(llvm::BasicBlock::Create(c_, "entry", fn));
-    KernelCtx k{b, m_, fn, n, fn->getArg(static_cast<unsigned>(nbuf)), fn->getArg(static_cast<unsigned>(nbuf + 1)),
-                {}, {}, {}, [this](const ir::Graph& body) { return body_fn(body); }};
+    KernelCtx k{b,
+                m_,
+                fn,
+                n,
+                fn->getArg(static_cast<unsigned>(nbuf)),
+                fn->getArg(static_cast<unsigned>(nbuf + 1)),
+                {},
+                {},
+                {},
+                [this](const ir::Graph& body) { return body_fn(body); }};
     size_t a = 0;
     for (size_t i = 0; i < n.results.size(); ++i) k.out.push_back(fn->getArg(static_cast<unsigned>(a++)));
     for (size_t i = 0; i < n.operands.size(); ++i) k.in.push_back(fn->getArg(static_cast<unsigned>(a++)));

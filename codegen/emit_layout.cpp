@@ -115,12 +115,13 @@ void emit_reduce(KernelCtx& k) {
   llvm::Type* acc_t = f ? b.getDoubleTy() : b.getInt64Ty();
   llvm::Type* e = et(k, xt);
   emit_fill(k, k.scratch[0], acc_t, n_out, llvm::Constant::getNullValue(acc_t));
-  emit_nest(k, xdims, {{k.in[0], e, xst}, {k.scratch[0], acc_t, to_out}}, [&](const auto&, const std::vector<Value*>& p) {
-    Value* v = b.CreateLoad(e, p[0]);
-    v = f ? b.CreateFPExt(v, acc_t) : b.CreateSExt(v, acc_t);
-    Value* a = b.CreateLoad(acc_t, p[1]);
-    b.CreateStore(f ? b.CreateFAdd(a, v) : b.CreateAdd(a, v), p[1]);
-  });
+  emit_nest(k, xdims, {{k.in[0], e, xst}, {k.scratch[0], acc_t, to_out}},
+            [&](const auto&, const std::vector<Value*>& p) {
+              Value* v = b.CreateLoad(e, p[0]);
+              v = f ? b.CreateFPExt(v, acc_t) : b.CreateSExt(v, acc_t);
+              Value* a = b.CreateLoad(acc_t, p[1]);
+              b.CreateStore(f ? b.CreateFAdd(a, v) : b.CreateAdd(a, v), p[1]);
+            });
   Value* count = nullptr;
   if (n.op == ir::OpKind::ReduceMean) {
     Value* n_in = elements(k, xt);
@@ -158,10 +159,8 @@ void emit_argmax(KernelCtx& k) {
         Value* take;  // first maximum; the first NaN wins
         if (xt.dtype == ir::DType::f32)
           take = b.CreateAnd(b.CreateFCmpORD(bv, bv), b.CreateOr(b.CreateFCmpOGT(v, bv), b.CreateFCmpUNO(v, v)));
-        else if (xt.dtype == ir::DType::i32)
-          take = b.CreateICmpSGT(v, bv);
-        else
-          take = b.CreateICmpUGT(v, bv);
+        else if (xt.dtype == ir::DType::i32) take = b.CreateICmpSGT(v, bv);
+        else take = b.CreateICmpUGT(v, bv);
         b.CreateStore(b.CreateSelect(take, i, b.CreateLoad(k.i64(), best)), best);
         b.CreateStore(b.CreateSelect(take, v, bv), best_v);
       });
@@ -185,8 +184,8 @@ Pool pool_of(KernelCtx& k) {
   const auto& win = k.node.attrs.ints("window");
   const auto& st = k.node.attrs.ints("strides");
   const auto& pd = k.node.attrs.ints("padding");
-  return {xt.shape[1], xt.shape[2], xt.shape[3], yt.shape[1], yt.shape[2], win[0], win[1], st[0], st[1], pd[0], pd[2],
-          sym_dims(xt)[0]};
+  return {xt.shape[1], xt.shape[2], xt.shape[3], yt.shape[1], yt.shape[2], win[0],
+          win[1],      st[0],       st[1],       pd[0],       pd[2],       sym_dims(xt)[0]};
 }
 
 // Calls f(base_x, base_y, first) for each window cell inside x of output
@@ -200,7 +199,8 @@ void for_each_cell(KernelCtx& k, const Pool& g, const std::function<void(Value*,
     emit_for(k, c(0), c(g.oh), [&](Value* i) {
       emit_for(k, c(0), c(g.ow), [&](Value* j) {
         b.CreateStore(b.getTrue(), first);
-        Value* base_y = b.CreateMul(b.CreateAdd(b.CreateMul(b.CreateAdd(b.CreateMul(n, c(g.oh)), i), c(g.ow)), j), c(g.c));
+        Value* base_y =
+            b.CreateMul(b.CreateAdd(b.CreateMul(b.CreateAdd(b.CreateMul(n, c(g.oh)), i), c(g.ow)), j), c(g.c));
         emit_for(k, c(0), c(g.kh), [&](Value* a) {
           Value* y = b.CreateSub(b.CreateAdd(b.CreateMul(i, c(g.sh)), a), c(g.pt));
           emit_for(k, c(0), c(g.kw), [&](Value* bb) {
@@ -211,7 +211,8 @@ void for_each_cell(KernelCtx& k, const Pool& g, const std::function<void(Value*,
             llvm::BasicBlock* done = llvm::BasicBlock::Create(k.ctx(), "next_cell", k.fn);
             b.CreateCondBr(inside, then, done);
             b.SetInsertPoint(then);
-            Value* base_x = b.CreateMul(b.CreateAdd(b.CreateMul(b.CreateAdd(b.CreateMul(n, c(g.h)), y), c(g.w)), x), c(g.c));
+            Value* base_x =
+                b.CreateMul(b.CreateAdd(b.CreateMul(b.CreateAdd(b.CreateMul(n, c(g.h)), y), c(g.w)), x), c(g.c));
             f(base_x, base_y, b.CreateLoad(b.getInt1Ty(), first));
             b.CreateStore(b.getFalse(), first);
             b.CreateBr(done);
@@ -275,8 +276,8 @@ void emit_max_pool_grad(KernelCtx& k) {
               Value* off = b.CreateAdd(
                   b.CreateMul(b.CreateAdd(b.CreateMul(b.CreateAdd(b.CreateMul(n, c(g.h)), y), c(g.w)), x), c(g.c)), ch);
               Value* v = b.CreateLoad(f, b.CreateInBoundsGEP(f, k.in[0], off));
-              Value* take = b.CreateOr(b.CreateNot(b.CreateLoad(b.getInt1Ty(), started)),
-                                       beats(b, v, b.CreateLoad(f, best)));
+              Value* take =
+                  b.CreateOr(b.CreateNot(b.CreateLoad(b.getInt1Ty(), started)), beats(b, v, b.CreateLoad(f, best)));
               b.CreateStore(b.CreateSelect(take, off, b.CreateLoad(k.i64(), arg)), arg);
               b.CreateStore(b.CreateSelect(take, v, b.CreateLoad(f, best)), best);
               b.CreateStore(b.getTrue(), started);

@@ -84,9 +84,9 @@ class JitState {
     jit_ = check(llvm::orc::LLJITBuilder().setJITTargetMachineBuilder(jtmb).create(), "creating LLJIT");
     llvm::orc::JITDylib& jd = jit_->getMainJITDylib();
     // O3 turns zero-fill loops into memset: resolve C library symbols from the process.
-    jd.addGenerator(check(llvm::orc::DynamicLibrarySearchGenerator::GetForCurrentProcess(
-                              jit_->getDataLayout().getGlobalPrefix()),
-                          "process symbols"));
+    jd.addGenerator(
+        check(llvm::orc::DynamicLibrarySearchGenerator::GetForCurrentProcess(jit_->getDataLayout().getGlobalPrefix()),
+              "process symbols"));
     llvm::orc::SymbolMap rt;
     int count = 0;
     const RtSymbol* syms = rt_symbols(&count);

@@ -34,10 +34,10 @@ struct JitOptions {
 };
 
 struct JitStats {
-  int64_t compilations = 0;  // graphs lowered and compiled by LLVM
-  int64_t memory_hits = 0;   // compile() answered from the in-memory cache
-  int64_t disk_hits = 0;     // objects loaded from the disk cache
-  int64_t disk_rejected = 0; // cache files found corrupt or foreign (then recompiled)
+  int64_t compilations = 0;   // graphs lowered and compiled by LLVM
+  int64_t memory_hits = 0;    // compile() answered from the in-memory cache
+  int64_t disk_hits = 0;      // objects loaded from the disk cache
+  int64_t disk_rejected = 0;  // cache files found corrupt or foreign (then recompiled)
 };
 
 struct Kernel;  // compiled code + buffer plan, shared by programs of one graph

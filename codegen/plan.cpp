@@ -93,7 +93,8 @@ std::vector<Sym> scratch_needs(const ir::Node& n) {
     case ir::OpKind::Conv2DFilterGrad: {
       // x/dx [n,H,W,C], w [KH,KW,C,O], y/dy [n,OH,OW,O]: cols [images*OH*OW, KH*KW*C].
       const ir::TensorType& x = n.op == ir::OpKind::Conv2DInputGrad ? rt : n.operands[0]->type;
-      const ir::TensorType& y = n.op == ir::OpKind::Conv2D ? rt : n.operands[n.op == ir::OpKind::Conv2DFilterGrad ? 1 : 0]->type;
+      const ir::TensorType& y =
+          n.op == ir::OpKind::Conv2D ? rt : n.operands[n.op == ir::OpKind::Conv2DFilterGrad ? 1 : 0]->type;
       const ir::TensorType& w = n.op == ir::OpKind::Conv2DFilterGrad ? rt : n.operands[1]->type;
       int64_t per_image = y.shape[1] * y.shape[2] * w.shape[0] * w.shape[1] * x.shape[3];
       int64_t images = ir::is_batch_dim(x.shape[0]) ? INT64_MAX : x.shape[0];

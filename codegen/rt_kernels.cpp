@@ -81,8 +81,7 @@ void kiln_rt_matmul(const float* a, const float* b, float* c, int64_t batch, int
                     int64_t br, int64_t bc, int32_t tb) {
   int64_t m = ta ? ac : ar, p = tb ? br : bc;
   if (batch * m * p == 0) return;
-  for (int64_t i = 0; i < batch; ++i)
-    gemm(a + i * ar * ac, ar, ac, ta, b + i * br * bc, br, bc, tb, c + i * m * p);
+  for (int64_t i = 0; i < batch; ++i) gemm(a + i * ar * ac, ar, ac, ta, b + i * br * bc, br, bc, tb, c + i * m * p);
 }
 
 void kiln_rt_conv2d(const float* x, const float* w, float* y, const int64_t* geom, int64_t n, float* cols) {

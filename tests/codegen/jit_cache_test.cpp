@@ -86,8 +86,8 @@ TEST_F(DiskCache, TruncatedGarbageAndForeignFilesAreRejected) {
   compile_fresh();
   std::string file = cache_file(), good = read_file(file);
   std::string foreign = std::regex_replace(good, std::regex("\ncpu=[^\n]*\n"), "\ncpu=some-other-cpu\n");
-  for (const std::string& bad : {good.substr(0, good.size() / 2), std::string("not a cache file"), foreign,
-                                 std::string()}) {
+  for (const std::string& bad :
+       {good.substr(0, good.size() / 2), std::string("not a cache file"), foreign, std::string()}) {
     write_file(file, bad);
     codegen::JitStats s = compile_fresh();
     EXPECT_EQ(s.disk_rejected, 1);

@@ -81,7 +81,8 @@ TEST_P(Zoo, TrainStepMatchesInterpreter) {
     args.insert(args.end(), targets.begin(), targets.end());
     std::vector<Tensor> w = model.get_weights();
     args.insert(args.end(), w.begin(), w.end());
-    expect_all_close(eval->run(args), runtime::interpret(*sg.eval_step, args), name + " eval N=" + std::to_string(batch));
+    expect_all_close(eval->run(args), runtime::interpret(*sg.eval_step, args),
+                     name + " eval N=" + std::to_string(batch));
     for (size_t i = 0; i < sg.state_types.size(); ++i)
       args.push_back(Tensor::full(sg.state_types[i].shape, static_cast<float>(sg.state_init[i])));
     args.push_back(Tensor::full({}, 0.01f));

@@ -100,8 +100,9 @@ TEST(JitSweep, UnaryOnEveryDtypeAndSize) {
   for (const char* from : {"f32", "i32", "i1"})
     for (const char* to : {"f32", "i32", "i1"}) {
       std::string ft = std::string(from) + "[N,9]", tt = std::string(to) + "[N,9]";
-      check_graph(*ir::parse_graph(func("%x: " + ft, "  %y = convert %x {dtype=" + std::string(to) + "} : " + tt + "\n", tt)),
-                  "convert " + ft + " -> " + tt);
+      check_graph(
+          *ir::parse_graph(func("%x: " + ft, "  %y = convert %x {dtype=" + std::string(to) + "} : " + tt + "\n", tt)),
+          "convert " + ft + " -> " + tt);
     }
 }
 
@@ -126,10 +127,10 @@ TEST(JitSweep, BinaryOnEveryDtypeAndLayout) {
   for (const char* dt : {"f32", "i32", "i1"})
     for (const char* dir : {"eq", "ne", "lt", "le", "gt", "ge"}) {
       std::string a = std::string(dt) + "[N,3,7]", b = std::string(dt) + "[7]";
-      check_graph(*ir::parse_graph(func("%a: " + a + ", %b: " + b,
-                                        "  %y = compare %a, %b {dir=\"" + std::string(dir) +
-                                            "\", broadcast_dims=[2]} : i1[N,3,7]\n",
-                                        "i1[N,3,7]")),
+      check_graph(*ir::parse_graph(
+                      func("%a: " + a + ", %b: " + b,
+                           "  %y = compare %a, %b {dir=\"" + std::string(dir) + "\", broadcast_dims=[2]} : i1[N,3,7]\n",
+                           "i1[N,3,7]")),
                   std::string("compare ") + dir + " " + a);
     }
   // A scalar lhs with a tensor rhs.
@@ -144,14 +145,11 @@ TEST(JitSweep, LargeElementwiseAndReductions) {
                                     "  %y = reduce_sum %z {axes=[0]} : f32[1031]\n",
                                     "f32[1031]")),
               "mul + reduce over the batch");
-  check_graph(*ir::parse_graph(func("%a: i32[N,3,17]",
-                                    "  %y = reduce_sum %a {axes=[0,2]} : i32[3]\n", "i32[3]")),
+  check_graph(*ir::parse_graph(func("%a: i32[N,3,17]", "  %y = reduce_sum %a {axes=[0,2]} : i32[3]\n", "i32[3]")),
               "i32 reduce_sum");
-  check_graph(*ir::parse_graph(func("%a: i32[N,3,17]",
-                                    "  %y = reduce_max %a {axes=[1]} : i32[N,17]\n", "i32[N,17]")),
+  check_graph(*ir::parse_graph(func("%a: i32[N,3,17]", "  %y = reduce_max %a {axes=[1]} : i32[N,17]\n", "i32[N,17]")),
               "i32 reduce_max");
-  check_graph(*ir::parse_graph(func("%a: i32[N,17]", "  %y = argmax %a {axis=1} : i32[N]\n", "i32[N]")),
-              "i32 argmax");
+  check_graph(*ir::parse_graph(func("%a: i32[N,17]", "  %y = argmax %a {axis=1} : i32[N]\n", "i32[N]")), "i32 argmax");
 }
 
 // Every op in the table appears in some graph above: the samples (run by

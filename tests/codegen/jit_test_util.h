@@ -48,7 +48,8 @@ inline ::testing::AssertionResult close(const Tensor& got, const Tensor& want, d
       case ir::DType::i1: a = got.data_i1()[k], b = want.data_i1()[k]; break;
     }
     if (std::isnan(a) && std::isnan(b)) continue;
-    bool ok = rel == 0 ? (a == b && std::signbit(a) == std::signbit(b)) : std::fabs(a - b) <= rel * std::max(1.0, std::fabs(b));
+    bool ok = rel == 0 ? (a == b && std::signbit(a) == std::signbit(b))
+                       : std::fabs(a - b) <= rel * std::max(1.0, std::fabs(b));
     if (!ok) return ::testing::AssertionFailure() << "element " << k << ": jit " << a << " vs interpreter " << b;
   }
   return ::testing::AssertionSuccess();

@@ -77,12 +77,9 @@ std::string type_phrase(const json& j) {
 }
 
 int64_t to_int(const json& j, int64_t lo, int64_t hi, const std::string& what) {
-  if (j.is_number_unsigned()) {
-    if (j.get<uint64_t>() > static_cast<uint64_t>(hi))
-      throw Error(what + " must be at most " + std::to_string(hi) + ", got " + brief(j));
-    return static_cast<int64_t>(j.get<uint64_t>());
-  }
   if (!j.is_number_integer()) throw Error(what + " must be an integer, got " + type_phrase(j) + " " + brief(j));
+  if (j.is_number_unsigned() && j.get<uint64_t>() > static_cast<uint64_t>(hi))
+    throw Error(what + " must be in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got " + brief(j));
   int64_t v = j.get<int64_t>();
   if (v < lo || v > hi)
     throw Error(what + " must be in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got " +

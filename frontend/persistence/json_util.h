@@ -16,7 +16,7 @@
 
 namespace kiln::persistence {
 
-using json = nlohmann::json;                 // for reading (std::map: no quadratic key lookups)
+using json = nlohmann::json;                  // for reading (std::map: no quadratic key lookups)
 using ordered_json = nlohmann::ordered_json;  // for writing (keeps Keras's key order)
 
 // Parses `text`; enforces limits.max_bytes and limits.max_depth; bad UTF-8 and syntax errors

@@ -94,15 +94,18 @@ ordered_json dense_config(const Layer& l, const std::vector<Dims>& in) {
   c["use_bias"] = bias;
   c["kernel_initializer"] = glorot();
   c["bias_initializer"] = zeros();
-  add_regularizers(c, {"kernel_regularizer", "bias_regularizer", "activity_regularizer", "kernel_constraint",
-                       "bias_constraint"});
+  add_regularizers(
+      c, {"kernel_regularizer", "bias_regularizer", "activity_regularizer", "kernel_constraint", "bias_constraint"});
   return c;
 }
 
 ordered_json conv2d_config(const Layer& l, const std::vector<Dims>& in) {
   const Tensor& k = l.weights().at(0).value;  // (kh, kw, in, filters)
   bool bias = l.weights().size() == 2;
-  std::vector<int64_t> strides = find_op(*probe(l, in, l.weights()), OpKind::Conv2D)->attrs.ints("strides");
+  std::unique_ptr<ir::Graph> g = probe(l, in, l.weights());
+  const ir::Node* conv = find_op(*g, OpKind::Conv2D);
+  KILN_ASSERT(conv, "Conv2D \"" + l.name() + "\" lowered without a conv2d");
+  std::vector<int64_t> strides = conv->attrs.ints("strides");
   struct C {
     std::string padding, act;
   };
@@ -129,18 +132,19 @@ ordered_json conv2d_config(const Layer& l, const std::vector<Dims>& in) {
   c["use_bias"] = bias;
   c["kernel_initializer"] = glorot();
   c["bias_initializer"] = zeros();
-  add_regularizers(c, {"kernel_regularizer", "bias_regularizer", "activity_regularizer", "kernel_constraint",
-                       "bias_constraint"});
+  add_regularizers(
+      c, {"kernel_regularizer", "bias_regularizer", "activity_regularizer", "kernel_constraint", "bias_constraint"});
   return c;
 }
 
 ordered_json maxpool_config(const Layer& l, const std::vector<Dims>& in) {
-  const ir::Node* pool = find_op(*probe(l, in, {}), OpKind::MaxPool2D);
+  std::unique_ptr<ir::Graph> g = probe(l, in, {});
+  const ir::Node* pool = find_op(*g, OpKind::MaxPool2D);
   KILN_ASSERT(pool, "MaxPooling2D \"" + l.name() + "\" lowered without a max_pool2d");
   std::vector<int64_t> win = pool->attrs.ints("window"), st = pool->attrs.ints("strides");
-  std::string padding = pick<std::string>(l, in, {"valid", "same"}, [&](const std::string& p) {
-    return MaxPooling2D({.pool_size = {win[0], win[1]}, .strides = KernelSize{st[0], st[1]}, .padding = p,
-                         .name = l.name()});
+  std::string padding = pick<std::string>(l, in, std::vector<std::string>{"valid", "same"}, [&](const std::string& p) {
+    return MaxPooling2D(
+        {.pool_size = {win[0], win[1]}, .strides = KernelSize{st[0], st[1]}, .padding = p, .name = l.name()});
   });
   ordered_json c = base_config(l);
   c["pool_size"] = pair_json(win[0], win[1]);
@@ -160,7 +164,8 @@ ordered_json activation_config(const Layer& l, const std::vector<Dims>& in) {
 
 ordered_json concatenate_config(const Layer& l, const std::vector<Dims>& in) {
   int64_t rank = static_cast<int64_t>(in.at(0).size());
-  const ir::Node* cat = find_op(*probe(l, in, {}), OpKind::Concat);
+  std::unique_ptr<ir::Graph> g = probe(l, in, {});
+  const ir::Node* cat = find_op(*g, OpKind::Concat);
   int64_t a = cat ? cat->attrs.i("axis") : rank - 1;
   int64_t axis = pick<int64_t>(l, in, {a == rank - 1 ? -1 : a, a},
                                [&](const int64_t& x) { return Concatenate({.axis = x, .name = l.name()}); });
@@ -181,8 +186,11 @@ ordered_json lstm_config(const Layer& l, const std::vector<Dims>& in) {
   for (const std::string& a : activations_from("tanh"))
     for (const std::string& r : activations_from("sigmoid")) cands.push_back({a, r});
   C found = pick<C>(l, in, cands, [&](const C& c) {
-    return LSTM(units, {.activation = c.act, .recurrent_activation = c.rec, .use_bias = bias,
-                        .return_sequences = seq, .name = l.name()});
+    return LSTM(units, {.activation = c.act,
+                        .recurrent_activation = c.rec,
+                        .use_bias = bias,
+                        .return_sequences = seq,
+                        .name = l.name()});
   });
   ordered_json c = base_config(l);
   c["return_sequences"] = seq;
@@ -259,18 +267,20 @@ void check_channels_last(const Fields& f) {
 }
 
 ParsedLayer parse_dense(const Fields& f, const std::string& name) {
-  check_no_regularizers(f, {"kernel_regularizer", "bias_regularizer", "activity_regularizer", "kernel_constraint",
-                            "bias_constraint"});
+  check_no_regularizers(
+      f, {"kernel_regularizer", "bias_regularizer", "activity_regularizer", "kernel_constraint", "bias_constraint"});
   int64_t units = f.integer("units", 1, kMaxDim);
   bool bias = f.boolean("use_bias", true);
-  LayerRef l = Dense(units, {.activation = activation_field(f, "activation", "linear"), .use_bias = bias,
-                             .name = name, .input_shape = declared_input(f)});
+  LayerRef l = Dense(units, {.activation = activation_field(f, "activation", "linear"),
+                             .use_bias = bias,
+                             .name = name,
+                             .input_shape = declared_input(f)});
   return {l, [=](const Dims& in) { return mul(add(in.back(), bias ? 1 : 0), units); }};
 }
 
 ParsedLayer parse_conv2d(const Fields& f, const std::string& name) {
-  check_no_regularizers(f, {"kernel_regularizer", "bias_regularizer", "activity_regularizer", "kernel_constraint",
-                            "bias_constraint"});
+  check_no_regularizers(
+      f, {"kernel_regularizer", "bias_regularizer", "activity_regularizer", "kernel_constraint", "bias_constraint"});
   check_channels_last(f);
   f.expect("dilation_rate", json::array({1, 1}), "supports dilation_rate (1, 1) only");
   f.expect("groups", 1, "supports groups=1 only");
@@ -302,8 +312,8 @@ ParsedLayer parse_maxpool(const Fields& f, const std::string& name) {
 }
 
 ParsedLayer parse_lstm(const Fields& f, const std::string& name) {
-  check_no_regularizers(f, {"kernel_regularizer", "recurrent_regularizer", "bias_regularizer",
-                            "activity_regularizer", "kernel_constraint", "recurrent_constraint", "bias_constraint"});
+  check_no_regularizers(f, {"kernel_regularizer", "recurrent_regularizer", "bias_regularizer", "activity_regularizer",
+                            "kernel_constraint", "recurrent_constraint", "bias_constraint"});
   for (const char* k : {"return_state", "go_backwards", "stateful", "time_major"})
     f.expect(k, false, "does not support " + std::string(k) + "=true");
   for (const char* k : {"dropout", "recurrent_dropout"})

@@ -55,8 +55,10 @@ ordered_json optimizer_json(const Optimizer& o) {
     c = {{"learning_rate", a.learning_rate}, {"beta_1", a.beta_1}, {"beta_2", a.beta_2}, {"epsilon", a.epsilon}};
   } else if (o.name() == "RMSprop") {
     const RMSpropOptions& r = o.rmsprop_options();
-    c = {{"learning_rate", r.learning_rate}, {"rho", r.rho},
-         {"momentum", r.momentum},           {"epsilon", r.epsilon},
+    c = {{"learning_rate", r.learning_rate},
+         {"rho", r.rho},
+         {"momentum", r.momentum},
+         {"epsilon", r.epsilon},
          {"centered", r.centered}};
   } else {
     const AdagradOptions& a = o.adagrad_options();
@@ -80,8 +82,8 @@ Optimizer optimizer_from(const json& j) {
     return Optimizer(RMSpropOptions{c.number("learning_rate"), c.number("rho"), c.number("momentum"),
                                     c.number("epsilon"), c.boolean("centered")});
   if (cls == "Adagrad")
-    return Optimizer(AdagradOptions{c.number("learning_rate"), c.number("initial_accumulator_value"),
-                                    c.number("epsilon")});
+    return Optimizer(
+        AdagradOptions{c.number("learning_rate"), c.number("initial_accumulator_value"), c.number("epsilon")});
   f.fail("class_name", "is \"" + cls + "\"; expected SGD, Adam, RMSprop or Adagrad");
 }
 
@@ -141,7 +143,8 @@ std::vector<StoredLayer> state_layout(const Model& m, const Optimizer& opt) {
   std::vector<std::string> slots = opt.slot_names();
   for (const auto& layer : m.layers())
     for (const Weight& w : layer->weights())
-      for (const std::string& s : slots) l.weights.push_back({layer->name() + "/" + w.name + "/" + s, w.value.shape(), 0});
+      for (const std::string& s : slots)
+        l.weights.push_back({layer->name() + "/" + w.name + "/" + s, w.value.shape(), 0});
   return {l};
 }
 
@@ -160,7 +163,8 @@ bool ends_with(const std::string& s, const std::string& suffix) {
 
 void Model::save(const std::string& path) const {
   if (ends_with(path, ".h5") || ends_with(path, ".keras"))
-    throw Error("save: " + path + ": Kiln writes whole models in its own container (use a name like \"m.kiln\"); "
+    throw Error("save: " + path +
+                ": Kiln writes whole models in its own container (use a name like \"m.kiln\"); "
                 "for Keras, write the architecture with to_json() and the weights with save_weights(\"w.h5\")");
   std::string arch = to_json();
   std::vector<StoredLayer> layout = persistence::model_layout(*this);
@@ -168,7 +172,8 @@ void Model::save(const std::string& path) const {
   const Trainer* t = trainer();
   std::string compile = t ? persistence::dump_python(compile_json(*t)) : "";
   bool has_state = t && !t->state().empty();
-  std::vector<StoredLayer> slayout = has_state ? state_layout(*this, t->options().optimizer) : std::vector<StoredLayer>{};
+  std::vector<StoredLayer> slayout =
+      has_state ? state_layout(*this, t->options().optimizer) : std::vector<StoredLayer>{};
   if (has_state && slayout[0].weights.size() != t->state().size())
     KILN_ASSERT(false, "optimizer state has " + std::to_string(t->state().size()) + " tensors");
 

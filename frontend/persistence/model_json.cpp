@@ -74,8 +74,9 @@ void collect_keras3_refs(const json& j, std::vector<Ref>& out, const std::string
   if (j.is_array()) {
     for (const json& e : j) collect_keras3_refs(e, out, where);
   } else if (j.is_object() && j.value("class_name", json()) == "__keras_tensor__") {
-    Fields c(j.contains("config") ? j["config"] : json(), where);
-    out.push_back(parse_ref(c.at("keras_history"), where));
+    auto config = j.find("config");
+    if (config == j.end()) throw Error(where + ": a __keras_tensor__ without a config");
+    out.push_back(parse_ref(Fields(*config, where).at("keras_history"), where));
   }
 }
 

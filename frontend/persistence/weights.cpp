@@ -62,11 +62,12 @@ std::vector<std::pair<size_t, size_t>> match_layout(const std::vector<StoredLaye
     for (size_t k = 0; k < ml.weights.size(); ++k) out.push_back({file_index, k});
   }
   if (m.size() != f.size()) {
-    std::string extra = m.size() > f.size() ? "the model's layer \"" + m[f.size()]->name + "\" " + shapes_of(*m[f.size()])
-                                            : "the file's layer \"" + f[m.size()]->name + "\" " + shapes_of(*f[m.size()]);
+    std::string extra = m.size() > f.size()
+                            ? "the model's layer \"" + m[f.size()]->name + "\" " + shapes_of(*m[f.size()])
+                            : "the file's layer \"" + f[m.size()]->name + "\" " + shapes_of(*f[m.size()]);
     throw Error(what + ": layer count mismatch: the model has " + std::to_string(m.size()) +
-                " layers with weights, the file has " + std::to_string(f.size()) + "; the first unmatched is " +
-                extra + ".");
+                " layers with weights, the file has " + std::to_string(f.size()) + "; the first unmatched is " + extra +
+                ".");
   }
   return out;
 }
@@ -145,13 +146,15 @@ std::vector<StoredLayer> read_kiln_index(FileReader& r) {
   for (uint32_t i = 0; i < nlayers; ++i) {
     StoredLayer l{r.str(kMaxName, "a layer name"), {}};
     uint32_t nw = r.u32();
-    if (nw > r.remaining() / 6) r.fail("weight count " + std::to_string(nw) + " of layer \"" + l.name + "\" does not fit");
+    if (nw > r.remaining() / 6)
+      r.fail("weight count " + std::to_string(nw) + " of layer \"" + l.name + "\" does not fit");
     for (uint32_t k = 0; k < nw; ++k) {
       StoredWeight w{r.str(kMaxName, "a weight name"), {}, 0};
       std::string where = "weight \"" + l.name + "/" + w.name + "\"";
       uint8_t dtype = r.u8(), rank = r.u8();
       if (dtype != kF32) r.fail(where + " has dtype code " + std::to_string(dtype) + "; only f32 (1) is supported");
-      if (rank > kMaxRank) r.fail(where + " has rank " + std::to_string(rank) + ", more than " + std::to_string(kMaxRank));
+      if (rank > kMaxRank)
+        r.fail(where + " has rank " + std::to_string(rank) + ", more than " + std::to_string(kMaxRank));
       uint64_t bytes = 4;
       for (int d = 0; d < rank; ++d) {
         int64_t dim = r.i64();

@@ -27,7 +27,7 @@
 namespace kiln::persistence {
 namespace {
 
-constexpr size_t kAttrChunkLimit = 64512;     // Keras's HDF5_OBJECT_HEADER_LIMIT
+constexpr size_t kAttrChunkLimit = 64512;  // Keras's HDF5_OBJECT_HEADER_LIMIT
 constexpr size_t kMaxAttrBytes = size_t{64} << 20;
 constexpr int kMaxRank = 8;
 
@@ -87,7 +87,8 @@ void write_strings(hid_t obj, const std::string& name, const std::vector<std::st
   for (size_t c = 0; c < chunks; ++c) {
     size_t n = values.size() / chunks + (c < values.size() % chunks ? 1 : 0);
     std::vector<char> buf(n * width, '\0');
-    for (size_t i = 0; i < n; ++i) std::memcpy(buf.data() + i * width, values[begin + i].data(), values[begin + i].size());
+    for (size_t i = 0; i < n; ++i)
+      std::memcpy(buf.data() + i * width, values[begin + i].data(), values[begin + i].size());
     hsize_t dim = n;
     Handle space(H5Screate_simple(1, &dim, nullptr), H5Sclose);
     std::string attr_name = chunks == 1 ? name : name + std::to_string(c);
@@ -155,9 +156,10 @@ class H5Reader {
       H5Dvlen_reclaim(mem.get(), space.get(), H5P_DEFAULT, ptrs.data());
     } else {
       size_t width = H5Tget_size(type.get());
-      if (width == 0 || width > kMaxAttrBytes / static_cast<size_t>(n)) fail("the attribute " + name + " is absurdly large");
-      Handle mem(H5Tcopy(H5T_C_S1), H5Tclose);
-      H5Tset_size(mem.get(), width);
+      if (width == 0 || width > kMaxAttrBytes / static_cast<size_t>(n))
+        fail("the attribute " + name + " is absurdly large");
+      // Read in the file's own string type (a NULLTERM memory type would drop a NULLPAD string's last byte).
+      Handle mem(H5Tcopy(type.get()), H5Tclose);
       std::vector<char> buf(static_cast<size_t>(n) * width);
       if (H5Aread(attr.get(), mem.get(), buf.data()) < 0) fail("cannot read the attribute " + name);
       for (hssize_t i = 0; i < n; ++i) {
@@ -204,7 +206,8 @@ void save_weights_h5(const Model& model, const std::string& path) {
         H5Pset_create_intermediate_group(lcpl.get(), 1);
         for (const auto& l : model.layers()) {
           Handle g(H5Gcreate2(f.get(), l->name().c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose);
-          if (!g.ok()) throw Error("save_weights: " + path + ": cannot create the group for layer \"" + l->name() + "\"");
+          if (!g.ok())
+            throw Error("save_weights: " + path + ": cannot create the group for layer \"" + l->name() + "\"");
           std::vector<std::string> wnames;
           for (const Weight& w : l->weights()) wnames.push_back(l->name() + "/" + w.name + ":0");
           write_strings(g.get(), "weight_names", wnames, err);

@@ -11,6 +11,8 @@ PACKAGES=(
   libgraphviz-dev graphviz fonts-dejavu-core
   libgtest-dev libgmock-dev libbenchmark-dev
   libfmt-dev libcli11-dev nlohmann-json3-dev
+  libhdf5-dev
+  clang libclang-rt-14-dev
 )
 
 missing=()

@@ -5,6 +5,7 @@
 #                             summaries and the MLP's IR on stdout, PNGs in out/
 #   make test                 every test (ctest, 2 jobs, a timeout per test)
 #   make bench                builds and runs the benchmarks in bench/
+#   make fuzz                 builds the libFuzzer harnesses (clang) in build-fuzz/, runs each FUZZ_SECONDS
 #   make install PREFIX=/opt/kiln
 #   make build                configure + build only
 #   make clean                removes build/ and out/
@@ -19,7 +20,7 @@ OUT       ?= out
 # ccache hits across build folders and clones.
 export CCACHE_BASEDIR := $(CURDIR)
 
-.PHONY: all deps configure build demo test bench install clean
+.PHONY: all deps configure build demo test bench fuzz install clean
 
 all: build
 
@@ -50,6 +51,11 @@ test: deps
 bench: deps
 	$(MAKE) --no-print-directory build
 	bash scripts/bench.sh $(BUILD)
+
+# fuzz/run.sh builds with clang in build-fuzz/ and runs model_from_json, ir_parser, weights, model_file.
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	FUZZ_SECONDS=$(FUZZ_SECONDS) JOBS=$(JOBS) bash fuzz/run.sh
 
 install: build
 	cmake --install $(BUILD) --prefix $(PREFIX)

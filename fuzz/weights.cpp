@@ -1,0 +1,56 @@
+// libFuzzer harness: Model::load_weights on arbitrary bytes in Kiln's weights
+// format, into a small fixed model (the input is written to a per-process
+// file first, as the loader reads files). A successful load must leave
+// weights of the model's shapes; failures must be kiln::Error.
+#include <unistd.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <string>
+
+#include "kiln/kiln.h"
+
+namespace {
+
+// Half of the inputs get a correct trailing FNV-1a 64 checksum (the formats end with one), so
+// the fuzzer explores the parser behind it instead of stopping at "checksum mismatch".
+std::string with_checksum(const uint8_t* data, size_t size) {
+  std::string s(reinterpret_cast<const char*>(data), size);
+  if (size < 9 || (data[size - 9] & 1) == 0) return s;
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (size_t i = 0; i + 8 < size; ++i) h = (h ^ data[i]) * 0x100000001b3ull;
+  for (int k = 0; k < 8; ++k) s[size - 8 + static_cast<size_t>(k)] = static_cast<char>(h >> (8 * k));
+  return s;
+}
+
+kiln::Model& model() {
+  static kiln::Model* m = [] {
+    auto x = kiln::Input({3}, {.name = "x"});
+    auto h = kiln::Dense(4, {.activation = "relu", .name = "hidden"})(x);
+    return new kiln::Model(x, kiln::Dense(1, {.name = "out"})(h), "fuzz");
+  }();
+  return *m;
+}
+
+std::string scratch_path() {
+  const char* dir = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
+  return std::string(dir) + "/kiln_fuzz_weights_" + std::to_string(getpid()) + ".kw";
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  static const std::string path = scratch_path();
+  FILE* f = std::fopen(path.c_str(), "wb");
+  if (!f) return 0;
+  std::string bytes = with_checksum(data, size);
+  std::fwrite(bytes.data(), 1, bytes.size(), f);
+  std::fclose(f);
+  try {
+    model().load_weights(path);
+    if (model().get_weights().size() != 4) __builtin_trap();
+  } catch (const kiln::Error&) {
+  }
+  return 0;
+}

@@ -3,6 +3,7 @@
 #include "passes/fuse.h"
 
 #include <algorithm>
+#include <functional>
 #include <map>
 #include <set>
 #include <unordered_map>
@@ -94,7 +95,8 @@ class Grouper {
   }
 
   // Would the members plus n form a cycle through a node outside them, or
-  // compute a contraction's operand inside the region?
+  // compute a contraction's operand inside the region? Other groups count as
+  // the single node they become: reaching one member reaches all of them.
   bool forms_cycle(const std::vector<int>& gs, Node* n) const {
     std::unordered_set<const Node*> in{n};
     const Node* contraction = nullptr;
@@ -105,28 +107,43 @@ class Grouper {
     if (contraction)
       for (const Value* v : contraction->operands)
         if (v->def && in.count(v->def)) return true;
-    size_t limit = pos_.at(n);
+    const size_t limit = pos_.at(n);
     std::vector<const Node*> work;
     std::unordered_set<const Node*> seen;
-    auto push_users = [&](const Node* m) {
-      for (const Value* r : m->results) {
-        auto it = uses_.find(r);
-        if (it == uses_.end()) continue;
-        for (const Node* u : it->second)
-          if (!in.count(u) && pos_.at(u) < limit && seen.insert(u).second) work.push_back(u);
+    auto visit = [&](const Node* x) {
+      if (in.count(x) || seen.count(x)) return;
+      auto g = group_of_.find(x);
+      if (g == group_of_.end()) {
+        seen.insert(x);
+        work.push_back(x);
+        return;
       }
+      for (const Node* m : groups_[g->second].members)
+        if (seen.insert(m).second) work.push_back(m);
     };
-    for (const Node* m : in) push_users(m);
-    while (!work.empty()) {
-      const Node* x = work.back();
-      work.pop_back();
+    auto users_of = [&](const Node* x, const std::function<bool(const Node*)>& f) {
       for (const Value* r : x->results) {
         auto it = uses_.find(r);
         if (it == uses_.end()) continue;
         for (const Node* u : it->second)
-          if (in.count(u)) return true;
+          if (f(u)) return true;
       }
-      push_users(x);
+      return false;
+    };
+    for (const Node* m : in)
+      users_of(m, [&](const Node* u) {
+        if (!in.count(u) && pos_.at(u) < limit) visit(u);
+        return false;
+      });
+    while (!work.empty()) {
+      const Node* x = work.back();
+      work.pop_back();
+      bool cycle = users_of(x, [&](const Node* u) {
+        if (in.count(u)) return true;
+        if (pos_.at(u) < limit) visit(u);
+        return false;
+      });
+      if (cycle) return true;
     }
     return false;
   }
@@ -225,10 +242,14 @@ std::string kernel_name(const std::vector<Node*>& members) {
 
 // Replaces the group's members by one fusion node.
 void outline(Graph& g, Group& gr) {
+  // Members in graph order (merged groups interleave), the contraction first.
+  std::unordered_map<const Node*, size_t> pos;
+  for (size_t i = 0; i < g.nodes().size(); ++i) pos[g.nodes()[i]] = i;
   std::vector<Node*>& ms = gr.members;
-  std::stable_sort(ms.begin(), ms.end(), [&](Node* a, Node* b) {
-    if (a == gr.contraction || b == gr.contraction) return a == gr.contraction && b != gr.contraction;
-    return false;
+  std::sort(ms.begin(), ms.end(), [&](Node* a, Node* b) {
+    bool ca = a == gr.contraction, cb = b == gr.contraction;
+    if (ca != cb) return ca;
+    return pos.at(a) < pos.at(b);
   });
   std::unordered_set<const Node*> in(ms.begin(), ms.end());
   std::string name = kernel_name(ms);

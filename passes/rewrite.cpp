@@ -34,18 +34,23 @@ bool is_graph_result(const Graph& g, const Value* v) {
 void sort_topologically(Graph& g) {
   std::vector<Node*> order;
   order.reserve(g.nodes().size());
-  std::unordered_set<const Node*> placed;
+  std::unordered_set<const Node*> placed, open;
   // Iterative DFS: a node is placed once every operand's producer is placed.
   for (Node* root : g.nodes()) {
     if (placed.count(root)) continue;
     std::vector<std::pair<Node*, size_t>> stack{{root, 0}};
+    open.insert(root);
     while (!stack.empty()) {
       auto& [n, i] = stack.back();
       if (i < n->operands.size()) {
         Node* p = n->operands[i++]->def;
-        if (p && !placed.count(p)) stack.push_back({p, 0});
+        if (!p || placed.count(p)) continue;
+        KILN_ASSERT(!open.count(p), "sort_topologically: the graph has a cycle through %" + p->results[0]->name);
+        open.insert(p);
+        stack.push_back({p, 0});
         continue;
       }
+      open.erase(n);
       if (placed.insert(n).second) order.push_back(n);
       stack.pop_back();
     }

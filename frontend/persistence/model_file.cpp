@@ -252,7 +252,9 @@ Model load_model(const std::string& path) {
   const Section* weights = find("weights");
   if (!arch || !weights) r.fail("the sections model.json and weights are required");
 
-  Model m = model_from_json(text(*arch));
+  // The weights section must hold every weight the architecture creates (4 bytes each): a
+  // hostile architecture cannot make Kiln allocate more than the file could fill.
+  Model m = model_from_json(text(*arch), {.max_params = static_cast<int64_t>(weights->size / 4)});
   m.set_weights(blob(*weights, persistence::model_layout(m), "weights"));
   if (const Section* c = find("compile.json")) {
     double lr = 0;

@@ -224,8 +224,18 @@ std::string op_word(const Node& n) {
   return std::string(ir::op_name(n.op));
 }
 
+bool numbered(const std::string& name) {
+  return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
 std::string kernel_name(const std::vector<Node*>& members) {
-  const std::string& first = members.front()->result()->name;
+  // The first member with a real name (autodiff and optimizers leave numbered temporaries).
+  std::string first = "kernel.x";
+  for (const Node* m : members)
+    if (!numbered(m->result()->name)) {
+      first = m->result()->name;
+      break;
+    }
   size_t dot = first.rfind('.');
   std::string stem = dot == std::string::npos ? first : first.substr(0, dot);
   std::vector<std::string> words;

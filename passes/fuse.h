@@ -21,7 +21,8 @@
 // something outside reads become the fusion's results.
 //
 // Names say where a kernel came from: the body is `^<stem>.<ops>` where stem is
-// the first member's value name without its last component and ops the member
+// the first (not merely numbered) member's value name without its last
+// component and ops the member
 // ops (bias adds as "bias"), e.g. `^dense.matmul_bias_relu`; the fusion's results
 // are `%fusion.dense.matmul_bias_relu`, `.1`, `.2`, ... Scan bodies are fused too.
 #pragma once

@@ -6,6 +6,9 @@
 //   kiln summary NAME                          Keras's summary table
 //   kiln plot NAME -o FILE [--show-shapes]     the layer graph (.png, .svg, .pdf or .dot)
 //   kiln ir NAME [--stage=forward|train]       the forward (or training-step) graph as IR text
+//   kiln ir NAME --stage=optimized|optimized-predict [--print-after=PASS,...|all]
+//          [--dump-dir=DIR] [--time-passes]    the train step (or forward graph) after the default
+//                                              pipeline (passes/pipelines.cpp), with kernels and buffer plan
 //   kiln parse FILE|-                          parse, verify and print back a .kir file
 //
 // NAME is one of kiln::zoo::names(). Exit codes: 0 ok, 1 a kiln::Error (bad
@@ -27,6 +30,9 @@
 #include "ir/parser.h"
 #include "ir/printer.h"
 #include "ir/verifier.h"
+#include "passes/fuse.h"
+#include "passes/pipelines.h"
+#include "passes/plan_memory.h"
 
 namespace {
 
@@ -120,6 +126,23 @@ std::string train_step_text(const std::string& name) {
   return kiln::ir::to_string(*model.step_graphs(task.y).train_step);
 }
 
+// The train step (or forward graph) through the default pipeline, printed
+// with its kernel count and buffer plan.
+std::string optimized_text(const std::string& name, bool predict, const kiln::passes::PassOptions& opts) {
+  kiln::Model model = build(name);
+  std::unique_ptr<kiln::ir::Graph> g;
+  if (predict) {
+    g = model.forward_ir();
+  } else {
+    kiln::zoo::Task task = kiln::zoo::synthetic_task(name, 4);
+    model.compile(task.compile);
+    g = model.step_graphs(task.y).train_step->clone();
+  }
+  namespace kp = kiln::passes;
+  kp::optimize(*g, predict ? kp::Pipeline::Predict : kp::Pipeline::TrainStep, opts);
+  return "// " + kp::kernel_summary(*g) + "\n" + kp::print_with_plan(*g);
+}
+
 std::string read_input(const std::string& file) {
   if (file == "-") return {std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>()};
   std::ifstream in(file, std::ios::binary);
@@ -174,8 +197,15 @@ int run(int argc, char** argv) {
   std::string stage = "forward";
   CLI::App* ir = app.add_subcommand("ir", "Print a tutorial model's forward or training-step graph as IR text");
   ir->add_option("NAME", name, model_names)->required();
-  ir->add_option("--stage", stage, "forward (default) or train (forward, loss, backward, optimizer update)")
-      ->check(CLI::IsMember({"forward", "train"}));
+  ir->add_option("--stage", stage,
+                 "forward (default), train (forward, loss, backward, optimizer update), optimized (the train "
+                 "step after the default pipeline) or optimized-predict")
+      ->check(CLI::IsMember({"forward", "train", "optimized", "optimized-predict"}));
+  std::string print_after, dump_dir;
+  bool time_passes = false;
+  ir->add_option("--print-after", print_after, "Print the IR after these passes (comma-separated) or 'all'");
+  ir->add_option("--dump-dir", dump_dir, "Write the IR of every stage to DIR/00-input.kir, 01-<pass>.kir, ...");
+  ir->add_flag("--time-passes", time_passes, "Print the time each pass took");
 
   std::string file;
   CLI::App* parse = app.add_subcommand("parse", "Parse and verify a .kir file, print it back ('-' reads stdin)");
@@ -205,6 +235,16 @@ int run(int argc, char** argv) {
     return 0;
   }
   if (ir->parsed()) {
+    if (stage == "optimized" || stage == "optimized-predict") {
+      kiln::passes::PassOptions opts;
+      opts.print_after = kiln::passes::split_names(print_after);
+      opts.dump_dir = dump_dir;
+      opts.time_passes = time_passes;
+      opts.verify_each = true;
+      opts.log = &std::cout;
+      std::cout << optimized_text(name, stage == "optimized-predict", opts);
+      return 0;
+    }
     std::cout << (stage == "train" ? train_step_text(name) : build(name).forward_ir_text());
     return 0;
   }

@@ -11,7 +11,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {
     kiln::ir::Module m = kiln::ir::parse_module(std::string_view(reinterpret_cast<const char*>(data), size), "fuzz");
     (void)kiln::ir::to_string(m);
-  } catch (const kiln::Error&) {
-  }
+  } catch (const kiln::Error&) {}
   return 0;
 }

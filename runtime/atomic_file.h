@@ -17,12 +17,14 @@
 #pragma once
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -33,6 +35,20 @@ namespace kiln::runtime {
 
 namespace atomic_detail {
 inline std::string errno_text() { return std::strerror(errno); }
+
+// mkstemp makes 0600 files: give the new file the old one's mode, or 0666 minus the umask.
+inline void set_mode(int fd, const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) == 0) {
+    ::fchmod(fd, st.st_mode & 07777);
+    return;
+  }
+  mode_t mask = 022;
+  std::ifstream status("/proc/self/status");  // reading the umask without changing it
+  for (std::string line; std::getline(status, line);)
+    if (line.rfind("Umask:", 0) == 0) mask = static_cast<mode_t>(std::stoul(line.substr(6), nullptr, 8));
+  ::fchmod(fd, 0666 & ~mask);
+}
 
 inline bool write_all(int fd, const void* p, size_t n) {
   const char* c = static_cast<const char*>(p);
@@ -64,6 +80,7 @@ inline void atomic_replace(const std::string& path, const std::function<void(con
                     target.filename().string() + ".tmp.XXXXXX";
   int fd = ::mkstemp(tmp.data());
   if (fd < 0) throw fail("cannot create a temporary file in " + dir + ": " + atomic_detail::errno_text());
+  atomic_detail::set_mode(fd, path);
   try {
     write(tmp, fd);
   } catch (...) {

@@ -2,6 +2,7 @@
 // leaves the previous file intact and loadable (Kiln weights, HDF5 weights,
 // whole-model files), and a failing writer leaves no temporary file behind.
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <chrono>
@@ -66,6 +67,18 @@ TEST(AtomicWrite, KilledMidWriteLeavesThePreviousFile) {
       std::chrono::milliseconds(0));
   EXPECT_EQ(read_bytes(path), "old contents");
   EXPECT_EQ(temp_files_in(dir.dir()), 1u) << "the killed writer's temporary file stays (harmless)";
+}
+
+TEST(AtomicWrite, NewFilesGetTheUmaskModeAndReplacedFilesKeepTheirs) {
+  TempDir dir;
+  std::string path = dir.path("m.bin");
+  mode_t old_mask = ::umask(027);
+  runtime::atomic_write(path, "x");
+  ::umask(old_mask);
+  EXPECT_EQ(std::filesystem::status(path).permissions(), std::filesystem::perms(0640));
+  std::filesystem::permissions(path, std::filesystem::perms(0604));
+  runtime::atomic_write(path, "y");
+  EXPECT_EQ(std::filesystem::status(path).permissions(), std::filesystem::perms(0604));
 }
 
 TEST(AtomicWrite, AThrowingWriterRemovesItsTemporaryFile) {

@@ -38,7 +38,7 @@ struct CompileOptions {
   Losses loss;
   std::vector<double> loss_weights;            // one per output; default all 1
   std::vector<Metric> metrics;                 // applied to every output
-  std::string backend;                         // "" = $KILN_BACKEND or "interpreter"
+  std::string backend;                         // "jit" or "interpreter"; "" = $KILN_BACKEND, else "jit"
 };
 
 // Model inputs or targets: one tensor, several in order, or by layer name.

@@ -188,6 +188,21 @@ Value* constant_to_rhs(Graph& g, Node& n) {
   return g.add(n.op, {n.operands[1], n.operands[0]}, n.attrs, n.result()->name + ".c");
 }
 
+// compare(x, 0, gt) -> compare(relu(x), 0, gt) when x also feeds a relu:
+// relu(x) > 0 exactly when x > 0 (relu(NaN) is NaN, and NaN > 0 is false
+// either way). relu's backward mask then reads the activation the forward
+// pass keeps anyway, and the pre-activation dies in the forward pass.
+Value* relu_mask_from_output(Graph& g, Node& n) {
+  if (n.op != OpKind::Compare || n.attrs.s("dir") != "gt" || !no_broadcast_dims(n)) return nullptr;
+  Value* x = n.operands[0];
+  if (!is_constant_equal(n.operands[1], 0.0) || (x->def && x->def->op == OpKind::Relu)) return nullptr;
+  const UseMap uses = users(g);
+  for (Node* u : uses.at(x))
+    if (u->op == OpKind::Relu && u->result()->type == x->type)
+      return g.add(OpKind::Compare, {u->result(), n.operands[1]}, n.attrs, n.result()->name + ".relu");
+  return nullptr;
+}
+
 using Rewrite = Value* (*)(Graph&, Node&);
 struct Named {
   const char* name;
@@ -214,6 +229,7 @@ constexpr Named kRewrites[] = {
     {"binary-scalar-broadcast", binary_scalar_broadcast},
     {"binary-scalar-constant", binary_scalar_constant},
     {"constant-to-rhs", constant_to_rhs},
+    {"relu-mask-from-output", relu_mask_from_output},
 };
 
 RewriteStats canonicalize_graph(Graph& g) {

@@ -176,21 +176,22 @@ class Grouper {
       if (gr.contraction && reads_full_param(*n, shape)) continue;
       cands.push_back(k);
     }
-    // At most one contraction per region: keep the first contraction group.
-    bool have_contraction = false;
-    std::erase_if(cands, [&](int k) {
-      if (!groups_[k].contraction) return false;
-      if (have_contraction) return true;
-      have_contraction = true;
-      return false;
-    });
-    if (!cands.empty() && !forms_cycle(cands, n)) {
+    // At most one contraction per region: with the loop groups, the first
+    // contraction group that makes no cycle (a backward mask read from the
+    // forward pass's kernel must not keep dy's matmul from its epilogue).
+    std::vector<int> loops, contractions;
+    for (int k : cands) (groups_[k].contraction ? contractions : loops).push_back(k);
+    std::vector<std::vector<int>> tries;
+    for (int c : contractions) {
+      tries.push_back({c});
+      tries.back().insert(tries.back().end(), loops.begin(), loops.end());
+    }
+    if (contractions.empty() && !loops.empty()) tries.push_back(loops);
+    for (const std::vector<int>& with : tries) {
+      if (forms_cycle(with, n)) continue;
       // The contraction group (if any) absorbs the others.
-      auto host = std::find_if(cands.begin(), cands.end(), [&](int k) { return groups_[k].contraction != nullptr; });
-      int into = host == cands.end() ? cands[0] : *host;
-      for (int k : cands)
-        if (k != into) merge_into(into, k);
-      add(into, n);
+      for (size_t i = 1; i < with.size(); ++i) merge_into(with[0], with[i]);
+      add(with[0], n);
       return;
     }
     for (int k : cands)

@@ -36,8 +36,8 @@ for t in "${TARGETS[@]}"; do
   if "$BUILD/fuzz_$t" -max_total_time="$SECONDS_EACH" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
       -artifact_prefix="$BUILD/artifacts/$t-" -print_final_stats=1 \
       "$BUILD/corpus/$t" "$ROOT/fuzz/corpus/$t" >"$log" 2>&1; then
-    grep -E "^#[0-9]+ +DONE" "$log" | tail -1 | sed "s/^/fuzz: $t: /"
-    grep -E "stat::number_of_executed_units" "$log" | sed "s/^/fuzz: $t: /"
+    { grep -aE "^#[0-9]+[[:space:]]+DONE" "$log" | tail -1 | sed "s/^/fuzz: $t: /"; } || true
+    { grep -aE "stat::(number_of_executed_units|new_units_added|peak_rss_mb)" "$log" | sed "s/^/fuzz: $t: /"; } || true
   else
     status=1
     echo "fuzz: $t FAILED; log: $log" >&2

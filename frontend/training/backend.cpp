@@ -6,6 +6,7 @@
 #include <cstdlib>
 
 #include "codegen/jit.h"
+#include "passes/pipelines.h"
 #include "runtime/interpreter.h"
 
 namespace kiln {
@@ -29,13 +30,22 @@ codegen::Jit& process_jit() {
   return jit;
 }
 
+// The optimized copy of a graph: same parameters and results, fewer and fused kernels.
+std::unique_ptr<ir::Graph> optimized(const ir::Graph& g, passes::Pipeline pipeline) {
+  std::unique_ptr<ir::Graph> o = g.clone();
+  passes::optimize(*o, pipeline);
+  return o;
+}
+
 class Jitted : public Executable {
  public:
-  explicit Jitted(std::unique_ptr<ir::Graph> g) : prog_(process_jit().compile(*g)) {}
+  Jitted(std::unique_ptr<ir::Graph> g, passes::Pipeline pipeline)
+      : g_(std::move(g)), prog_(process_jit().compile(*optimized(*g_, pipeline))) {}
   std::vector<Tensor> run(const std::vector<Tensor>& args) override { return prog_->run(args); }
-  const ir::Graph& graph() const override { return prog_->graph(); }
+  const ir::Graph& graph() const override { return *g_; }
 
  private:
+  std::unique_ptr<ir::Graph> g_;  // as given (the compiled program holds the optimized copy)
   std::unique_ptr<codegen::CompiledProgram> prog_;
 };
 
@@ -57,9 +67,10 @@ std::string resolve_backend(const std::string& requested) {
               "). Known backends: " + known + ".");
 }
 
-std::unique_ptr<Executable> compile_graph(std::unique_ptr<ir::Graph> g, const std::string& backend) {
+std::unique_ptr<Executable> compile_graph(std::unique_ptr<ir::Graph> g, const std::string& backend,
+                                          passes::Pipeline pipeline) {
   std::string b = resolve_backend(backend);
-  if (b == "jit") return std::make_unique<Jitted>(std::move(g));
+  if (b == "jit") return std::make_unique<Jitted>(std::move(g), pipeline);
   return std::make_unique<Interpreted>(std::move(g));
 }
 

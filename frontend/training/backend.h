@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "ir/graph.h"
+#include "passes/pipelines.h"
 #include "runtime/tensor.h"
 
 namespace kiln {
@@ -25,6 +26,11 @@ class Executable {
 // Unknown names throw kiln::Error listing the known.
 std::vector<std::string> backend_names();
 std::string resolve_backend(const std::string& requested);
-std::unique_ptr<Executable> compile_graph(std::unique_ptr<ir::Graph> g, const std::string& backend);
+// Compiles g for `backend`. The "jit" backend first runs the default pipeline
+// `pipeline` (passes/pipelines.h: Predict for forward graphs, TrainStep for
+// train/eval step graphs) on its own copy; the interpreter runs g as given
+// (it is the oracle). graph() is g, unoptimized, either way.
+std::unique_ptr<Executable> compile_graph(std::unique_ptr<ir::Graph> g, const std::string& backend,
+                                          passes::Pipeline pipeline);
 
 }  // namespace kiln

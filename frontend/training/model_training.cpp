@@ -146,7 +146,7 @@ Prediction Model::predict(const Data& x, const PredictOptions& options) {
   std::vector<Tensor> xs = x.resolve(input_names(*this), "input", name());
   std::string backend = t.trainer ? t.trainer->backend() : resolve_backend("");
   if (!t.predict || t.backend != backend) {
-    t.predict = compile_graph(forward_ir(), backend);
+    t.predict = compile_graph(forward_ir(), backend, passes::Pipeline::Predict);
     t.backend = backend;
   }
   int64_t n = check_inputs(t.predict->graph(), xs, name());

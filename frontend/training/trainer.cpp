@@ -171,8 +171,8 @@ Trainer::Compiled& Trainer::compiled(const std::vector<Tensor>& y) {
                      opts_.metrics, batched_type(y[i])});
   Compiled c;
   c.graphs = build_step_graphs(*forward_, input_names_.size(), specs, opts_.optimizer, model_name_);
-  c.train = compile_graph(c.graphs.train_step->clone(), backend_);
-  c.eval = compile_graph(c.graphs.eval_step->clone(), backend_);
+  c.train = compile_graph(c.graphs.train_step->clone(), backend_, passes::Pipeline::TrainStep);
+  c.eval = compile_graph(c.graphs.eval_step->clone(), backend_, passes::Pipeline::TrainStep);
   return by_targets_.emplace(key, std::move(c)).first->second;
 }
 

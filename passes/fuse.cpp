@@ -172,7 +172,8 @@ class Grouper {
       if (k < 0 || std::count(cands.begin(), cands.end(), k)) continue;
       const Group& gr = groups_[k];
       if (gr.reduction || gr.shape != shape || v->type.shape != shape) continue;
-      if (!only_user(v, n) && v->def != gr.tail) continue;
+      // Through the group's last value, but not a mask (see fuse.h).
+      if (!only_user(v, n) && (v->def != gr.tail || n->op == OpKind::Compare)) continue;
       if (gr.contraction && reads_full_param(*n, shape)) continue;
       cands.push_back(k);
     }

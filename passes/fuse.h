@@ -8,7 +8,10 @@
 //     uses, or through the value a group computed last (so relu joins
 //     matmul + bias even when the backward pass also reads the bias_add). Two
 //     groups merge through a node that uses both (the backward pass's
-//     activation derivative joins the matmul computing its dy);
+//     activation derivative joins the matmul computing its dy); a compare
+//     (relu's backward mask) joins only through an operand it alone uses, so
+//     the mask is computed where it is read instead of kept alive as one more
+//     output of the forward kernel;
 //   - a reduction closes a loop group whose values it alone consumes;
 //   - nothing joins when that would make a cycle through an outside node, or
 //     compute a contraction's operand inside its own region; an op reading a

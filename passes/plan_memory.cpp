@@ -125,9 +125,11 @@ class Planner {
     std::vector<const Value*> taken;
     for (const Value* r : n->results) {
       if (plan_.slots.count(r)) continue;  // a result (or an update in place)
-      int64_t bytes = raw_bytes(r->type);
-      plan_.unplanned_fixed += r->type.has_batch() ? 0 : bytes;
-      plan_.unplanned_batch += r->type.has_batch() ? bytes : 0;
+      // Unplanned: a buffer of its own, aligned as the arena aligns it.
+      bool batch = r->type.has_batch();
+      int64_t bytes = round_up(raw_bytes(r->type), batch ? kBatchAlign : kFixedAlign);
+      plan_.unplanned_fixed += batch ? 0 : bytes;
+      plan_.unplanned_batch += batch ? bytes : 0;
       BufferSlot s{r->type.has_batch() ? BufferSlot::Kind::Batch : BufferSlot::Kind::Fixed, 0, 0, -1, nullptr, i,
                    last_[r]};
       const Value* src = n->op == OpKind::Reshape ? n->operands[0] : nullptr;

@@ -51,7 +51,7 @@ struct MemoryPlan {
   std::vector<std::pair<int, int>> in_place_results;      // (result, parameter) sharing a buffer
   int in_place_nodes = 0;                                  // nodes that overwrite an operand
   int64_t fixed_bytes = 0, batch_bytes = 0;                // the arena: fixed + batch * N
-  int64_t unplanned_fixed = 0, unplanned_batch = 0;        // every intermediate in its own buffer
+  int64_t unplanned_fixed = 0, unplanned_batch = 0;        // every intermediate in its own (aligned) buffer
 
   int64_t peak_bytes(int64_t n) const { return fixed_bytes + batch_bytes * n; }
   int64_t unplanned_bytes(int64_t n) const { return unplanned_fixed + unplanned_batch * n; }

@@ -2,8 +2,9 @@
 // and train_step graphs give the unoptimized graphs' results on the
 // interpreter; the MLP's predict graph is one kernel per Dense layer; the
 // kernel count and planned peak memory of every train step are recorded here
-// (and printed by `kiln ir NAME --stage=optimized`); planning at least halves
-// the CNN train step's memory.
+// (and printed by `kiln ir NAME --stage=optimized`); the CNN train step's
+// planned peak is at most half of its unplanned intermediates (and 0.70 of
+// the fused graph's; see Plan.TrainStepKernelsAndPeakMemory).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -153,7 +154,16 @@ TEST(Plan, TrainStepKernelsAndPeakMemory) {
     EXPECT_LT(now.kernels_after, now.kernels_before) << name;
     EXPECT_LE(peak, fused) << name;
     if (name == "cnn") {
+      // Issue #5: at most half of the unplanned sum of all intermediates of the
+      // CNN train step (the graph as autodiff and the optimizer build it).
       EXPECT_LE(2 * peak, unplanned) << "planned peak of the CNN train step";
+      // Against the fused graph the plan is made for, half is out of reach:
+      // conv2d's max_pool2d_grad reads the 61x61x32 activation and writes a
+      // 61x61x32 gradient while the pooled 30x30x32 gradient is live, so the
+      // peak is at least 2*476288 + 115200 bytes per sample; the fused graph's
+      // intermediates sum to ~1.87M per sample. Today: 0.67 (0.72 before
+      // relu-mask-from-output and masks kept out of forward kernels).
+      EXPECT_LE(100 * peak, 70 * fused) << "planned peak of the fused CNN train step";
     }
     const Recorded* rec = nullptr;
     for (const Recorded& r : kRecorded)

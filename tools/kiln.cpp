@@ -9,6 +9,8 @@
 //   kiln ir NAME --stage=optimized|optimized-predict [--print-after=PASS,...|all]
 //          [--dump-dir=DIR] [--time-passes]    the train step (or forward graph) after the default
 //                                              pipeline (passes/pipelines.cpp), with kernels and buffer plan
+//   kiln ir NAME --stage=llvm|asm              the optimized train step compiled by the JIT: its LLVM IR
+//                                              after LLVM's O3, or the host assembly (codegen/jit.h)
 //   kiln parse FILE|-                          parse, verify and print back a .kir file
 //
 // NAME is one of kiln::zoo::names(). Exit codes: 0 ok, 1 a kiln::Error (bad
@@ -25,6 +27,7 @@
 
 #include <kiln/kiln.h>
 
+#include "codegen/jit.h"
 #include "frontend/zoo.h"
 #include "frontend/training/tasks.h"
 #include "ir/parser.h"
@@ -143,6 +146,20 @@ std::string optimized_text(const std::string& name, bool predict, const kiln::pa
   return "// " + kp::kernel_summary(*g) + "\n" + kp::print_with_plan(*g);
 }
 
+// The optimized train step through the JIT (as the "jit" backend compiles it):
+// LLVM IR after optimization, or the host assembly. No disk cache: the text
+// is regenerated from the graph either way.
+std::string compiled_text(const std::string& name, bool assembly) {
+  kiln::Model model = build(name);
+  kiln::zoo::Task task = kiln::zoo::synthetic_task(name, 4);
+  model.compile(task.compile);
+  std::unique_ptr<kiln::ir::Graph> g = model.step_graphs(task.y).train_step->clone();
+  kiln::passes::optimize(*g, kiln::passes::Pipeline::TrainStep);
+  kiln::codegen::Jit jit(kiln::codegen::JitOptions{.cache_dir = "", .disk_cache = false});
+  auto prog = jit.compile(*g);
+  return assembly ? prog->asm_text() : prog->llvm_ir();
+}
+
 std::string read_input(const std::string& file) {
   if (file == "-") return {std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>()};
   std::ifstream in(file, std::ios::binary);
@@ -199,8 +216,9 @@ int run(int argc, char** argv) {
   ir->add_option("NAME", name, model_names)->required();
   ir->add_option("--stage", stage,
                  "forward (default), train (forward, loss, backward, optimizer update), optimized (the train "
-                 "step after the default pipeline) or optimized-predict")
-      ->check(CLI::IsMember({"forward", "train", "optimized", "optimized-predict"}));
+                 "step after the default pipeline), optimized-predict, llvm (the optimized train step's LLVM IR "
+                 "after O3) or asm (its host assembly)")
+      ->check(CLI::IsMember({"forward", "train", "optimized", "optimized-predict", "llvm", "asm"}));
   std::string print_after, dump_dir;
   bool time_passes = false;
   ir->add_option("--print-after", print_after, "Print the IR after these passes (comma-separated) or 'all'");
@@ -243,6 +261,10 @@ int run(int argc, char** argv) {
       opts.verify_each = true;
       opts.log = &std::cout;
       std::cout << optimized_text(name, stage == "optimized-predict", opts);
+      return 0;
+    }
+    if (stage == "llvm" || stage == "asm") {
+      std::cout << compiled_text(name, stage == "asm");
       return 0;
     }
     std::cout << (stage == "train" ? train_step_text(name) : build(name).forward_ir_text());

@@ -13,7 +13,7 @@
 // HDF5 that open files themselves); either way it is fsynced before the rename.
 //
 // Header-only on purpose: the runtime library lists its sources explicitly and
-// this is small; runtime/io_npy.cpp's write_npy follows the same steps.
+// this is small. runtime/io_npy.cpp (write_npy) uses it too.
 #pragma once
 
 #include <fcntl.h>

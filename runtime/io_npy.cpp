@@ -6,8 +6,8 @@
 // padded with spaces and a final '\n' so the data starts 64-byte aligned.
 #include "runtime/io.h"
 
-#include <fcntl.h>
-#include <unistd.h>
+#include "runtime/atomic_file.h"
+
 
 #include <algorithm>
 #include <cerrno>
@@ -232,38 +232,15 @@ void write_npy(const std::string& path, const Tensor& t) {
   pre += '\0';
   for (int i = 0; i < (v2 ? 4 : 2); ++i) pre += static_cast<char>((header.size() >> (8 * i)) & 0xff);
 
-  std::filesystem::path target(path);
-  std::string tmpl = (target.has_parent_path() ? target.parent_path() / "" : std::filesystem::path()).string() + "." +
-                     target.filename().string() + ".tmp.XXXXXX";
-  int fd = mkstemp(tmpl.data());
-  if (fd < 0) throw wfail("cannot create a temporary file in its directory: " + errno_text());
-  auto write_all = [&](const void* p, size_t n) {
-    const char* c = static_cast<const char*>(p);
-    while (n > 0) {
-      ssize_t w = ::write(fd, c, n);
-      if (w < 0 && errno == EINTR) continue;
-      if (w <= 0) return false;
-      c += w;
-      n -= static_cast<size_t>(w);
-    }
-    return true;
-  };
-  bool ok = write_all(pre.data(), pre.size()) && write_all(header.data(), header.size()) &&
-            write_all(t.raw(), t.nbytes()) && ::fsync(fd) == 0;
-  std::string err = ok ? "" : errno_text();
-  if (::close(fd) != 0 && ok) ok = false, err = errno_text();
-  if (ok && std::rename(tmpl.c_str(), path.c_str()) != 0) ok = false, err = errno_text();
-  if (!ok) {
-    std::remove(tmpl.c_str());
-    throw wfail("write failed: " + err);
-  }
-  // Make the rename itself durable.
-  std::string dir = target.has_parent_path() ? target.parent_path().string() : ".";
-  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
+  atomic_replace(
+      path,
+      [&](const std::string&, int fd) {
+        if (!atomic_detail::write_all(fd, pre.data(), pre.size()) ||
+            !atomic_detail::write_all(fd, header.data(), header.size()) ||
+            !atomic_detail::write_all(fd, t.raw(), t.nbytes()))
+          throw wfail("write failed: " + errno_text());
+      },
+      "write_npy");
 }
 
 }  // namespace kiln::runtime

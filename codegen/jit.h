@@ -15,8 +15,9 @@
 // Results match the interpreter bit for bit today: elementwise ops use the
 // same single roundings (exp/log/tanh/sigmoid/pow call the same C library
 // functions in double), sums accumulate in double in the same order, and
-// matmul/conv call the same Eigen GEMM with the same chunking. A faster GEMM
-// will relax contractions to the models' 1e-5 relative tolerance.
+// matmul/conv call the same compiled GEMM (runtime/gemm.h) with the same
+// chunking. A faster GEMM will relax contractions to the models' 1e-5
+// relative tolerance.
 #pragma once
 
 #include <cstdint>

@@ -1,29 +1,19 @@
-// Runtime kernels for generated code: Eigen GEMM and conv2d by im2col, written
-// on raw pointers but step for step as runtime/kernels_contract.cpp.
+// Runtime kernels for generated code: GEMM and conv2d by im2col, written on
+// raw pointers but step for step as runtime/kernels_contract.cpp, and through
+// the same compiled GEMM (runtime/gemm.h), so results are bitwise identical.
 #include "codegen/rt_kernels.h"
 
-#include <Eigen/Core>
 #include <algorithm>
 #include <cstring>
 
 #include "codegen/plan.h"
+#include "runtime/gemm.h"
 
 namespace {
 
-using RowMat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-using CMap = Eigen::Map<const RowMat>;
-using MMap = Eigen::Map<RowMat>;
-
 void gemm(const float* a, int64_t ar, int64_t ac, bool ta, const float* b, int64_t br, int64_t bc, bool tb, float* c,
           bool accumulate = false) {
-  CMap A(a, ar, ac), B(b, br, bc);
-  int64_t m = ta ? ac : ar, p = tb ? br : bc;
-  MMap C(c, m, p);
-  if (!accumulate) C.setZero();
-  if (!ta && !tb) C.noalias() += A * B;
-  else if (ta && !tb) C.noalias() += A.transpose() * B;
-  else if (!ta && tb) C.noalias() += A * B.transpose();
-  else C.noalias() += A.transpose() * B.transpose();
+  kiln_gemm_f32(a, ar, ac, ta, b, br, bc, tb, c, accumulate);
 }
 
 struct Geom {

@@ -1,7 +1,8 @@
 // Runtime kernels that generated code calls (plain C ABI, no IR, no LLVM):
-// GEMM through Eigen, conv2d and its adjoints by im2col + GEMM, integer pow.
-// They mirror runtime/kernels_contract.cpp operation for operation (same
-// chunking, same Eigen calls), so the JIT matches the interpreter bit for bit.
+// GEMM, conv2d and its adjoints by im2col + GEMM, integer pow. They mirror
+// runtime/kernels_contract.cpp operation for operation (same chunking) and
+// call the same compiled GEMM (runtime/gemm.h), so the JIT matches the
+// interpreter bit for bit.
 #pragma once
 
 #include <cstdint>

@@ -1,4 +1,4 @@
-// Contraction kernels on Eigen's GEMM: matmul in every form the shape rule
+// Contraction kernels on the shared GEMM (runtime/gemm.h, Eigen): matmul in every form the shape rule
 // allows, and conv2d with its two adjoints by im2col / col2im.
 //
 // conv2d lowers each chunk of images to a patch matrix cols [rows, KH*KW*C]
@@ -6,30 +6,19 @@
 // with the filter viewed as [KH*KW*C, O]. The adjoints reuse the same patch
 // layout: input_grad = col2im(dy * W^T) (scatter-add, skipping padding) and
 // filter_grad = sum over chunks of cols^T * dy, which makes them exact adjoints.
-#include <Eigen/Core>
 #include <algorithm>
 #include <cstring>
 
+#include "runtime/gemm.h"
 #include "runtime/kernels_util.h"
 
 namespace kiln::runtime::kernels {
 namespace {
 
-using RowMat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-using CMap = Eigen::Map<const RowMat>;
-using MMap = Eigen::Map<RowMat>;
-
 // c = op(a) * op(b) (accumulate: c += ...), with a stored [ar, ac] and b [br, bc] row-major.
 void gemm(const float* a, int64_t ar, int64_t ac, bool ta, const float* b, int64_t br, int64_t bc, bool tb, float* c,
           bool accumulate = false) {
-  CMap A(a, ar, ac), B(b, br, bc);
-  int64_t m = ta ? ac : ar, p = tb ? br : bc;
-  MMap C(c, m, p);
-  if (!accumulate) C.setZero();
-  if (!ta && !tb) C.noalias() += A * B;
-  else if (ta && !tb) C.noalias() += A.transpose() * B;
-  else if (!ta && tb) C.noalias() += A * B.transpose();
-  else C.noalias() += A.transpose() * B.transpose();
+  kiln_gemm_f32(a, ar, ac, ta, b, br, bc, tb, c, accumulate);
 }
 
 // The geometry of one conv2d: input [N,H,W,C], filter [KH,KW,C,O], output [N,OH,OW,O].

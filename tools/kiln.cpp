@@ -12,6 +12,12 @@
 //   kiln ir NAME --stage=llvm|asm              the optimized train step compiled by the JIT: its LLVM IR
 //                                              after LLVM's O3, or the host assembly (codegen/jit.h)
 //   kiln parse FILE|-                          parse, verify and print back a .kir file
+//   kiln predict MODEL -i x.npy... -o y.npy... run a model on .npy inputs
+//   kiln save NAME -o FILE                     a tutorial model as Keras JSON (.json) or a model.save()
+//                                              file (compiled for its synthetic task)
+//
+// Wherever a NAME is taken, a saved model works too: a .json file (model.to_json)
+// or a model.save() file.
 //
 // NAME is one of kiln::zoo::names(). Exit codes: 0 ok, 1 a kiln::Error (bad
 // input file, failed verification, ...), 2 an unknown model name or bad usage.
@@ -33,6 +39,7 @@
 #include "ir/parser.h"
 #include "ir/printer.h"
 #include "ir/verifier.h"
+#include "runtime/atomic_file.h"
 #include "passes/fuse.h"
 #include "passes/pipelines.h"
 #include "passes/plan_memory.h"
@@ -70,20 +77,57 @@ class UnknownName : public std::runtime_error {
   static std::string message(const std::string& name) {
     std::string s = "unknown model '" + name + "'; choose one of:";
     for (const std::string& n : kiln::zoo::names()) s += " " + n;
-    return s;
+    return s + ", or the path of a saved model (.json from to_json, any other file from model.save)";
   }
 };
 
-void check_name(const std::string& name) {
+bool is_zoo_name(const std::string& name) {
   for (const std::string& n : kiln::zoo::names())
-    if (n == name) return;
-  throw UnknownName(name);
+    if (n == name) return true;
+  return false;
 }
 
+void check_name(const std::string& name) {
+  if (!is_zoo_name(name)) throw UnknownName(name);
+}
+
+std::string read_input(const std::string& file);
+
+// A tutorial model by name, or a saved model: Keras JSON (.json) or a model.save() file.
 kiln::Model build(const std::string& name) {
-  check_name(name);
   kiln::clear_session();  // default names as in a fresh process: input_1, dense, ...
-  return kiln::zoo::build(name);
+  if (is_zoo_name(name)) return kiln::zoo::build(name);
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(name, ec)) throw UnknownName(name);
+  if (std::filesystem::path(name).extension() == ".json") return kiln::model_from_json(read_input(name));
+  return kiln::load_model(name);
+}
+
+// Targets shaped like the model's outputs (batch 1), for building the training
+// step of a saved, compiled model.
+kiln::Data targets_like_outputs(const kiln::Model& model) {
+  std::vector<kiln::Tensor> ys;
+  for (const kiln::KerasTensor& t : model.outputs()) {
+    std::vector<int64_t> shape = t.shape();
+    shape[0] = 1;
+    ys.push_back(kiln::Tensor::zeros(shape));
+  }
+  return ys;
+}
+
+// The training step of a tutorial model (compiled for its synthetic task) or
+// of a saved model (compiled as it was saved).
+std::unique_ptr<kiln::ir::Graph> train_step_graph(const std::string& name) {
+  kiln::Model model = build(name);
+  if (is_zoo_name(name)) {
+    kiln::zoo::Task task = kiln::zoo::synthetic_task(name, 4);
+    model.compile(task.compile);
+    return model.step_graphs(task.y).train_step->clone();
+  }
+  if (!model.compiled())
+    throw kiln::Error("'" + name + "' holds no training configuration (save the model after compile()), so it has " +
+                      "no training step; --stage=forward and --stage=optimized-predict work");
+  return model.step_graphs(targets_like_outputs(model)).train_step->clone();
 }
 
 // Trains `model` on its synthetic task (training/tasks.h) with Keras's progress output.
@@ -122,25 +166,12 @@ int run_examples(std::vector<std::string> names, const std::string& out_dir, boo
 }
 
 // The training step as IR: forward + loss + metrics + backward + optimizer update.
-std::string train_step_text(const std::string& name) {
-  kiln::Model model = build(name);
-  kiln::zoo::Task task = kiln::zoo::synthetic_task(name, 4);
-  model.compile(task.compile);
-  return kiln::ir::to_string(*model.step_graphs(task.y).train_step);
-}
+std::string train_step_text(const std::string& name) { return kiln::ir::to_string(*train_step_graph(name)); }
 
 // The train step (or forward graph) through the default pipeline, printed
 // with its kernel count and buffer plan.
 std::string optimized_text(const std::string& name, bool predict, const kiln::passes::PassOptions& opts) {
-  kiln::Model model = build(name);
-  std::unique_ptr<kiln::ir::Graph> g;
-  if (predict) {
-    g = model.forward_ir();
-  } else {
-    kiln::zoo::Task task = kiln::zoo::synthetic_task(name, 4);
-    model.compile(task.compile);
-    g = model.step_graphs(task.y).train_step->clone();
-  }
+  std::unique_ptr<kiln::ir::Graph> g = predict ? build(name).forward_ir() : train_step_graph(name);
   namespace kp = kiln::passes;
   kp::optimize(*g, predict ? kp::Pipeline::Predict : kp::Pipeline::TrainStep, opts);
   return "// " + kp::kernel_summary(*g) + "\n" + kp::print_with_plan(*g);
@@ -150,10 +181,7 @@ std::string optimized_text(const std::string& name, bool predict, const kiln::pa
 // LLVM IR after optimization, or the host assembly. No disk cache: the text
 // is regenerated from the graph either way.
 std::string compiled_text(const std::string& name, bool assembly) {
-  kiln::Model model = build(name);
-  kiln::zoo::Task task = kiln::zoo::synthetic_task(name, 4);
-  model.compile(task.compile);
-  std::unique_ptr<kiln::ir::Graph> g = model.step_graphs(task.y).train_step->clone();
+  std::unique_ptr<kiln::ir::Graph> g = train_step_graph(name);
   kiln::passes::optimize(*g, kiln::passes::Pipeline::TrainStep);
   kiln::codegen::Jit jit(kiln::codegen::JitOptions{.cache_dir = "", .disk_cache = false});
   auto prog = jit.compile(*g);
@@ -167,6 +195,41 @@ std::string read_input(const std::string& file) {
   std::ostringstream s;
   s << in.rdbuf();
   return s.str();
+}
+
+// kiln predict FILE --input x.npy... -o y.npy...: one .npy per model input and output.
+int run_predict(const std::string& name, const std::vector<std::string>& inputs, const std::vector<std::string>& outputs,
+                int batch_size) {
+  kiln::Model model = build(name);
+  if (inputs.size() != model.inputs().size())
+    throw kiln::Error("model '" + name + "' has " + std::to_string(model.inputs().size()) + " input(s); got " +
+                      std::to_string(inputs.size()) + " --input file(s)");
+  if (outputs.size() != model.outputs().size())
+    throw kiln::Error("model '" + name + "' has " + std::to_string(model.outputs().size()) + " output(s); got " +
+                      std::to_string(outputs.size()) + " -o file(s)");
+  std::vector<kiln::Tensor> xs;
+  for (const std::string& f : inputs) xs.push_back(kiln::runtime::read_npy(f));
+  kiln::Prediction p = model.predict(xs, {.batch_size = batch_size});
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    kiln::runtime::write_npy(outputs[i], p[i]);
+    std::cout << "wrote " << outputs[i] << " " << p[i].shape_string() << "\n";
+  }
+  return 0;
+}
+
+// kiln save NAME -o FILE: a tutorial model (initial weights, compiled for its
+// synthetic task) as Keras JSON (.json: architecture only) or a model.save() file.
+int run_save(const std::string& name, const std::string& out) {
+  kiln::Model model = build(name);
+  if (is_zoo_name(name)) model.compile(kiln::zoo::synthetic_task(name, 4).compile);
+  if (std::filesystem::path(out).extension() == ".json") {
+    std::string json = model.to_json();
+    kiln::runtime::atomic_write(out, json, "kiln save");
+  } else {
+    model.save(out);
+  }
+  std::cout << "wrote " << out << "\n";
+  return 0;
 }
 
 int run_parse(const std::string& file) {
@@ -229,6 +292,19 @@ int run(int argc, char** argv) {
   CLI::App* parse = app.add_subcommand("parse", "Parse and verify a .kir file, print it back ('-' reads stdin)");
   parse->add_option("FILE", file, "IR text file, or - for stdin")->required();
 
+  std::vector<std::string> pred_inputs, pred_outputs;
+  int pred_batch = 32;
+  CLI::App* predict = app.add_subcommand("predict", "Run a model on .npy inputs, write .npy outputs");
+  predict->add_option("MODEL", name, "A saved model file (or a tutorial model name)")->required();
+  predict->add_option("-i,--input", pred_inputs, "One .npy per model input, in order")->required();
+  predict->add_option("-o,--output", pred_outputs, "One .npy per model output, in order")->required();
+  predict->add_option("--batch-size", pred_batch, "Batch size (default 32)")->check(CLI::PositiveNumber);
+
+  std::string save_file;
+  CLI::App* save = app.add_subcommand("save", "Save a tutorial model: Keras JSON (.json) or a model.save() file");
+  save->add_option("NAME", name, model_names)->required();
+  save->add_option("-o,--output", save_file, "Output file")->required();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -271,6 +347,8 @@ int run(int argc, char** argv) {
     return 0;
   }
   if (parse->parsed()) return run_parse(file);
+  if (predict->parsed()) return run_predict(name, pred_inputs, pred_outputs, pred_batch);
+  if (save->parsed()) return run_save(name, save_file);
   return 2;  // unreachable: require_subcommand(1)
 }
 

@@ -15,6 +15,9 @@
 //   kiln predict MODEL -i x.npy... -o y.npy... run a model on .npy inputs
 //   kiln save NAME -o FILE                     a tutorial model as Keras JSON (.json) or a model.save()
 //                                              file (compiled for its synthetic task)
+//   kiln compile MODEL --aot -o libmodel.a [--header model.h] [--name PREFIX]
+//                                              the optimized forward graph with its weights as a static
+//                                              library + C header (codegen/aot.h; examples/aot)
 //
 // Wherever a NAME is taken, a saved model works too: a .json file (model.to_json)
 // or a model.save() file.
@@ -33,6 +36,7 @@
 
 #include <kiln/kiln.h>
 
+#include "codegen/aot.h"
 #include "codegen/jit.h"
 #include "frontend/zoo.h"
 #include "frontend/training/tasks.h"
@@ -232,6 +236,24 @@ int run_save(const std::string& name, const std::string& out) {
   return 0;
 }
 
+// kiln compile MODEL --aot -o libmodel.a: predict as native code with the
+// weights embedded, a C header beside it (default: the archive's name, .h).
+int run_compile_aot(const std::string& name, const std::string& archive, std::string header, std::string prefix) {
+  kiln::Model model = build(name);
+  std::unique_ptr<kiln::ir::Graph> g = model.forward_ir();
+  kiln::passes::optimize(*g, kiln::passes::Pipeline::Predict);
+  if (prefix.empty()) prefix = "model";
+  if (header.empty()) header = std::filesystem::path(archive).replace_extension(".h").string();
+  kiln::codegen::AotOptions opts;
+  opts.prefix = prefix;
+  opts.archive = archive;
+  opts.header = header;
+  kiln::codegen::AotResult r = kiln::codegen::aot_compile(*g, model.get_weights(), opts);
+  std::cout << "wrote " << archive << " (" << prefix << "_predict; runtime from " << r.runtime_archive << ")\n"
+            << "wrote " << header << "\n";
+  return 0;
+}
+
 int run_parse(const std::string& file) {
   std::string text = read_input(file);
   kiln::ir::Module m = kiln::ir::parse_module(text, file == "-" ? "<stdin>" : file);
@@ -305,6 +327,15 @@ int run(int argc, char** argv) {
   save->add_option("NAME", name, model_names)->required();
   save->add_option("-o,--output", save_file, "Output file")->required();
 
+  std::string aot_archive, aot_header, aot_prefix;
+  bool aot = false;
+  CLI::App* compile = app.add_subcommand("compile", "Compile a model's predict ahead of time: static library + C header");
+  compile->add_option("MODEL", name, "A saved model file (or a tutorial model name)")->required();
+  compile->add_flag("--aot", aot, "Native code for this CPU with the weights embedded (required)")->required();
+  compile->add_option("-o,--output", aot_archive, "Static library to write (e.g. libmodel.a)")->required();
+  compile->add_option("--header", aot_header, "C header to write (default: the library's path with .h)");
+  compile->add_option("--name", aot_prefix, "Prefix of the C symbols (default: model -> model_predict)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -349,6 +380,7 @@ int run(int argc, char** argv) {
   if (parse->parsed()) return run_parse(file);
   if (predict->parsed()) return run_predict(name, pred_inputs, pred_outputs, pred_batch);
   if (save->parsed()) return run_save(name, save_file);
+  if (compile->parsed()) return run_compile_aot(name, aot_archive, aot_header, aot_prefix);
   return 2;  // unreachable: require_subcommand(1)
 }
 

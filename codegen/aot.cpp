@@ -396,7 +396,8 @@ AotResult aot_compile(const ir::Graph& g, const std::vector<Tensor>& weights, co
     if (opts.bundle_runtime) {
       r.runtime_archive = opts.runtime_archive.empty() ? default_aot_runtime() : opts.runtime_archive;
       if (r.runtime_archive.empty())
-        throw Error("aot: libkiln_aot_runtime.a not found: build the kiln_aot_runtime target, or set $KILN_AOT_RUNTIME");
+        throw Error(
+            "aot: libkiln_aot_runtime.a not found: build the kiln_aot_runtime target, or set $KILN_AOT_RUNTIME");
     }
     runtime::atomic_write(opts.archive, archive_bytes(object, p + ".o", r.runtime_archive), "aot");
   }

@@ -37,7 +37,7 @@ struct AotOptions {
 };
 
 struct AotResult {
-  std::string runtime_archive;  // the runtime bundled into the archive ("" = none)
+  std::string runtime_archive;               // the runtime bundled into the archive ("" = none)
   int64_t fixed_bytes = 0, batch_bytes = 0;  // scratch: fixed + batch * N bytes
 };
 

@@ -329,7 +329,8 @@ int run(int argc, char** argv) {
 
   std::string aot_archive, aot_header, aot_prefix;
   bool aot = false;
-  CLI::App* compile = app.add_subcommand("compile", "Compile a model's predict ahead of time: static library + C header");
+  CLI::App* compile =
+      app.add_subcommand("compile", "Compile a model's predict ahead of time: static library + C header");
   compile->add_option("MODEL", name, "A saved model file (or a tutorial model name)")->required();
   compile->add_flag("--aot", aot, "Native code for this CPU with the weights embedded (required)")->required();
   compile->add_option("-o,--output", aot_archive, "Static library to write (e.g. libmodel.a)")->required();

@@ -106,7 +106,8 @@ int main(int argc, char** argv) {
     for (int64_t j = 0; j < n; ++j) x[j] = (float)sin(0.37 * (double)j + 1.3 * i) * 0.8f;
     inputs[i] = x;
     snprintf(path, sizeof path, "%s/x%d.npy", dir, i);
-    if (model_input_shape(i, batch, dims) > 16 || !write_npy(path, x, model_input_shape(i, batch, dims), dims)) return 1;
+    if (model_input_shape(i, batch, dims) > 16 || !write_npy(path, x, model_input_shape(i, batch, dims), dims))
+      return 1;
   }
   for (int j = 0; j < n_out; ++j) outputs[j] = malloc((size_t)model_output_elements(j, batch) * sizeof(float) + 1);
 
@@ -122,7 +123,8 @@ int main(int argc, char** argv) {
     for (int64_t k = 0; k < n; ++k) printf(" %.9g", (double)outputs[j][k]);
     printf("\n");
     snprintf(path, sizeof path, "%s/y%d.npy", dir, j);
-    if (model_output_shape(j, batch, dims) > 16 || !write_npy(path, outputs[j], model_output_shape(j, batch, dims), dims))
+    if (model_output_shape(j, batch, dims) > 16 ||
+        !write_npy(path, outputs[j], model_output_shape(j, batch, dims), dims))
       return 1;
   }
   free(arena);

@@ -50,6 +50,8 @@ void clear_session() {
 
 namespace detail {
 
+uint64_t session_seed() { return session().seed; }
+
 std::string unique_object_name(const std::string& prefix, bool zero_based) {
   int64_t uid = ++session().uids[prefix];
   if (zero_based) return uid == 1 ? prefix : prefix + "_" + std::to_string(uid - 1);

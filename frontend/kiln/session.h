@@ -23,6 +23,8 @@ void set_seed(uint64_t seed);
 void clear_session();
 
 namespace detail {
+// The seed last given to set_seed (or the default seed).
+uint64_t session_seed();
 // Next default name for `prefix`: one-based `input_1`, `input_2` when
 // `zero_based` is false; `dense`, `dense_1` when true.
 std::string unique_object_name(const std::string& prefix, bool zero_based);

@@ -6,7 +6,7 @@
 #include <cstring>
 
 #include "kiln/model.h"
-#include "random.h"
+#include "kiln/session.h"
 #include "runtime/rng.h"
 #include "training/progress.h"
 
@@ -245,8 +245,6 @@ History Model::fit(const Data& x, const Data& y, const FitOptions& o) {
 
   std::vector<Tensor> w = get_weights();
   int64_t steps = num_batches(n, o.batch_size);
-  // Shuffling draws from the initializer generator once per fit(), so it follows set_seed().
-  uint64_t shuffle_seed = detail::global_rng().next();
   for (int epoch = o.initial_epoch; epoch < o.epochs && !ts.stop_training; ++epoch) {
     if (o.verbose) std::printf("Epoch %d/%d\n", epoch + 1, o.epochs);
     Logs epoch_logs;
@@ -254,8 +252,11 @@ History Model::fit(const Data& x, const Data& y, const FitOptions& o) {
     std::vector<int64_t> order(static_cast<size_t>(n));
     for (int64_t i = 0; i < n; ++i) order[i] = i;
     if (o.shuffle) {
-      // Fisher-Yates on counter-based bits of (fit seed, epoch, i): deterministic.
-      uint64_t stream = runtime::splitmix64(shuffle_seed + static_cast<uint64_t>(epoch));
+      // Fisher-Yates on counter-based bits of (seed, optimizer steps so far, i): the order
+      // follows set_seed(), and a model saved and loaded between epochs (the step
+      // counter is optimizer state) shuffles exactly as an uninterrupted run.
+      uint64_t stream = runtime::splitmix64(runtime::splitmix64(detail::session_seed()) ^
+                                            static_cast<uint64_t>(tr.steps()));
       for (int64_t i = n - 1; i > 0; --i) {
         uint64_t bits = runtime::splitmix64(stream + static_cast<uint64_t>(i));
         std::swap(order[i], order[static_cast<int64_t>(bits % static_cast<uint64_t>(i + 1))]);

@@ -119,6 +119,8 @@ class Trainer {
   // slots; empty before the first step), for model.save() / load_model().
   const CompileOptions& options() const { return opts_; }
   const std::vector<Tensor>& state() const { return state_; }
+  // Optimizer steps taken so far (the state's step counter; 0 before the first).
+  int64_t steps() const { return state_.empty() ? 0 : static_cast<int64_t>(state_[0].data()[0]); }
   void set_state(std::vector<Tensor> state) { state_ = std::move(state); }
 
   // Checks inputs (count, shapes) and targets (count, shapes, label ranges)

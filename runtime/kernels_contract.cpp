@@ -7,6 +7,7 @@
 // layout: input_grad = col2im(dy * W^T) (scatter-add, skipping padding) and
 // filter_grad = sum over chunks of cols^T * dy, which makes them exact adjoints.
 #include <algorithm>
+#include <array>
 #include <cstring>
 
 #include "runtime/gemm.h"
@@ -44,43 +45,10 @@ int64_t images_per_chunk(const ConvGeom& g) {
   return std::clamp<int64_t>((int64_t{1} << 22) / per_image, 1, std::max<int64_t>(g.n, 1));
 }
 
-// Visits the patch matrix of images [n0, n0+cnt): f(row, tap, src) where row is
-// the output pixel, tap = (a*KW + b) the filter tap (a block of C columns), and
-// src the offset of x[n, y, x, 0], or -1 when the tap reads padding.
-template <class F>
-void for_each_patch(const ConvGeom& g, int64_t n0, int64_t cnt, F&& f) {
+// The geometry in the layout of the shared im2col (runtime/gemm.h).
+std::array<int64_t, 14> im2col_geom(const ConvGeom& g) {
   const Window2D& s = g.win;
-  for (int64_t n = 0; n < cnt; ++n)
-    for (int64_t i = 0; i < g.oh; ++i)
-      for (int64_t j = 0; j < g.ow; ++j) {
-        int64_t row = (n * g.oh + i) * g.ow + j;
-        for (int64_t a = 0; a < g.kh; ++a) {
-          int64_t y = i * s.sh + a * s.dh - s.pt;
-          for (int64_t b = 0; b < g.kw; ++b) {
-            int64_t x = j * s.sw + b * s.dw - s.pl;
-            bool inside = y >= 0 && y < g.h && x >= 0 && x < g.w;
-            f(row, a * g.kw + b, inside ? (((n0 + n) * g.h + y) * g.w + x) * g.c : int64_t{-1});
-          }
-        }
-      }
-}
-
-void im2col(const ConvGeom& g, const float* x, int64_t n0, int64_t cnt, float* cols) {
-  const int64_t c = g.c, patch = g.patch();
-  for_each_patch(g, n0, cnt, [&](int64_t row, int64_t tap, int64_t src) {
-    float* dst = cols + row * patch + tap * c;
-    if (src < 0) std::fill(dst, dst + c, 0.0f);
-    else std::memcpy(dst, x + src, static_cast<size_t>(c) * sizeof(float));
-  });
-}
-
-void col2im_add(const ConvGeom& g, const float* cols, int64_t n0, int64_t cnt, float* dx) {
-  const int64_t c = g.c, patch = g.patch();
-  for_each_patch(g, n0, cnt, [&](int64_t row, int64_t tap, int64_t src) {
-    if (src < 0) return;
-    const float* s = cols + row * patch + tap * c;
-    for (int64_t k = 0; k < c; ++k) dx[src + k] += s[k];
-  });
+  return {g.h, g.w, g.c, g.kh, g.kw, g.o, g.oh, g.ow, s.sh, s.sw, s.pt, s.pl, s.dh, s.dw};
 }
 
 }  // namespace
@@ -123,7 +91,7 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Window2D& win) {
   std::vector<float> cols(static_cast<size_t>(chunk * g.pixels() * g.patch()));
   for (int64_t n0 = 0; n0 < g.n; n0 += chunk) {
     int64_t cnt = std::min(chunk, g.n - n0), rows = cnt * g.pixels();
-    im2col(g, x.data(), n0, cnt, cols.data());
+    kiln_im2col_f32(im2col_geom(g).data(), x.data(), n0, cnt, cols.data());
     gemm(cols.data(), rows, g.patch(), false, w.data(), g.patch(), g.o, false, y.data() + n0 * g.pixels() * g.o);
   }
   return y;
@@ -140,7 +108,7 @@ Tensor conv2d_input_grad(const Tensor& dy, const Tensor& w, const Dims& input_sh
     int64_t cnt = std::min(chunk, g.n - n0), rows = cnt * g.pixels();
     // dcols [rows, patch] = dy [rows, O] * W^T, W viewed as [patch, O].
     gemm(dy.data() + n0 * g.pixels() * g.o, rows, g.o, false, w.data(), g.patch(), g.o, true, cols.data());
-    col2im_add(g, cols.data(), n0, cnt, dx.data());
+    kiln_col2im_add_f32(im2col_geom(g).data(), cols.data(), n0, cnt, dx.data());
   }
   return dx;
 }
@@ -154,7 +122,7 @@ Tensor conv2d_filter_grad(const Tensor& x, const Tensor& dy, const Dims& filter_
   std::vector<float> cols(static_cast<size_t>(chunk * g.pixels() * g.patch()));
   for (int64_t n0 = 0; n0 < g.n; n0 += chunk) {
     int64_t cnt = std::min(chunk, g.n - n0), rows = cnt * g.pixels();
-    im2col(g, x.data(), n0, cnt, cols.data());
+    kiln_im2col_f32(im2col_geom(g).data(), x.data(), n0, cnt, cols.data());
     // dW [patch, O] += cols^T [patch, rows] * dy [rows, O].
     gemm(cols.data(), rows, g.patch(), true, dy.data() + n0 * g.pixels() * g.o, rows, g.o, false, dw.data(), true);
   }

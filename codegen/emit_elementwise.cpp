@@ -32,7 +32,7 @@ llvm::Type* elem_type(llvm::LLVMContext& c, ir::DType t) {
     case ir::DType::i32: return llvm::Type::getInt32Ty(c);
     case ir::DType::i1: return llvm::Type::getInt8Ty(c);
   }
-  KILN_ASSERT(false, "bad dtype");
+  KILN_UNREACHABLE("bad dtype");
 }
 
 std::vector<Sym> sym_dims(const ir::TensorType& t) {
@@ -185,7 +185,7 @@ Value* compare(KernelCtx& k, const std::string& dir, Value* a, Value* c, ir::DTy
     case ir::DType::i32: return zext8(k, b.CreateICmp(p.s, a, c));
     case ir::DType::i1: return zext8(k, b.CreateICmp(p.u, a, c));
   }
-  KILN_ASSERT(false, "bad dtype");
+  KILN_UNREACHABLE("bad dtype");
 }
 
 Value* convert(KernelCtx& k, Value* x, ir::DType from, ir::DType to) {
@@ -288,7 +288,7 @@ Value* scalar_op(KernelCtx& k, ir::OpKind op, const std::vector<Value*>& x, ir::
     case OpKind::Scan:
     case OpKind::Fusion: break;
   }
-  KILN_ASSERT(false, std::string("codegen: ") + std::string(ir::op_name(op)) + " is not elementwise");
+  KILN_UNREACHABLE(std::string("codegen: ") + std::string(ir::op_name(op)) + " is not elementwise");
 }
 
 void emit_elementwise(KernelCtx& k) {

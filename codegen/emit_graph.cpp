@@ -175,7 +175,7 @@ void emit_node(KernelCtx& k) {
     case OpKind::Scan: return emit_scan(k);
     case OpKind::Fusion: return emit_fusion_call(k);
   }
-  KILN_ASSERT(false, "codegen: no emitter for " + std::string(ir::op_name(k.node.op)));
+  KILN_UNREACHABLE("codegen: no emitter for " + std::string(ir::op_name(k.node.op)));
 }
 
 class Lowering {

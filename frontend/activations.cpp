@@ -82,7 +82,7 @@ Value* lower_activation(ir::Graph& g, const std::string& act, Value* x, const st
     return g.add(OpKind::Add, {relu, l}, {}, out_name);
   }
   if (act == "swish") return g.add(OpKind::Mul, {x, g.add(OpKind::Sigmoid, {x}, {}, p + "_sigmoid")}, {}, out_name);
-  KILN_ASSERT(false, "activation \"" + act + "\" has no lowering");
+  KILN_UNREACHABLE("activation \"" + act + "\" has no lowering");
 }
 
 }  // namespace detail

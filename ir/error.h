@@ -24,3 +24,7 @@ class Error : public std::runtime_error {
   do {                                                             \
     if (!(cond)) ::kiln::internal_error(__FILE__, __LINE__, (msg)); \
   } while (0)
+
+// A place the code can never reach (after a switch that covers every case);
+// unlike an always-failing KILN_ASSERT, the compiler sees that it does not return.
+#define KILN_UNREACHABLE(msg) ::kiln::internal_error(__FILE__, __LINE__, (msg))

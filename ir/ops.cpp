@@ -30,7 +30,7 @@ AttrKind parse_kind(const std::string& s) {
   for (AttrKind k : {AttrKind::Int, AttrKind::Float, AttrKind::Bool, AttrKind::String, AttrKind::Ints,
                      AttrKind::Shape, AttrKind::DType})
     if (attr_kind_name(k) == s) return k;
-  KILN_ASSERT(false, "bad attribute kind in ops.def: " + s);
+  KILN_UNREACHABLE("bad attribute kind in ops.def: " + s);
 }
 
 std::vector<AttrSpec> parse_schema(std::string_view schema) {

@@ -427,7 +427,7 @@ class Parser {
         return *dt;
       }
     }
-    KILN_ASSERT(false, "unknown attribute kind");
+    KILN_UNREACHABLE("unknown attribute kind");
   }
 
   AttrMap attrs(const OpInfo& info) {

@@ -478,7 +478,7 @@ std::vector<TensorType> infer_types(OpKind op, const Types& in, const AttrMap& a
     case OpKind::Scan: return scan(op, in, a, body);
     case OpKind::Fusion: return fusion(op, in, a, body);
   }
-  KILN_ASSERT(false, "unknown op");
+  KILN_UNREACHABLE("unknown op");
 }
 
 }  // namespace kiln::ir

@@ -385,7 +385,7 @@ void apply_vjp(VjpContext& c) {
     case K::Scan: return vjp_scan(c);
     case K::Fusion: return vjp_fusion(c);
   }
-  KILN_ASSERT(false, "autodiff: unknown op");
+  KILN_UNREACHABLE("autodiff: unknown op");
 }
 
 }  // namespace kiln::passes::detail

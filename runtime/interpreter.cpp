@@ -134,7 +134,7 @@ std::vector<Tensor> dispatch(const ir::Node& n, const std::vector<Tensor>& in, i
     case OpKind::Scan: return run_scan(n, in, batch);
     case OpKind::Fusion: return interpret(*n.body, in, batch);  // the body, op by op
   }
-  KILN_ASSERT(false, "interpreter: unknown op");
+  KILN_UNREACHABLE("interpreter: unknown op");
 }
 
 bool fits(const ir::TensorType& t, const Tensor& x, int64_t batch) {

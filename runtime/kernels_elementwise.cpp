@@ -70,7 +70,7 @@ float unary_f32(Unary op, float x) {
     case Unary::Sigmoid: return static_cast<float>(1.0 / (1.0 + std::exp(-static_cast<double>(x))));
     case Unary::Relu: return x < 0 ? 0.0f : x;  // NaN stays NaN
   }
-  KILN_ASSERT(false, "bad unary op");
+  KILN_UNREACHABLE("bad unary op");
 }
 
 int32_t unary_i32(Unary op, int32_t x) {
@@ -86,7 +86,7 @@ int32_t unary_i32(Unary op, int32_t x) {
     case Unary::Sigmoid:
     case Unary::Relu: break;
   }
-  KILN_ASSERT(false, "unary op not defined on i32");
+  KILN_UNREACHABLE("unary op not defined on i32");
 }
 
 float binary_f32(Binary op, float a, float b) {
@@ -99,7 +99,7 @@ float binary_f32(Binary op, float a, float b) {
     case Binary::Min: return (a < b || std::isnan(a)) ? a : b;
     case Binary::Pow: return static_cast<float>(std::pow(static_cast<double>(a), static_cast<double>(b)));
   }
-  KILN_ASSERT(false, "bad binary op");
+  KILN_UNREACHABLE("bad binary op");
 }
 
 int32_t ipow(int32_t base, int32_t e) {
@@ -123,7 +123,7 @@ int32_t binary_i32(Binary op, int32_t a, int32_t b) {
     case Binary::Min: return a < b ? a : b;
     case Binary::Pow: return ipow(a, b);
   }
-  KILN_ASSERT(false, "bad binary op");
+  KILN_UNREACHABLE("bad binary op");
 }
 
 template <class T>
@@ -136,7 +136,7 @@ uint8_t compare_one(Cmp dir, T a, T b) {
     case Cmp::Gt: return a > b;
     case Cmp::Ge: return a >= b;
   }
-  KILN_ASSERT(false, "bad compare direction");
+  KILN_UNREACHABLE("bad compare direction");
 }
 
 // Truncates toward zero, saturates at the i32 range, NaN -> 0.

@@ -47,7 +47,7 @@ decltype(auto) visit_dtype(DType t, F&& f) {
     case DType::i32: return f(int32_t{});
     case DType::i1: return f(uint8_t{});
   }
-  KILN_ASSERT(false, "bad dtype");
+  KILN_UNREACHABLE("bad dtype");
 }
 
 // Visits every index of `shape` in row-major order and calls f(flat, off),

@@ -174,8 +174,8 @@ void Model::save(const std::string& path) const {
   bool has_state = t && !t->state().empty();
   std::vector<StoredLayer> slayout =
       has_state ? state_layout(*this, t->options().optimizer) : std::vector<StoredLayer>{};
-  if (has_state && slayout[0].weights.size() != t->state().size())
-    KILN_ASSERT(false, "optimizer state has " + std::to_string(t->state().size()) + " tensors");
+  KILN_ASSERT(!has_state || slayout[0].weights.size() == t->state().size(),
+              "optimizer state has " + std::to_string(t ? t->state().size() : 0) + " tensors");
 
   runtime::atomic_replace(
       path,

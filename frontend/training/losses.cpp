@@ -149,7 +149,7 @@ Value* Loss::build(Builder& b, Value* y, Value* p) const {
     Value* small = b.compare(ax, d, "le");
     return mean_last(b, b.select(small, quad, lin), "loss.per_sample");
   }
-  KILN_ASSERT(false, "loss " + name_ + " has no builder");
+  KILN_UNREACHABLE("loss " + name_ + " has no builder");
 }
 
 }  // namespace kiln

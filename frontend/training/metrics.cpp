@@ -62,7 +62,7 @@ Value* Metric::build(Builder& b, const Loss& loss, Value* y, Value* p) const {
   Value* diff = b.sub(p, y);
   if (c == "mse") return b.reduce_mean(b.mul(diff, diff), {last}, n);
   if (c == "mae") return b.reduce_mean(b.unary(OpKind::Abs, diff), {last}, n);
-  KILN_ASSERT(false, "metric " + c + " has no builder");
+  KILN_UNREACHABLE("metric " + c + " has no builder");
 }
 
 }  // namespace kiln

@@ -10,7 +10,6 @@
 #include <llvm/IR/Verifier.h>
 #include <llvm/Object/Archive.h>
 #include <llvm/Object/ArchiveWriter.h>
-#include <llvm/Passes/PassBuilder.h>
 #include <llvm/Support/MemoryBuffer.h>
 #include <llvm/Support/TargetSelect.h>
 #include <llvm/Support/raw_ostream.h>
@@ -85,24 +84,6 @@ std::unique_ptr<llvm::TargetMachine> host_machine(TargetInfo& target) {
   target.features = jtmb.getFeatures().getString();
   target.vector_width = target.features.find("+avx512f") != std::string::npos ? 512 : 256;
   return check(jtmb.createTargetMachine(), "creating the target machine");
-}
-
-// The JIT's O3 pipeline (codegen/jit.cpp), with the TargetMachine in the PassBuilder.
-void optimize(llvm::Module& m, llvm::TargetMachine* tm) {
-  llvm::PipelineTuningOptions pto;
-  pto.LoopVectorization = true;
-  pto.SLPVectorization = true;
-  llvm::PassBuilder pb(tm, pto);
-  llvm::LoopAnalysisManager lam;
-  llvm::FunctionAnalysisManager fam;
-  llvm::CGSCCAnalysisManager cgam;
-  llvm::ModuleAnalysisManager mam;
-  pb.registerModuleAnalyses(mam);
-  pb.registerCGSCCAnalyses(cgam);
-  pb.registerFunctionAnalyses(fam);
-  pb.registerLoopAnalyses(lam);
-  pb.crossRegisterProxies(lam, fam, cgam, mam);
-  pb.buildPerModuleDefaultPipeline(llvm::OptimizationLevel::O3).run(m, mam);
 }
 
 // i64 f(i32 i, i64 batch): counts[i].c * (counts[i].has_n ? batch : 1), 0 out of range.
@@ -376,7 +357,7 @@ AotResult aot_compile(const ir::Graph& g, const std::vector<Tensor>& weights, co
   std::string msg;
   llvm::raw_string_ostream os(msg);
   if (llvm::verifyModule(*m, &os)) throw Error("aot: generated invalid LLVM IR for @" + g.name + ": " + os.str());
-  optimize(*m, tm.get());
+  optimize_module(*m, tm.get());
 
   llvm::SmallString<0> obj;
   {

@@ -12,6 +12,7 @@
 
 #include <llvm/IR/IRBuilder.h>
 #include <llvm/IR/Module.h>
+#include <llvm/Target/TargetMachine.h>
 
 #include <functional>
 #include <vector>
@@ -99,6 +100,10 @@ struct TargetInfo {
   std::string cpu, features;
   int vector_width = 256;  // "prefer-vector-width" in bits
 };
+
+// LLVM's new-PM O3 pipeline for `tm` (vectorizers on; the TargetMachine must be
+// given or TTI reports no vector registers): what the JIT and AOT export both run.
+void optimize_module(llvm::Module& m, llvm::TargetMachine* tm);
 
 // The whole module of one program: `entry_name` is an external function
 //   void entry(ptr params[], ptr results[], i64 N, ptr fixed_arena, ptr batch_arena, ptr i32 err)

@@ -209,22 +209,7 @@ class JitState {
 
   static std::string entry_name(const std::string& hash) { return "kiln_" + hash; }
 
-  void optimize(llvm::Module& m) {
-    llvm::PipelineTuningOptions pto;
-    pto.LoopVectorization = true;
-    pto.SLPVectorization = true;
-    llvm::PassBuilder pb(tm_.get(), pto);
-    llvm::LoopAnalysisManager lam;
-    llvm::FunctionAnalysisManager fam;
-    llvm::CGSCCAnalysisManager cgam;
-    llvm::ModuleAnalysisManager mam;
-    pb.registerModuleAnalyses(mam);
-    pb.registerCGSCCAnalyses(cgam);
-    pb.registerFunctionAnalyses(fam);
-    pb.registerLoopAnalyses(lam);
-    pb.crossRegisterProxies(lam, fam, cgam, mam);
-    pb.buildPerModuleDefaultPipeline(llvm::OptimizationLevel::O3).run(m, mam);
-  }
+  void optimize(llvm::Module& m) { optimize_module(m, tm_.get()); }
 };
 
 // A reusable 64-byte-aligned scratch block; concurrent runs of one program
@@ -287,5 +272,22 @@ std::unique_ptr<CompiledProgram> Jit::compile(const ir::Graph& g) {
 
 JitStats Jit::stats() const { return state_->stats(); }
 std::string Jit::cpu_name() const { return state_->cpu(); }
+
+void optimize_module(llvm::Module& m, llvm::TargetMachine* tm) {
+  llvm::PipelineTuningOptions pto;
+  pto.LoopVectorization = true;
+  pto.SLPVectorization = true;
+  llvm::PassBuilder pb(tm, pto);
+  llvm::LoopAnalysisManager lam;
+  llvm::FunctionAnalysisManager fam;
+  llvm::CGSCCAnalysisManager cgam;
+  llvm::ModuleAnalysisManager mam;
+  pb.registerModuleAnalyses(mam);
+  pb.registerCGSCCAnalyses(cgam);
+  pb.registerFunctionAnalyses(fam);
+  pb.registerLoopAnalyses(lam);
+  pb.crossRegisterProxies(lam, fam, cgam, mam);
+  pb.buildPerModuleDefaultPipeline(llvm::OptimizationLevel::O3).run(m, mam);
+}
 
 }  // namespace kiln::codegen

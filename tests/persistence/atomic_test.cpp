@@ -113,7 +113,9 @@ void kill_repeatedly_while_saving(const std::string& file, const std::function<v
   m.set_weights(a);
   save(m, path);
   int killed_mid_write = 0;
-  for (int round = 0; round < 6; ++round) {
+  // Six rounds at growing delays; on a loaded machine the child may not have reached a write
+  // by then, so keep going (up to 20 rounds) until one kill has landed inside a write.
+  for (int round = 0; round < 6 || (killed_mid_write == 0 && round < 20); ++round) {
     kill_child_during(
         [&](int) {
           for (int i = 0;; ++i) {
@@ -121,7 +123,7 @@ void kill_repeatedly_while_saving(const std::string& file, const std::function<v
             save(m, path);
           }
         },
-        std::chrono::milliseconds(40 + 35 * round));
+        std::chrono::milliseconds(40 + 35 * (round % 6)));
     killed_mid_write += temp_files_in(dir.dir()) > 0;
     for (const auto& e : std::filesystem::directory_iterator(dir.dir()))
       if (e.path().filename().string().find(".tmp.") != std::string::npos) std::filesystem::remove(e.path());

@@ -42,12 +42,7 @@ void kiln_rt_matmul(const float* a, const float* b, float* c, int64_t batch, int
 void kiln_rt_conv2d(const float* x, const float* w, float* y, const int64_t* geom, int64_t n, float* cols) {
   Geom g = geom_of(geom);
   if (n * g.pixels() * g.o == 0) return;
-  int64_t chunk = chunk_of(g, n);
-  for (int64_t n0 = 0; n0 < n; n0 += chunk) {
-    int64_t cnt = std::min(chunk, n - n0), rows = cnt * g.pixels();
-    kiln_im2col_f32(geom, x, n0, cnt, cols);
-    gemm(cols, rows, g.patch(), false, w, g.patch(), g.o, false, y + n0 * g.pixels() * g.o);
-  }
+  kiln_conv2d_f32(geom, x, w, n, y, cols, chunk_of(g, n));
 }
 
 void kiln_rt_conv2d_input_grad(const float* dy, const float* w, float* dx, const int64_t* geom, int64_t n,

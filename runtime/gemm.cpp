@@ -1,17 +1,211 @@
-// The shared GEMM (runtime/gemm.h) on Eigen. The only TU that includes Eigen's
-// product code; its compile flags (runtime/CMakeLists.txt) set the ISA of
-// every contraction in the process.
+// The shared GEMM (runtime/gemm.h): a packed, register-blocked GEMM of our
+// own, compiled three times (runtime/gemm_kernel.inc) for AVX-512, AVX2+FMA
+// and baseline vectors, picked once per process by the CPU it runs on.
+//
+// Loops: B is cut into panels of 2W (or W) columns, packed k-major with zero
+// padding unless it can be read in place; for each block of kKC steps of k,
+// each MR-row sliver of op(A) (packed k-major unless op(A) already is) meets
+// every panel in an MR x 2W (or MR x W) register tile. Large products split
+// their row blocks (or panels) over the thread pool; K is never split.
 #include "runtime/gemm.h"
 
-#include <Eigen/Core>
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
+#include <vector>
+
+#include "runtime/thread_pool.h"
+
+#if defined(__x86_64__) || defined(_M_X64)
+#include <immintrin.h>
+#define KILN_GEMM_X86 1
+#endif
 
 namespace {
 
-using RowMat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-using CMap = Eigen::Map<const RowMat>;
-using MMap = Eigen::Map<RowMat>;
+constexpr int64_t kKC = 256;  // k steps per block: an A sliver and a panel block stay in L1/L2
+
+// The product being computed: c [m, n] (=|+=) op(a) [m, k] * op(b) [k, n].
+struct Problem {
+  const float* a;
+  int64_t lda;  // a's row length as stored (ac)
+  bool ta;
+  const float* b;
+  int64_t ldb;  // b's row length as stored (bc)
+  bool tb;
+  float* c;
+  int64_t m, n, k;
+  bool accumulate;
+  // Set for conv2d by implicit GEMM (kiln_conv2d_f32): op(a) is the patch
+  // matrix of x = a, never built; row i is output pixel i, k = tap * C + channel.
+  const int64_t* conv = nullptr;
+};
+
+// The k block starting at k0: at most kKC steps, and within one filter tap for a conv.
+int64_t k_block(const Problem& p, int64_t k0) {
+  return p.conv ? std::min(kKC, p.conv[2] - k0 % p.conv[2]) : std::min(kKC, p.k - k0);
+}
+
+// Row pointers of the patch matrix: rows [i, i + mr) at k0 (one tap, channel
+// offset k0 % C), each the input pixel's channels or `zeros` where the tap reads padding.
+void conv_rows(const Problem& p, int64_t i, int64_t mr, int64_t k0, const float* zeros, const float** rows) {
+  const int64_t* g = p.conv;
+  const int64_t h = g[0], w = g[1], c = g[2], kw = g[4], oh = g[6], ow = g[7];
+  const int64_t tap = k0 / c, ch = k0 % c, ta = tap / kw, tb = tap % kw;
+  int64_t img = i / (oh * ow), oy = i / ow % oh, ox = i % ow;
+  for (int64_t r = 0; r < mr; ++r) {
+    const int64_t y = oy * g[8] + ta * g[12] - g[10], x = ox * g[9] + tb * g[13] - g[11];
+    rows[r] = y >= 0 && y < h && x >= 0 && x < w ? p.a + ((img * h + y) * w + x) * c + ch : zeros;
+    if (++ox == ow) {
+      ox = 0;
+      if (++oy == oh) oy = 0, ++img;
+    }
+  }
+}
+
+// One column panel of op(b): columns [j, j + nr) as nv vectors; row k at data + k * ld.
+struct Panel {
+  const float* data;
+  int64_t ld, j, nr, nv;
+};
+
+struct Panels {
+  std::vector<Panel> panels;
+};
+
+// A per-thread growable buffer of at least `floats` floats, 64-byte aligned.
+float* thread_buffer(std::vector<float>& v, size_t floats) {
+  if (v.size() < floats + 16) v.resize(floats + 16);
+  auto addr = reinterpret_cast<uintptr_t>(v.data());
+  return v.data() + ((64 - addr % 64) % 64) / sizeof(float);
+}
+
+float* sliver_buffer(int64_t floats) {
+  thread_local std::vector<float> v;
+  return thread_buffer(v, static_cast<size_t>(floats));
+}
+
+// op(b)'s panels for vectors of w lanes: 2w wide while more than w columns
+// remain, then one of w. A whole panel of an untransposed b is read in place;
+// the others are packed (k-major, zero-padded to the panel width).
+Panels make_panels(const Problem& p, int64_t w) {
+  Panels out;
+  int64_t packed = 0;
+  for (int64_t j = 0; j < p.n;) {
+    int64_t nv = p.n - j > w ? 2 : 1, nr = std::min(nv * w, p.n - j);
+    bool in_place = !p.tb && nr == nv * w;
+    out.panels.push_back({nullptr, in_place ? p.ldb : nv * w, j, nr, nv});
+    if (!in_place) packed += p.k * nv * w;
+    j += nr;
+  }
+  thread_local std::vector<float> buf;
+  float* dst = thread_buffer(buf, static_cast<size_t>(packed));
+  for (Panel& pn : out.panels) {
+    if (pn.ld == p.ldb && !p.tb && pn.nr == pn.nv * w) {
+      pn.data = p.b + pn.j;
+      continue;
+    }
+    pn.data = dst;
+    for (int64_t k = 0; k < p.k; ++k, dst += pn.ld) {
+      for (int64_t x = 0; x < pn.nr; ++x) dst[x] = p.tb ? p.b[(pn.j + x) * p.ldb + k] : p.b[k * p.ldb + pn.j + x];
+      std::fill(dst + pn.nr, dst + pn.ld, 0.0f);
+    }
+  }
+  return out;
+}
+
+// Transposed op(a) rows [i, i + mr), k steps [k0, k0 + kc), k-major into
+// s[k * mr_full + r], with zeros past mr.
+void pack_sliver(const Problem& p, int64_t i, int64_t mr, int64_t k0, int64_t kc, int64_t mr_full, float* s) {
+  for (int64_t k = 0; k < kc; ++k) {
+    const float* src = p.a + (k0 + k) * p.lda + i;
+    std::memcpy(s + k * mr_full, src, static_cast<size_t>(mr) * sizeof(float));
+    std::fill(s + k * mr_full + mr, s + (k + 1) * mr_full, 0.0f);
+  }
+}
+
+// Products below this many multiply-adds run on the calling thread.
+constexpr int64_t kParallelFlops = int64_t{1} << 21;
+
+// Calls block(i0, i1, p0, p1) on row ranges (multiples of mr) or, when there
+// are too few row blocks, panel ranges, one per thread for large products.
+template <class Block>
+void run_split(const Problem& p, int64_t mr, const Panels& bp, Block&& block) {
+  const int64_t row_blocks = (p.m + mr - 1) / mr, panels = static_cast<int64_t>(bp.panels.size());
+  const int64_t threads = p.m * p.n * p.k >= kParallelFlops ? kiln_num_threads() : 1;
+  if (threads > 1 && row_blocks >= 2 * threads) {
+    kiln::runtime::parallel_ranges(row_blocks, threads, [&](int64_t b0, int64_t b1) {
+      block(b0 * mr, std::min(b1 * mr, p.m), int64_t{0}, panels);
+    });
+  } else if (threads > 1 && panels >= threads) {
+    kiln::runtime::parallel_ranges(panels, threads, [&](int64_t q0, int64_t q1) { block(int64_t{0}, p.m, q0, q1); });
+  } else {
+    block(int64_t{0}, p.m, int64_t{0}, panels);
+  }
+}
+
+}  // namespace
+
+// The ISA-specific code: the same source (gemm_kernel.inc) under three targets.
+#if defined(KILN_GEMM_X86) && defined(__GNUC__)
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx512f,avx512vl,avx512dq,avx2,fma"))), apply_to = function)
+#else
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512vl,avx512dq,avx2,fma")
+#endif
+namespace isa_avx512 {
+using V = __m512;
+constexpr int W = 16, MR = 12;
+inline V vload(const float* p) { return _mm512_loadu_ps(p); }
+inline void vstore(float* p, V v) { _mm512_storeu_ps(p, v); }
+inline V vzero() { return _mm512_setzero_ps(); }
+inline V vbcast(float x) { return _mm512_set1_ps(x); }
+inline V vfma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
+#include "runtime/gemm_kernel.inc"
+}  // namespace isa_avx512
+#if defined(__clang__)
+#pragma clang attribute pop
+#pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
+#else
+#pragma GCC pop_options
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+#endif
+namespace isa_avx2 {
+using V = __m256;
+constexpr int W = 8, MR = 6;
+inline V vload(const float* p) { return _mm256_loadu_ps(p); }
+inline void vstore(float* p, V v) { _mm256_storeu_ps(p, v); }
+inline V vzero() { return _mm256_setzero_ps(); }
+inline V vbcast(float x) { return _mm256_set1_ps(x); }
+inline V vfma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
+#include "runtime/gemm_kernel.inc"
+}  // namespace isa_avx2
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
+#pragma GCC pop_options
+#endif
+#endif
+
+// Baseline: 4-lane vectors, multiply then add (no FMA to rely on).
+namespace isa_generic {
+typedef float V __attribute__((vector_size(16)));
+constexpr int W = 4, MR = 6;
+inline V vload(const float* p) {
+  V v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+inline void vstore(float* p, V v) { std::memcpy(p, &v, sizeof v); }
+inline V vzero() { return V{0, 0, 0, 0}; }
+inline V vbcast(float x) { return V{x, x, x, x}; }
+inline V vfma(V a, V b, V c) { return a * b + c; }
+#include "runtime/gemm_kernel.inc"
+}  // namespace isa_generic
+
+namespace {
 
 // Visits the patch matrix of images [n0, n0+cnt): f(row, tap, src) where row is
 // the output pixel, tap = (a*KW + b) the filter tap (a block of C columns), and
@@ -35,45 +229,112 @@ void for_each_patch(const int64_t* g, int64_t n0, int64_t cnt, F&& f) {
       }
 }
 
+
+// Calls f(begin, end) on ranges of the cnt images, split over the thread pool
+// when the patch matrix is large (each image's rows and input are its own).
+template <class F>
+void for_image_ranges(const int64_t* g, int64_t cnt, F&& f) {
+  const int64_t floats = cnt * g[6] * g[7] * g[3] * g[4] * g[2];
+  kiln::runtime::parallel_ranges(cnt, floats >= (int64_t{1} << 18) ? kiln_num_threads() : 1, f);
+}
+
+enum class Isa { avx512, avx2, generic };
+
+// The widest instruction set this CPU runs; $KILN_GEMM_ISA=avx2|generic caps it (for tests and benchmarks).
+Isa host_isa() {
+  static const Isa isa = [] {
+    Isa best = Isa::generic;
+#if defined(KILN_GEMM_X86) && defined(__GNUC__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+        __builtin_cpu_supports("avx512dq"))
+      best = Isa::avx512;
+    else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+      best = Isa::avx2;
+#endif
+    const char* cap = std::getenv("KILN_GEMM_ISA");
+    if (cap && std::strcmp(cap, "generic") == 0) return Isa::generic;
+    if (cap && std::strcmp(cap, "avx2") == 0 && best == Isa::avx512) return Isa::avx2;
+    return best;
+  }();
+  return isa;
+}
+
+// Runs the product on the widest instruction set of this CPU.
+void run(const Problem& p) {
+  if (p.m == 0 || p.n == 0) return;
+  if (p.k == 0) {
+    if (!p.accumulate) std::fill(p.c, p.c + p.m * p.n, 0.0f);
+    return;
+  }
+  switch (host_isa()) {
+#if defined(KILN_GEMM_X86) && defined(__GNUC__)
+    case Isa::avx512: return isa_avx512::gemm(p);
+    case Isa::avx2: return isa_avx2::gemm(p);
+#endif
+    default: return isa_generic::gemm(p);
+  }
+}
+
+// Inputs with at least this many channels convolve by implicit GEMM (a tap's
+// channels are enough k steps per pass over the output tile); fewer through
+// an explicit patch matrix. Both give the same bits.
+constexpr int64_t kImplicitConvChannels = 16;
+
 }  // namespace
 
 extern "C" {
 
 void kiln_gemm_f32(const float* a, int64_t ar, int64_t ac, int32_t ta, const float* b, int64_t br, int64_t bc,
                    int32_t tb, float* c, int32_t accumulate) {
-  CMap A(a, ar, ac), B(b, br, bc);
-  int64_t m = ta ? ac : ar, p = tb ? br : bc;
-  MMap C(c, m, p);
-  if (!accumulate) C.setZero();
-  if (!ta && !tb) C.noalias() += A * B;
-  else if (ta && !tb) C.noalias() += A.transpose() * B;
-  else if (!ta && tb) C.noalias() += A * B.transpose();
-  else C.noalias() += A.transpose() * B.transpose();
+  run(Problem{a, ac, ta != 0, b, bc, tb != 0, c, ta ? ac : ar, tb ? br : bc, ta ? ar : ac, accumulate != 0});
+}
+
+void kiln_conv2d_f32(const int64_t* g, const float* x, const float* w, int64_t n, float* y, float* cols,
+                     int64_t chunk) {
+  const int64_t patch = g[3] * g[4] * g[2], pixels = g[6] * g[7], o = g[5];
+  if (g[2] >= kImplicitConvChannels) {
+    Problem p{x, patch, false, w, o, false, y, n * pixels, o, patch, false};
+    p.conv = g;
+    return run(p);
+  }
+  for (int64_t n0 = 0; n0 < n; n0 += chunk) {
+    const int64_t cnt = std::min(chunk, n - n0);
+    kiln_im2col_f32(g, x, n0, cnt, cols);
+    run(Problem{cols, patch, false, w, o, false, y + n0 * pixels * o, cnt * pixels, o, patch, false});
+  }
 }
 
 const char* kiln_gemm_isa() {
-#if defined(__AVX2__) && defined(__FMA__)
-  return "avx2+fma";
-#else
-  return "sse2";
-#endif
+  switch (host_isa()) {
+    case Isa::avx512: return "avx512";
+    case Isa::avx2: return "avx2+fma";
+    case Isa::generic: break;
+  }
+  return "generic";
 }
 
 void kiln_im2col_f32(const int64_t* g, const float* x, int64_t n0, int64_t cnt, float* cols) {
-  const int64_t c = g[2], patch = g[3] * g[4] * g[2];
-  for_each_patch(g, n0, cnt, [&](int64_t row, int64_t tap, int64_t src) {
-    float* dst = cols + row * patch + tap * c;
-    if (src < 0) std::fill(dst, dst + c, 0.0f);
-    else std::memcpy(dst, x + src, static_cast<size_t>(c) * sizeof(float));
+  const int64_t c = g[2], patch = g[3] * g[4] * g[2], rows_per_image = g[6] * g[7];
+  for_image_ranges(g, cnt, [&](int64_t b, int64_t e) {
+    float* out = cols + b * rows_per_image * patch;
+    for_each_patch(g, n0 + b, e - b, [&](int64_t row, int64_t tap, int64_t src) {
+      float* dst = out + row * patch + tap * c;
+      if (src < 0) std::fill(dst, dst + c, 0.0f);
+      else std::memcpy(dst, x + src, static_cast<size_t>(c) * sizeof(float));
+    });
   });
 }
 
 void kiln_col2im_add_f32(const int64_t* g, const float* cols, int64_t n0, int64_t cnt, float* dx) {
-  const int64_t c = g[2], patch = g[3] * g[4] * g[2];
-  for_each_patch(g, n0, cnt, [&](int64_t row, int64_t tap, int64_t src) {
-    if (src < 0) return;
-    const float* s = cols + row * patch + tap * c;
-    for (int64_t k = 0; k < c; ++k) dx[src + k] += s[k];
+  const int64_t c = g[2], patch = g[3] * g[4] * g[2], rows_per_image = g[6] * g[7];
+  for_image_ranges(g, cnt, [&](int64_t b, int64_t e) {  // images own disjoint parts of dx
+    const float* in = cols + b * rows_per_image * patch;
+    for_each_patch(g, n0 + b, e - b, [&](int64_t row, int64_t tap, int64_t src) {
+      if (src < 0) return;
+      const float* s = in + row * patch + tap * c;
+      for (int64_t k = 0; k < c; ++k) dx[src + k] += s[k];
+    });
   });
 }
 

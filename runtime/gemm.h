@@ -3,11 +3,12 @@
 // kernels (codegen/rt_kernels.cpp) both call this function, so they execute
 // the same machine code and agree bit for bit.
 //
-// runtime/gemm.cpp is the only translation unit that instantiates Eigen's
-// GEMM, and it is compiled with -mavx2 -mfma when the build machine supports
-// them (runtime/CMakeLists.txt; SSE2 otherwise). Keep it that way: a second
-// TU instantiating the same Eigen templates with other flags would let the
-// linker pick either copy.
+// runtime/gemm.cpp is our own packed, register-blocked GEMM; it picks the
+// widest instruction set the CPU runs (AVX-512, AVX2+FMA, baseline) once per
+// process. Each element of c is one chain c = fma(a_k, b_k, c) over k in
+// order, from 0 (or from c when accumulating): no tiling, packing or thread
+// split (runtime/thread_pool.h; rows and columns only) changes the result, so
+// it is the same for any thread count and any matrix size.
 #pragma once
 
 #include <cstdint>
@@ -20,7 +21,15 @@ extern "C" {
 void kiln_gemm_f32(const float* a, int64_t ar, int64_t ac, int32_t ta, const float* b, int64_t br, int64_t bc,
                    int32_t tb, float* c, int32_t accumulate);
 
-// The instruction set the GEMM was compiled for: "avx2+fma" or "sse2".
+// conv2d of images [0, n) (NHWC x, HWIO w, geom as for im2col below) into y
+// [n, OH, OW, O]: the same bits as kiln_im2col_f32 + kiln_gemm_f32 per chunk
+// of images. Inputs with many channels are read in place (implicit GEMM,
+// cols unused); otherwise each chunk of `chunk` images is im2col'ed into cols.
+void kiln_conv2d_f32(const int64_t* geom, const float* x, const float* w, int64_t n, float* y, float* cols,
+                     int64_t chunk);
+
+// The instruction set the GEMM runs: "avx512", "avx2+fma" or "generic" (no FMA).
+// $KILN_GEMM_ISA=avx2|generic caps it, for tests and benchmarks.
 const char* kiln_gemm_isa();
 
 // conv2d by GEMM (NHWC input, HWIO filter) needs the patch matrix of images

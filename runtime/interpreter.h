@@ -2,7 +2,7 @@
 //
 // It is the oracle every other execution path (the JIT, optimized graphs) is
 // tested against, so each kernel favours exact, documented semantics over speed
-// (contractions still use Eigen's GEMM, convolutions im2col + GEMM). Tensors
+// (contractions use the shared GEMM of runtime/gemm.h, convolutions im2col + GEMM). Tensors
 // are never modified in place: results may share buffers with arguments (a
 // reshape of a parameter, a parameter returned as a result) but never alias a
 // buffer that a later kernel writes.

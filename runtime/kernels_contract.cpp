@@ -1,14 +1,15 @@
-// Contraction kernels on the shared GEMM (runtime/gemm.h, Eigen): matmul in every form the shape rule
+// Contraction kernels on the shared GEMM (runtime/gemm.h): matmul in every form the shape rule
 // allows, and conv2d with its two adjoints by im2col / col2im.
 //
-// conv2d lowers each chunk of images to a patch matrix cols [rows, KH*KW*C]
-// (rows = images * OH * OW; zero where the window reads padding) and one GEMM
-// with the filter viewed as [KH*KW*C, O]. The adjoints reuse the same patch
-// layout: input_grad = col2im(dy * W^T) (scatter-add, skipping padding) and
+// conv2d is the product of the patch matrix cols [rows, KH*KW*C] (rows =
+// images * OH * OW; zero where the window reads padding) and the filter viewed
+// as [KH*KW*C, O], by kiln_conv2d_f32 (implicit GEMM, or im2col per chunk).
+// The adjoints reuse the same patch layout: input_grad = col2im(dy * W^T) (scatter-add, skipping padding) and
 // filter_grad = sum over chunks of cols^T * dy, which makes them exact adjoints.
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <memory>
 
 #include "runtime/gemm.h"
 #include "runtime/kernels_util.h"
@@ -88,12 +89,9 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Window2D& win) {
   Tensor y = Tensor::zeros({g.n, g.oh, g.ow, g.o}, DType::f32);
   if (y.size() == 0) return y;
   int64_t chunk = images_per_chunk(g);
-  std::vector<float> cols(static_cast<size_t>(chunk * g.pixels() * g.patch()));
-  for (int64_t n0 = 0; n0 < g.n; n0 += chunk) {
-    int64_t cnt = std::min(chunk, g.n - n0), rows = cnt * g.pixels();
-    kiln_im2col_f32(im2col_geom(g).data(), x.data(), n0, cnt, cols.data());
-    gemm(cols.data(), rows, g.patch(), false, w.data(), g.patch(), g.o, false, y.data() + n0 * g.pixels() * g.o);
-  }
+  // Uninitialized: the implicit-GEMM path never touches it.
+  std::unique_ptr<float[]> cols(new float[static_cast<size_t>(chunk * g.pixels() * g.patch())]);
+  kiln_conv2d_f32(im2col_geom(g).data(), x.data(), w.data(), g.n, y.data(), cols.get(), chunk);
   return y;
 }
 

@@ -2,6 +2,7 @@
 // interpreter (<= 1e-5 relative; after the default pipelines, as the "jit"
 // backend runs them, bitwise), the Keras goldens hold through the "jit"
 // backend, autodiff graphs match, and a batch-size change never recompiles.
+#include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -9,6 +10,7 @@
 #include "kiln/kiln.h"
 #include "passes/autodiff.h"
 #include "passes/pipelines.h"
+#include "runtime/thread_pool.h"
 #include "training/tasks.h"
 #include "zoo.h"
 
@@ -156,6 +158,37 @@ TEST_P(Zoo, OptimizedStepsMatchInterpreter) {
                      name + " train_step N=" + std::to_string(batch), kOptRel);
   }
   EXPECT_EQ(jit.stats().compilations, 2);
+}
+
+// The CNN's optimized train step (its GEMMs and im2col split over the thread
+// pool at batch 32) gives the same bytes on 1 and 2 threads.
+TEST(ZooThreads, CnnTrainStepSameBytesForOneAndTwoThreads) {
+  set_seed(5);
+  Model model = zoo::build("cnn");
+  zoo::Task task = zoo::synthetic_task("cnn", 32, 2);
+  model.compile(task.compile);
+  const StepGraphs& sg = model.step_graphs(task.y);
+  std::vector<Tensor> args = task.x.resolve(input_names(model), "input", "cnn");
+  std::vector<Tensor> ys = task.y.resolve(output_names(model), "target", "cnn");
+  args.insert(args.end(), ys.begin(), ys.end());
+  std::vector<Tensor> w = model.get_weights();
+  args.insert(args.end(), w.begin(), w.end());
+  for (size_t i = 0; i < sg.state_types.size(); ++i)
+    args.push_back(Tensor::full(sg.state_types[i].shape, static_cast<float>(sg.state_init[i])));
+  args.push_back(Tensor::full({}, 0.01f));
+  codegen::Jit jit(codegen::JitOptions{.cache_dir = "", .disk_cache = false});
+  auto train = jit.compile(*optimized(*sg.train_step, passes::Pipeline::TrainStep));
+  const int32_t before = kiln_num_threads();
+  kiln_set_num_threads(1);
+  std::vector<Tensor> one = train->run(args);
+  kiln_set_num_threads(2);
+  std::vector<Tensor> two = train->run(args);
+  kiln_set_num_threads(before);
+  ASSERT_EQ(one.size(), two.size());
+  for (size_t i = 0; i < one.size(); ++i) {
+    ASSERT_EQ(one[i].shape(), two[i].shape()) << i;
+    EXPECT_EQ(std::memcmp(one[i].raw(), two[i].raw(), one[i].nbytes()), 0) << "result " << i;
+  }
 }
 
 TEST_P(Zoo, GradientGraphMatchesInterpreter) {

@@ -1,0 +1,134 @@
+// The worker pool behind runtime/thread_pool.h: persistent workers that spin
+// briefly, then sleep, between jobs; the caller runs the first range itself.
+#include "runtime/thread_pool.h"
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstdlib>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace {
+
+// $KILN_NUM_THREADS if it is a positive number, else the core count.
+int32_t default_threads() {
+  if (const char* e = std::getenv("KILN_NUM_THREADS"); e && *e) {
+    char* end = nullptr;
+    long v = std::strtol(e, &end, 10);
+    if (*end == '\0' && v >= 1) return static_cast<int32_t>(std::min<long>(v, 256));
+  }
+  return static_cast<int32_t>(std::max(1u, std::thread::hardware_concurrency()));
+}
+
+// Range t of `parts` consecutive ranges covering [0, n).
+int64_t range_start(int64_t n, int64_t parts, int64_t t) { return n * t / parts; }
+
+thread_local bool t_in_job = false;  // set while this thread runs a range of a job
+
+class Pool {
+ public:
+  int32_t threads() const { return threads_.load(std::memory_order_relaxed); }
+
+  void set_threads(int32_t n) {
+    std::lock_guard<std::mutex> busy(busy_);
+    stop_workers();
+    threads_.store(n > 0 ? n : default_threads(), std::memory_order_relaxed);
+  }
+
+  void run(int64_t n, int64_t parts, void (*f)(void*, int64_t, int64_t), void* ctx) {
+    parts = std::min<int64_t>({parts, n, threads()});
+    std::unique_lock<std::mutex> busy(busy_, std::try_to_lock);
+    if (parts <= 1 || t_in_job || !busy.owns_lock()) return f(ctx, 0, n);
+    start_workers(static_cast<size_t>(threads() - 1));
+    {
+      std::lock_guard<std::mutex> l(m_);
+      f_ = f, ctx_ = ctx, n_ = n, parts_ = parts;
+      pending_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
+      gen_.fetch_add(1, std::memory_order_release);
+    }
+    wake_.notify_all();
+    t_in_job = true;
+    f(ctx, 0, range_start(n, parts, 1));
+    t_in_job = false;
+    for (int spin = 0; pending_.load(std::memory_order_acquire) != 0; ++spin) {
+      if (spin < 20000) continue;
+      std::unique_lock<std::mutex> l(m_);
+      done_.wait(l, [&] { return pending_.load(std::memory_order_acquire) == 0; });
+    }
+  }
+
+ private:
+  std::atomic<int32_t> threads_{default_threads()};
+  std::mutex busy_;  // held by the one caller whose job the workers run
+  std::mutex m_;
+  std::condition_variable wake_, done_;
+  std::vector<std::thread> workers_;
+  std::atomic<uint64_t> gen_{0};
+  std::atomic<int> pending_{0};
+  bool stop_ = false;
+  void (*f_)(void*, int64_t, int64_t) = nullptr;
+  void* ctx_ = nullptr;
+  int64_t n_ = 0, parts_ = 0;
+
+  void start_workers(size_t count) {
+    if (workers_.size() == count) return;
+    stop_workers();
+    const uint64_t now = gen_.load(std::memory_order_acquire);
+    for (size_t w = 1; w <= count; ++w) workers_.emplace_back([this, w, now] { work(static_cast<int64_t>(w), now); });
+  }
+
+  void stop_workers() {
+    {
+      std::lock_guard<std::mutex> l(m_);
+      stop_ = true;
+    }
+    wake_.notify_all();
+    for (std::thread& t : workers_) t.join();
+    workers_.clear();
+    stop_ = false;
+  }
+
+  // Worker w runs range w of each job (if the job has that many), then reports.
+  // `seen` is the last job generation before the worker existed.
+  void work(int64_t w, uint64_t seen) {
+    t_in_job = true;
+    for (;;) {
+      for (int spin = 0; spin < 20000 && gen_.load(std::memory_order_acquire) == seen; ++spin) {
+      }
+      {
+        std::unique_lock<std::mutex> l(m_);
+        wake_.wait(l, [&] { return stop_ || gen_.load(std::memory_order_acquire) != seen; });
+        if (stop_) return;
+        seen = gen_.load(std::memory_order_acquire);
+      }
+      if (w < parts_) f_(ctx_, range_start(n_, parts_, w), range_start(n_, parts_, w + 1));
+      if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+        std::lock_guard<std::mutex> l(m_);
+        done_.notify_one();
+      }
+    }
+  }
+};
+
+Pool& pool() {
+  static Pool* p = new Pool;  // never destroyed: workers may outlive static destructors
+  return *p;
+}
+
+}  // namespace
+
+extern "C" {
+int32_t kiln_num_threads() { return pool().threads(); }
+void kiln_set_num_threads(int32_t n) { pool().set_threads(n); }
+}
+
+namespace kiln::runtime {
+
+void parallel_ranges(int64_t n, int64_t parts, void (*f)(void*, int64_t, int64_t), void* ctx) {
+  if (n <= 0) return;
+  pool().run(n, parts, f, ctx);
+}
+
+}  // namespace kiln::runtime

@@ -1,0 +1,183 @@
+// The shared GEMM (runtime/gemm.h) and the thread pool (runtime/thread_pool.h):
+// the GEMM against a double-accumulated reference at many shapes (every
+// transpose, accumulate on and off, edges that are no multiple of the tile),
+// bit for bit against its documented order (one fma chain per element over k),
+// and bitwise the same for 1 and 2 threads.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "runtime/gemm.h"
+#include "runtime/thread_pool.h"
+
+namespace {
+
+struct Case {
+  int64_t m, n, k;
+  bool ta, tb, acc;
+};
+
+std::vector<float> random_floats(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> d(-1.0f, 1.0f);
+  std::vector<float> v(n);
+  for (float& x : v) x = d(rng);
+  return v;
+}
+
+// The operands of one case: a stored [m,k] (or [k,m] when ta), b [k,n] (or [n,k]), c [m,n].
+struct Operands {
+  std::vector<float> a, b, c;
+  explicit Operands(const Case& t, uint32_t seed)
+      : a(random_floats(static_cast<size_t>(t.m * t.k), seed)),
+        b(random_floats(static_cast<size_t>(t.k * t.n), seed + 1)),
+        c(random_floats(static_cast<size_t>(t.m * t.n), seed + 2)) {}
+  float A(const Case& t, int64_t i, int64_t q) const { return t.ta ? a[q * t.m + i] : a[i * t.k + q]; }
+  float B(const Case& t, int64_t q, int64_t j) const { return t.tb ? b[j * t.k + q] : b[q * t.n + j]; }
+};
+
+// Runs kiln_gemm_f32 on the case, returning c.
+std::vector<float> run(const Case& t, const Operands& o) {
+  std::vector<float> c = o.c;
+  kiln_gemm_f32(o.a.data(), t.ta ? t.k : t.m, t.ta ? t.m : t.k, t.ta, o.b.data(), t.tb ? t.n : t.k,
+                t.tb ? t.k : t.n, t.tb, c.data(), t.acc);
+  return c;
+}
+
+std::string name(const Case& t) {
+  return "m=" + std::to_string(t.m) + " n=" + std::to_string(t.n) + " k=" + std::to_string(t.k) +
+         " ta=" + std::to_string(t.ta) + " tb=" + std::to_string(t.tb) + " acc=" + std::to_string(t.acc);
+}
+
+std::vector<Case> shapes() {
+  std::vector<Case> out;
+  for (int64_t m : {1, 5, 12, 13, 31, 64})
+    for (int64_t n : {1, 7, 16, 17, 32, 40, 65})
+      for (int64_t k : {1, 3, 16, 257})
+        for (int f = 0; f < 8; ++f) out.push_back({m, n, k, (f & 1) != 0, (f & 2) != 0, (f & 4) != 0});
+  return out;
+}
+
+TEST(Gemm, MatchesDoubleReference) {
+  uint32_t seed = 1;
+  for (const Case& t : shapes()) {
+    SCOPED_TRACE(name(t));
+    Operands o(t, seed += 3);
+    std::vector<float> c = run(t, o);
+    int bad = 0;
+    for (int64_t i = 0; i < t.m; ++i)
+      for (int64_t j = 0; j < t.n; ++j) {
+        double s = t.acc ? o.c[i * t.n + j] : 0.0;
+        for (int64_t q = 0; q < t.k; ++q) s += double{o.A(t, i, q)} * o.B(t, q, j);
+        float got = c[i * t.n + j];
+        if (std::fabs(got - s) > 1e-5 * (1 + std::sqrt(double(t.k))) && bad++ < 3)
+          ADD_FAILURE() << "(" << i << "," << j << "): " << got << " vs " << s;
+      }
+  }
+}
+
+// Every element is the documented chain c = fma(a_k, b_k, c) over k in order
+// (multiply then add on the ISA without FMA), whatever the shape and tile.
+TEST(Gemm, IsOneFmaChainPerElement) {
+  const bool fused = std::strcmp(kiln_gemm_isa(), "generic") != 0;
+  uint32_t seed = 7;
+  for (const Case& t : shapes()) {
+    SCOPED_TRACE(name(t));
+    Operands o(t, seed += 3);
+    std::vector<float> c = run(t, o);
+    for (int64_t i = 0; i < t.m; ++i)
+      for (int64_t j = 0; j < t.n; ++j) {
+        float s = t.acc ? o.c[i * t.n + j] : 0.0f;
+        for (int64_t q = 0; q < t.k; ++q) {
+          float x = o.A(t, i, q), y = o.B(t, q, j);
+          s = fused ? std::fma(x, y, s) : s + x * y;
+        }
+        ASSERT_EQ(std::memcmp(&s, &c[i * t.n + j], sizeof s), 0) << "(" << i << "," << j << ")";
+      }
+  }
+}
+
+TEST(Gemm, ZeroKClearsOrKeeps) {
+  std::vector<float> c(6, 3.0f);
+  float dummy = 0;
+  kiln_gemm_f32(&dummy, 2, 0, 0, &dummy, 0, 3, 0, c.data(), 1);
+  EXPECT_EQ(c, std::vector<float>(6, 3.0f));
+  kiln_gemm_f32(&dummy, 2, 0, 0, &dummy, 0, 3, 0, c.data(), 0);
+  EXPECT_EQ(c, std::vector<float>(6, 0.0f));
+}
+
+// Large enough to split over the pool (rows, or panels when rows are few).
+TEST(Gemm, SameBitsForOneAndTwoThreads) {
+  const int32_t before = kiln_num_threads();
+  for (Case t : {Case{1000, 48, 300, false, false, false}, Case{700, 40, 520, true, true, true},
+                 Case{20, 700, 400, false, true, false}}) {
+    SCOPED_TRACE(name(t));
+    Operands o(t, 11);
+    kiln_set_num_threads(1);
+    std::vector<float> one = run(t, o);
+    kiln_set_num_threads(2);
+    std::vector<float> two = run(t, o);
+    EXPECT_EQ(std::memcmp(one.data(), two.data(), one.size() * sizeof(float)), 0);
+  }
+  kiln_set_num_threads(before);
+}
+
+// conv2d (implicit GEMM for many channels, im2col for few) gives the bits of
+// an explicit patch matrix and one GEMM, with padding, strides and dilations.
+TEST(Gemm, Conv2dEqualsIm2colThenGemm) {
+  struct Conv {
+    int64_t n, h, w, c, kh, kw, o, sh, sw, pt, pl, pb, pr, dh, dw;
+  };
+  for (const Conv& v : {Conv{3, 9, 8, 32, 3, 3, 16, 1, 1, 1, 1, 1, 1, 1, 1}, Conv{2, 11, 7, 17, 4, 2, 21, 2, 1, 0, 1, 2, 0, 1, 2},
+                        Conv{2, 9, 9, 1, 4, 4, 32, 1, 1, 0, 0, 0, 0, 1, 1}, Conv{1, 6, 5, 3, 2, 3, 5, 1, 2, 1, 0, 0, 1, 1, 1},
+                        Conv{5, 30, 30, 32, 4, 4, 16, 1, 1, 0, 0, 0, 0, 1, 1}}) {
+    const int64_t oh = (v.h + v.pt + v.pb - ((v.kh - 1) * v.dh + 1)) / v.sh + 1;
+    const int64_t ow = (v.w + v.pl + v.pr - ((v.kw - 1) * v.dw + 1)) / v.sw + 1;
+    const int64_t geom[14] = {v.h, v.w, v.c, v.kh, v.kw, v.o, oh, ow, v.sh, v.sw, v.pt, v.pl, v.dh, v.dw};
+    const int64_t patch = v.kh * v.kw * v.c, rows = v.n * oh * ow;
+    SCOPED_TRACE("c=" + std::to_string(v.c) + " o=" + std::to_string(v.o) + " patch=" + std::to_string(patch));
+    std::vector<float> x = random_floats(static_cast<size_t>(v.n * v.h * v.w * v.c), 3);
+    std::vector<float> w = random_floats(static_cast<size_t>(patch * v.o), 4);
+    std::vector<float> cols(static_cast<size_t>(rows * patch)), want(static_cast<size_t>(rows * v.o));
+    kiln_im2col_f32(geom, x.data(), 0, v.n, cols.data());
+    kiln_gemm_f32(cols.data(), rows, patch, 0, w.data(), patch, v.o, 0, want.data(), 0);
+    for (int64_t chunk : {int64_t{1}, v.n}) {
+      std::vector<float> got(want.size(), 7.0f), scratch(static_cast<size_t>(chunk * oh * ow * patch));
+      kiln_conv2d_f32(geom, x.data(), w.data(), v.n, got.data(), scratch.data(), chunk);
+      EXPECT_EQ(std::memcmp(got.data(), want.data(), want.size() * sizeof(float)), 0) << "chunk " << chunk;
+    }
+  }
+}
+
+TEST(ThreadPool, RangesCoverOnceInOrder) {
+  const int32_t before = kiln_num_threads();
+  kiln_set_num_threads(2);
+  EXPECT_EQ(kiln_num_threads(), 2);
+  for (int64_t n : {1, 2, 3, 100}) {
+    std::vector<int> hits(static_cast<size_t>(n), 0);
+    kiln::runtime::parallel_ranges(n, 4, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) ++hits[static_cast<size_t>(i)];
+    });
+    EXPECT_EQ(hits, std::vector<int>(static_cast<size_t>(n), 1)) << n;
+  }
+  kiln_set_num_threads(before);
+}
+
+TEST(ThreadPool, NestedCallsRunInline) {
+  const int32_t before = kiln_num_threads();
+  kiln_set_num_threads(2);
+  std::vector<int> inner(2, 0);
+  kiln::runtime::parallel_ranges(2, 2, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i)
+      kiln::runtime::parallel_ranges(10, 2, [&](int64_t x, int64_t y) { inner[static_cast<size_t>(i)] += y - x; });
+  });
+  EXPECT_EQ(inner, (std::vector<int>{10, 10}));
+  kiln_set_num_threads(0);
+  EXPECT_GE(kiln_num_threads(), 1);
+  kiln_set_num_threads(before);
+}
+
+}  // namespace

@@ -1,6 +1,6 @@
-// Runtime kernels for generated code: GEMM and conv2d by im2col, written on
-// raw pointers but step for step as runtime/kernels_contract.cpp, and through
-// the same compiled GEMM and im2col (runtime/gemm.h), so results are bitwise identical.
+// Runtime kernels for generated code: GEMM and conv2d, written on raw pointers
+// but step for step as runtime/kernels_contract.cpp, and through the same
+// compiled GEMM and conv kernels (runtime/gemm.h), so results are bitwise identical.
 #include "codegen/rt_kernels.h"
 
 #include <algorithm>
@@ -48,27 +48,13 @@ void kiln_rt_conv2d(const float* x, const float* w, float* y, const int64_t* geo
 void kiln_rt_conv2d_input_grad(const float* dy, const float* w, float* dx, const int64_t* geom, int64_t n,
                                float* cols) {
   Geom g = geom_of(geom);
-  std::fill(dx, dx + n * g.h * g.w * g.c, 0.0f);
-  if (n * g.h * g.w * g.c == 0 || n * g.pixels() * g.o == 0) return;
-  int64_t chunk = chunk_of(g, n);
-  for (int64_t n0 = 0; n0 < n; n0 += chunk) {
-    int64_t cnt = std::min(chunk, n - n0), rows = cnt * g.pixels();
-    gemm(dy + n0 * g.pixels() * g.o, rows, g.o, false, w, g.patch(), g.o, true, cols);
-    kiln_col2im_add_f32(geom, cols, n0, cnt, dx);
-  }
+  if (n * g.h * g.w * g.c == 0) return;
+  kiln_conv2d_input_grad_f32(geom, dy, w, n, dx, cols, chunk_of(g, n));
 }
 
 void kiln_rt_conv2d_filter_grad(const float* x, const float* dy, float* dw, const int64_t* geom, int64_t n,
                                 float* cols) {
-  Geom g = geom_of(geom);
-  std::fill(dw, dw + g.patch() * g.o, 0.0f);
-  if (g.patch() * g.o == 0 || n * g.pixels() * g.o == 0) return;
-  int64_t chunk = chunk_of(g, n);
-  for (int64_t n0 = 0; n0 < n; n0 += chunk) {
-    int64_t cnt = std::min(chunk, n - n0), rows = cnt * g.pixels();
-    kiln_im2col_f32(geom, x, n0, cnt, cols);
-    gemm(cols, rows, g.patch(), true, dy + n0 * g.pixels() * g.o, rows, g.o, false, dw, true);
-  }
+  kiln_conv2d_filter_grad_f32(geom, x, dy, n, dw, cols, chunk_of(geom_of(geom), n));
 }
 
 int32_t kiln_rt_ipow_i32(int32_t base, int32_t e) {

@@ -1,8 +1,8 @@
 // Runtime kernels that generated code calls (plain C ABI, no IR, no LLVM):
-// GEMM, conv2d and its adjoints by im2col + GEMM, integer pow. They mirror
+// GEMM, conv2d and its adjoints, integer pow. They mirror
 // runtime/kernels_contract.cpp operation for operation (same chunking) and
-// call the same compiled GEMM (runtime/gemm.h), so the JIT matches the
-// interpreter bit for bit.
+// call the same compiled GEMM and conv kernels (runtime/gemm.h), so the JIT
+// matches the interpreter bit for bit.
 #pragma once
 
 #include <cstdint>

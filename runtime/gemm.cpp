@@ -38,27 +38,52 @@ struct Problem {
   bool accumulate;
   // Set for conv2d by implicit GEMM (kiln_conv2d_f32): op(a) is the patch
   // matrix of x = a, never built; row i is output pixel i, k = tap * C + channel.
+  // With conv_adjoint (kiln_conv2d_input_grad_f32), a = dy and row i is input
+  // pixel i, k = tap * O + output channel: the dy entry that tap reads it into.
   const int64_t* conv = nullptr;
+  bool conv_adjoint = false;
 };
+
+// Channels per filter tap along k: C, or O for the adjoint.
+int64_t tap_channels(const Problem& p) { return p.conv[p.conv_adjoint ? 5 : 2]; }
 
 // The k block starting at k0: at most kKC steps, and within one filter tap for a conv.
 int64_t k_block(const Problem& p, int64_t k0) {
-  return p.conv ? std::min(kKC, p.conv[2] - k0 % p.conv[2]) : std::min(kKC, p.k - k0);
+  if (!p.conv) return std::min(kKC, p.k - k0);
+  const int64_t c = tap_channels(p);
+  return std::min(kKC, c - k0 % c);
 }
 
-// Row pointers of the patch matrix: rows [i, i + mr) at k0 (one tap, channel
-// offset k0 % C), each the input pixel's channels or `zeros` where the tap reads padding.
+// The input pixel (y * W + x) that tap (ta, tb) of output pixel (oy, ox) reads, or -1 for padding.
+int64_t tap_source(const int64_t* g, int64_t oy, int64_t ox, int64_t ta, int64_t tb) {
+  const int64_t y = oy * g[8] + ta * g[12] - g[10], x = ox * g[9] + tb * g[13] - g[11];
+  return y >= 0 && y < g[0] && x >= 0 && x < g[1] ? y * g[1] + x : -1;
+}
+
+// The output pixel (oy * OW + ox) whose tap (ta, tb) reads input pixel (y, x), or -1.
+int64_t tap_reader(const int64_t* g, int64_t y, int64_t x, int64_t ta, int64_t tb) {
+  const int64_t ny = y + g[10] - ta * g[12], nx = x + g[11] - tb * g[13];
+  if (ny < 0 || nx < 0 || ny % g[8] || nx % g[9]) return -1;
+  const int64_t oy = ny / g[8], ox = nx / g[9];
+  return oy < g[6] && ox < g[7] ? oy * g[7] + ox : -1;
+}
+
+// Row pointers of the implicit op(a): rows [i, i + mr) at k0 (one tap,
+// channel offset k0 % channels), each a pixel's channels or `zeros` where
+// there is nothing to read (padding; for the adjoint, no output pixel).
 void conv_rows(const Problem& p, int64_t i, int64_t mr, int64_t k0, const float* zeros, const float** rows) {
   const int64_t* g = p.conv;
-  const int64_t h = g[0], w = g[1], c = g[2], kw = g[4], oh = g[6], ow = g[7];
-  const int64_t tap = k0 / c, ch = k0 % c, ta = tap / kw, tb = tap % kw;
-  int64_t img = i / (oh * ow), oy = i / ow % oh, ox = i % ow;
+  const int64_t c = tap_channels(p), kw = g[4], tap = k0 / c, ch = k0 % c;
+  const int64_t ph = p.conv_adjoint ? g[0] : g[6], pw = p.conv_adjoint ? g[1] : g[7];  // rows' pixels
+  const int64_t other = p.conv_adjoint ? g[6] * g[7] : g[0] * g[1];                      // read side's
+  int64_t img = i / (ph * pw), py = i / pw % ph, px = i % pw;
   for (int64_t r = 0; r < mr; ++r) {
-    const int64_t y = oy * g[8] + ta * g[12] - g[10], x = ox * g[9] + tb * g[13] - g[11];
-    rows[r] = y >= 0 && y < h && x >= 0 && x < w ? p.a + ((img * h + y) * w + x) * c + ch : zeros;
-    if (++ox == ow) {
-      ox = 0;
-      if (++oy == oh) oy = 0, ++img;
+    const int64_t s = p.conv_adjoint ? tap_reader(g, py, px, tap / kw, tap % kw)
+                                     : tap_source(g, py, px, tap / kw, tap % kw);
+    rows[r] = s < 0 ? zeros : p.a + (img * other + s) * c + ch;
+    if (++px == pw) {
+      px = 0;
+      if (++py == ph) py = 0, ++img;
     }
   }
 }
@@ -276,6 +301,13 @@ void run(const Problem& p) {
   }
 }
 
+// Images per patch matrix: at most `chunk` (what cols holds), and few enough
+// that the matrix (~1 MB) is still in cache when the GEMM reads it.
+int64_t cache_chunk(const int64_t* g, int64_t chunk) {
+  const int64_t per_image = std::max<int64_t>(g[6] * g[7] * g[3] * g[4] * g[2], 1);
+  return std::clamp<int64_t>((int64_t{1} << 18) / per_image, 1, std::max<int64_t>(chunk, 1));
+}
+
 // Inputs with at least this many channels convolve by implicit GEMM (a tap's
 // channels are enough k steps per pass over the output tile); fewer through
 // an explicit patch matrix. Both give the same bits.
@@ -298,10 +330,49 @@ void kiln_conv2d_f32(const int64_t* g, const float* x, const float* w, int64_t n
     p.conv = g;
     return run(p);
   }
+  chunk = cache_chunk(g, chunk);
   for (int64_t n0 = 0; n0 < n; n0 += chunk) {
     const int64_t cnt = std::min(chunk, n - n0);
     kiln_im2col_f32(g, x, n0, cnt, cols);
     run(Problem{cols, patch, false, w, o, false, y + n0 * pixels * o, cnt * pixels, o, patch, false});
+  }
+}
+
+void kiln_conv2d_input_grad_f32(const int64_t* g, const float* dy, const float* w, int64_t n, float* dx, float* cols,
+                                int64_t chunk) {
+  const int64_t c = g[2], taps = g[3] * g[4], patch = taps * c, pixels = g[6] * g[7], o = g[5];
+  if (o >= kImplicitConvChannels) {
+    // dx [n*H*W, C] = dy read per tap [n*H*W, taps*O] x W rearranged [taps*O, C].
+    thread_local std::vector<float> wt;
+    wt.resize(static_cast<size_t>(patch * o));
+    for (int64_t t = 0; t < taps; ++t)
+      for (int64_t ch = 0; ch < c; ++ch)
+        for (int64_t q = 0; q < o; ++q) wt[static_cast<size_t>((t * o + q) * c + ch)] = w[(t * c + ch) * o + q];
+    Problem p{dy, taps * o, false, wt.data(), c, false, dx, n * g[0] * g[1], c, taps * o, false};
+    p.conv = g;
+    p.conv_adjoint = true;
+    return run(p);
+  }
+  std::fill(dx, dx + n * g[0] * g[1] * c, 0.0f);
+  chunk = cache_chunk(g, chunk);
+  for (int64_t n0 = 0; n0 < n; n0 += chunk) {
+    const int64_t cnt = std::min(chunk, n - n0);
+    // dcols [rows, patch] = dy [rows, O] * W^T, W viewed as [patch, O].
+    run(Problem{dy + n0 * pixels * o, o, false, w, o, true, cols, cnt * pixels, patch, o, false});
+    kiln_col2im_add_f32(g, cols, n0, cnt, dx);
+  }
+}
+
+void kiln_conv2d_filter_grad_f32(const int64_t* g, const float* x, const float* dy, int64_t n, float* dw,
+                                 float* cols, int64_t chunk) {
+  const int64_t patch = g[3] * g[4] * g[2], pixels = g[6] * g[7], o = g[5];
+  std::fill(dw, dw + patch * o, 0.0f);
+  chunk = cache_chunk(g, chunk);
+  for (int64_t n0 = 0; n0 < n; n0 += chunk) {
+    const int64_t cnt = std::min(chunk, n - n0), rows = cnt * pixels;
+    kiln_im2col_f32(g, x, n0, cnt, cols);
+    // dW [patch, O] += cols^T [patch, rows] * dy [rows, O]: one chain over all pixels in order.
+    run(Problem{cols, patch, true, dy + n0 * pixels * o, o, false, dw, patch, o, rows, true});
   }
 }
 

@@ -28,6 +28,19 @@ void kiln_gemm_f32(const float* a, int64_t ar, int64_t ac, int32_t ta, const flo
 void kiln_conv2d_f32(const int64_t* geom, const float* x, const float* w, int64_t n, float* y, float* cols,
                      int64_t chunk);
 
+// Its adjoint: dx [n, H, W, C] = the input gradient for dy [n, OH, OW, O].
+// With many output channels dx is one implicit GEMM (each input pixel reads,
+// tap by tap, the dy row of the output pixel that tap maps it to); otherwise
+// col2im of dy * W^T per chunk of images (cols as scratch).
+void kiln_conv2d_input_grad_f32(const int64_t* geom, const float* dy, const float* w, int64_t n, float* dx,
+                                float* cols, int64_t chunk);
+
+// The filter gradient dw [KH*KW*C, O] = patches(x)^T * dy, im2col'ed in
+// chunks of at most `chunk` images (small enough to stay in cache) into cols.
+// Chunking never changes the bits: each dw entry is one chain over all pixels.
+void kiln_conv2d_filter_grad_f32(const int64_t* geom, const float* x, const float* dy, int64_t n, float* dw,
+                                 float* cols, int64_t chunk);
+
 // The instruction set the GEMM runs: "avx512", "avx2+fma" or "generic" (no FMA).
 // $KILN_GEMM_ISA=avx2|generic caps it, for tests and benchmarks.
 const char* kiln_gemm_isa();

@@ -152,6 +152,68 @@ TEST(Gemm, Conv2dEqualsIm2colThenGemm) {
   }
 }
 
+// The input gradient (implicit GEMM over dy for many output channels, col2im
+// of dy * W^T for few) against a double-accumulated col2im reference.
+TEST(Gemm, Conv2dInputGradMatchesReference) {
+  struct Conv {
+    int64_t n, h, w, c, kh, kw, o, sh, sw, pt, pl, pb, pr, dh, dw;
+  };
+  for (const Conv& v : {Conv{3, 9, 8, 32, 3, 3, 16, 1, 1, 1, 1, 1, 1, 1, 1}, Conv{2, 11, 7, 5, 4, 2, 21, 2, 1, 0, 1, 2, 0, 1, 2},
+                        Conv{2, 9, 9, 1, 4, 4, 32, 1, 1, 0, 0, 0, 0, 1, 1}, Conv{1, 6, 5, 3, 2, 3, 5, 1, 2, 1, 0, 0, 1, 1, 1},
+                        Conv{2, 13, 12, 8, 3, 3, 17, 2, 3, 1, 2, 1, 0, 2, 1}}) {
+    const int64_t oh = (v.h + v.pt + v.pb - ((v.kh - 1) * v.dh + 1)) / v.sh + 1;
+    const int64_t ow = (v.w + v.pl + v.pr - ((v.kw - 1) * v.dw + 1)) / v.sw + 1;
+    const int64_t geom[14] = {v.h, v.w, v.c, v.kh, v.kw, v.o, oh, ow, v.sh, v.sw, v.pt, v.pl, v.dh, v.dw};
+    const int64_t patch = v.kh * v.kw * v.c, rows = v.n * oh * ow;
+    SCOPED_TRACE("c=" + std::to_string(v.c) + " o=" + std::to_string(v.o) + " patch=" + std::to_string(patch));
+    std::vector<float> dy = random_floats(static_cast<size_t>(rows * v.o), 5);
+    std::vector<float> w = random_floats(static_cast<size_t>(patch * v.o), 6);
+    // dx[src] += sum_o dy[row, o] * w[tap*C + c, o], in double, over every (row, tap) that reads src.
+    std::vector<double> want(static_cast<size_t>(v.n * v.h * v.w * v.c), 0.0);
+    for (int64_t img = 0; img < v.n; ++img)
+      for (int64_t oy = 0; oy < oh; ++oy)
+        for (int64_t ox = 0; ox < ow; ++ox)
+          for (int64_t a = 0; a < v.kh; ++a)
+            for (int64_t b = 0; b < v.kw; ++b) {
+              const int64_t y = oy * v.sh + a * v.dh - v.pt, x = ox * v.sw + b * v.dw - v.pl;
+              if (y < 0 || y >= v.h || x < 0 || x >= v.w) continue;
+              const int64_t row = (img * oh + oy) * ow + ox;
+              for (int64_t ch = 0; ch < v.c; ++ch) {
+                double s = 0;
+                for (int64_t q = 0; q < v.o; ++q) s += double{dy[row * v.o + q]} * w[((a * v.kw + b) * v.c + ch) * v.o + q];
+                want[static_cast<size_t>(((img * v.h + y) * v.w + x) * v.c + ch)] += s;
+              }
+            }
+    for (int64_t chunk : {int64_t{1}, v.n}) {
+      std::vector<float> got(want.size(), 7.0f), scratch(static_cast<size_t>(chunk * oh * ow * patch));
+      kiln_conv2d_input_grad_f32(geom, dy.data(), w.data(), v.n, got.data(), scratch.data(), chunk);
+      for (size_t i = 0; i < want.size(); ++i) ASSERT_NEAR(got[i], want[i], 1e-4) << "chunk " << chunk << " at " << i;
+    }
+  }
+}
+
+// The filter gradient is one chain per entry over all pixels: the same bits
+// for any chunk of images, and the double-accumulated patches^T * dy.
+TEST(Gemm, Conv2dFilterGradIndependentOfChunk) {
+  const int64_t n = 5, h = 12, w = 11, c = 3, kh = 4, kw = 4, o = 16, oh = h - kh + 1, ow = w - kw + 1;
+  const int64_t geom[14] = {h, w, c, kh, kw, o, oh, ow, 1, 1, 0, 0, 1, 1};
+  const int64_t patch = kh * kw * c, rows = n * oh * ow;
+  std::vector<float> x = random_floats(static_cast<size_t>(n * h * w * c), 8);
+  std::vector<float> dy = random_floats(static_cast<size_t>(rows * o), 9);
+  std::vector<float> cols(static_cast<size_t>(rows * patch)), one(static_cast<size_t>(patch * o), 7.0f);
+  std::vector<float> all(one.size(), 7.0f);
+  kiln_conv2d_filter_grad_f32(geom, x.data(), dy.data(), n, one.data(), cols.data(), 1);
+  kiln_conv2d_filter_grad_f32(geom, x.data(), dy.data(), n, all.data(), cols.data(), n);
+  EXPECT_EQ(std::memcmp(one.data(), all.data(), one.size() * sizeof(float)), 0);
+  kiln_im2col_f32(geom, x.data(), 0, n, cols.data());
+  for (int64_t i = 0; i < patch; ++i)
+    for (int64_t q = 0; q < o; ++q) {
+      double s = 0;
+      for (int64_t r = 0; r < rows; ++r) s += double{cols[r * patch + i]} * dy[r * o + q];
+      ASSERT_NEAR(all[i * o + q], s, 1e-4) << i << "," << q;
+    }
+}
+
 TEST(ThreadPool, RangesCoverOnceInOrder) {
   const int32_t before = kiln_num_threads();
   kiln_set_num_threads(2);

@@ -389,6 +389,12 @@ void kiln_im2col_f32(const int64_t* g, const float* x, int64_t n0, int64_t cnt, 
   const int64_t c = g[2], patch = g[3] * g[4] * g[2], rows_per_image = g[6] * g[7];
   for_image_ranges(g, cnt, [&](int64_t b, int64_t e) {
     float* out = cols + b * rows_per_image * patch;
+    if (c == 1) {  // one float per tap (a first conv on one channel): no memcpy call per element
+      for_each_patch(g, n0 + b, e - b, [&](int64_t row, int64_t tap, int64_t src) {
+        out[row * patch + tap] = src < 0 ? 0.0f : x[src];
+      });
+      return;
+    }
     for_each_patch(g, n0 + b, e - b, [&](int64_t row, int64_t tap, int64_t src) {
       float* dst = out + row * patch + tap * c;
       if (src < 0) std::fill(dst, dst + c, 0.0f);

@@ -4,7 +4,8 @@
 #   make demo                 builds the kiln command and runs the seven tutorial models:
 #                             summaries and the MLP's IR on stdout, PNGs in out/
 #   make test                 every test (ctest, 2 jobs, a timeout per test)
-#   make bench                builds and runs the benchmarks in bench/
+#   make bench                Kiln vs PyTorch on the seven models (installs Debian's python3-torch,
+#                             OpenBLAS, tcmalloc if missing): one table on stdout and in README.md
 #   make fuzz                 builds the libFuzzer harnesses (clang) in build-fuzz/, runs each FUZZ_SECONDS
 #   make install PREFIX=/opt/kiln
 #   make build                configure + build only
@@ -47,8 +48,11 @@ test: deps
 	$(MAKE) --no-print-directory build
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS) --timeout $(TEST_TIMEOUT)
 
-# bench/CMakeLists.txt puts its executables in $(BUILD)/bench/; scripts/bench.sh runs each.
-bench: deps
+# bench/CMakeLists.txt puts its executables in $(BUILD)/bench/; scripts/bench.sh runs them and
+# the PyTorch peer (bench/peers/) and joins the results (bench/report.py). Only this target
+# installs the bench packages.
+bench:
+	bash scripts/install-deps.sh --bench
 	$(MAKE) --no-print-directory build
 	bash scripts/bench.sh $(BUILD)
 

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Kiln needs, only those that are missing.
 # Idempotent and non-interactive; fast (one dpkg query) when everything is present.
+#   scripts/install-deps.sh           what `make demo` and `make test` need
+#   scripts/install-deps.sh --bench   that, plus the PyTorch peer of `make bench`
 set -euo pipefail
 
 PACKAGES=(
@@ -14,6 +16,15 @@ PACKAGES=(
   libhdf5-dev
   clang libclang-rt-14-dev
 )
+# `make bench` only: the strongest PyTorch Debian gives (issue 7): PyTorch 1.13 with OpenBLAS
+# (pthread build) and tcmalloc; scripts/bench.sh points torch at them.
+BENCH_PACKAGES=(python3-torch libopenblas0-pthread libgoogle-perftools4)
+if [[ ${1:-} == --bench ]]; then
+  PACKAGES+=("${BENCH_PACKAGES[@]}")
+elif [[ $# -gt 0 ]]; then
+  echo "usage: scripts/install-deps.sh [--bench]" >&2
+  exit 2
+fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do

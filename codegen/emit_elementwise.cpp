@@ -3,13 +3,15 @@
 //
 // No fast-math flags here: every op is a single rounding as in the
 // interpreter (runtime/kernels_elementwise.cpp), so results are bit-identical.
-// exp/log/tanh/sigmoid/pow/rsqrt are evaluated in double and rounded once,
-// calling the same C library functions.
+// log/pow/rsqrt are evaluated in double and rounded once, calling the same C
+// library functions; exp/tanh/sigmoid are the fixed float sequences of
+// runtime/math_f32.h (codegen/emit_math.cpp), which vectorize.
 #include <cmath>
 #include <limits>
 #include <optional>
 
 #include "codegen/emit.h"
+#include "codegen/emit_math.h"
 #include "ir/error.h"
 #include "runtime/rng.h"
 
@@ -233,17 +235,14 @@ Value* scalar_op(KernelCtx& k, ir::OpKind op, const std::vector<Value*>& x, ir::
                               b.CreateSelect(b.CreateFCmpOLT(x[0], fc(0)), fc(-1), x[0]));
       return b.CreateSub(b.CreateZExt(b.CreateICmpSGT(x[0], b.getInt32(0)), b.getInt32Ty()),
                          b.CreateZExt(b.CreateICmpSLT(x[0], b.getInt32(0)), b.getInt32Ty()));
-    case OpKind::Exp: return in_double(k, x[0], [&](Value* d) { return libm(k, "exp", {d}); });
+    case OpKind::Exp: return emit_exp_f32(b, x[0]);
     case OpKind::Log: return in_double(k, x[0], [&](Value* d) { return libm(k, "log", {d}); });
     case OpKind::Sqrt: return b.CreateUnaryIntrinsic(llvm::Intrinsic::sqrt, x[0]);
     case OpKind::Rsqrt:
       return in_double(k, x[0],
                        [&](Value* d) { return b.CreateFDiv(dc(1), b.CreateUnaryIntrinsic(llvm::Intrinsic::sqrt, d)); });
-    case OpKind::Tanh: return in_double(k, x[0], [&](Value* d) { return libm(k, "tanh", {d}); });
-    case OpKind::Sigmoid:  // 1 / (1 + exp(-x))
-      return in_double(k, x[0], [&](Value* d) {
-        return b.CreateFDiv(dc(1), b.CreateFAdd(dc(1), libm(k, "exp", {b.CreateFNeg(d)})));
-      });
+    case OpKind::Tanh: return emit_tanh_f32(b, x[0]);
+    case OpKind::Sigmoid: return emit_sigmoid_f32(b, x[0]);
     case OpKind::Relu: return b.CreateSelect(b.CreateFCmpOLT(x[0], fc(0)), fc(0), x[0]);  // NaN stays NaN
     case OpKind::Convert: return convert(k, x[0], t, k.node.attrs.get<ir::DType>("dtype"));
     case OpKind::Add: return f ? b.CreateFAdd(x[0], x[1]) : b.CreateAdd(x[0], x[1]);

@@ -1,12 +1,14 @@
 // Source and elementwise kernels: constant, iota, rng_uniform, unary math,
 // convert, binary arithmetic with broadcasting, compare and select.
 //
-// Transcendental f32 functions are evaluated in double and rounded once, so the
-// oracle is as close to correctly rounded as the C library allows.
+// exp, tanh and sigmoid are runtime/math_f32.h's fixed float sequences (the JIT
+// emits the same sequence, vectorized); log, rsqrt and pow are evaluated in
+// double and rounded once.
 #include <cmath>
 #include <limits>
 
 #include "runtime/kernels_util.h"
+#include "runtime/math_f32.h"
 #include "runtime/rng.h"
 
 namespace kiln::runtime::kernels {
@@ -62,12 +64,12 @@ float unary_f32(Unary op, float x) {
     case Unary::Neg: return -x;
     case Unary::Abs: return std::fabs(x);
     case Unary::Sign: return x > 0 ? 1.0f : x < 0 ? -1.0f : x;  // keeps 0, -0 and NaN
-    case Unary::Exp: return static_cast<float>(std::exp(static_cast<double>(x)));
+    case Unary::Exp: return kiln_exp_f32(x);
     case Unary::Log: return static_cast<float>(std::log(static_cast<double>(x)));
     case Unary::Sqrt: return std::sqrt(x);  // correctly rounded
     case Unary::Rsqrt: return static_cast<float>(1.0 / std::sqrt(static_cast<double>(x)));
-    case Unary::Tanh: return static_cast<float>(std::tanh(static_cast<double>(x)));
-    case Unary::Sigmoid: return static_cast<float>(1.0 / (1.0 + std::exp(-static_cast<double>(x))));
+    case Unary::Tanh: return kiln_tanh_f32(x);
+    case Unary::Sigmoid: return kiln_sigmoid_f32(x);
     case Unary::Relu: return x < 0 ? 0.0f : x;  // NaN stays NaN
   }
   KILN_UNREACHABLE("bad unary op");

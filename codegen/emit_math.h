@@ -1,0 +1,16 @@
+// exp, tanh and sigmoid as LLVM IR: the operation sequence of
+// runtime/math_f32.cpp (the interpreter's), op for op and without fast-math
+// flags, so the JIT's results equal the interpreter's bit for bit; straight-line
+// code (selects, no calls), so the loop vectorizer widens it. x may be a float
+// or a vector of floats.
+#pragma once
+
+#include <llvm/IR/IRBuilder.h>
+
+namespace kiln::codegen {
+
+llvm::Value* emit_exp_f32(llvm::IRBuilder<>& b, llvm::Value* x);
+llvm::Value* emit_tanh_f32(llvm::IRBuilder<>& b, llvm::Value* x);
+llvm::Value* emit_sigmoid_f32(llvm::IRBuilder<>& b, llvm::Value* x);  // 1 / (1 + e^-x)
+
+}  // namespace kiln::codegen

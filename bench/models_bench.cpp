@@ -10,6 +10,9 @@
 // Counters per row: items/s (samples/s), GFLOP/s and MFLOP (the matmul/conv
 // FLOPs of one call), faults (minor page faults per call), and on JIT rows
 // peak_MB (bytes live during a call: arguments + results + planned arena).
+// JIT rows run through CompiledProgram::run_into with the results kept between
+// calls (as the trainer runs its steps). predict/MODEL/model_api rows time the
+// user's call, Model::predict(x) on the "jit" backend, result tensor included.
 //
 //   build/bench/kiln_bench_models --benchmark_filter=train_step/mlp
 #include <benchmark/benchmark.h>
@@ -63,6 +66,7 @@ double flops(const ir::Graph& g, int64_t n) {
 }
 
 struct Setup {
+  std::unique_ptr<Model> model;  // compiled for the "jit" backend (model_api rows)
   std::unique_ptr<ir::Graph> predict, train;
   std::unique_ptr<ir::Graph> predict_opt, train_opt;  // after the default pipelines (what the JIT runs)
   std::vector<Tensor> predict_args, train_args;       // for 256 samples
@@ -104,6 +108,9 @@ Setup& setup(const std::string& name) {
   for (size_t i = 0; i < sg.state_types.size(); ++i)
     s.train_args.push_back(Tensor::full(sg.state_types[i].shape, static_cast<float>(sg.state_init[i])));
   s.train_args.push_back(Tensor::full({}, 0.001f));
+  s.model = std::make_unique<Model>(model);
+  opts.backend = "jit";
+  s.model->compile(opts);
   return s;
 }
 
@@ -139,11 +146,16 @@ void run(benchmark::State& state, const std::string& name, bool train, bool use_
       first_rows(train ? s.train_args : s.predict_args, train ? s.inputs + s.targets : s.inputs, batch);
   std::unique_ptr<codegen::CompiledProgram> prog =
       use_jit ? jit().compile(train ? *s.train_opt : *s.predict_opt) : nullptr;
-  auto call = [&] { return use_jit ? prog->run(args) : runtime::interpret(g, args); };
-  std::vector<Tensor> warm = call();  // warm-up: the arena and first-touch faults are not timed
+  std::vector<Tensor> out;
+  auto call = [&] {
+    if (use_jit) prog->run_into(args, out);
+    else out = runtime::interpret(g, args);
+  };
+  call();  // warm-up: the arena and first-touch faults are not timed
+  std::vector<Tensor> warm = out;
   double faults = minor_faults();
   for (auto _ : state) {
-    std::vector<Tensor> out = call();
+    call();
     benchmark::DoNotOptimize(out.data());
   }
   faults = minor_faults() - faults;
@@ -157,6 +169,20 @@ void run(benchmark::State& state, const std::string& name, bool train, bool use_
     state.counters["peak_MB"] =
         static_cast<double>(total_bytes(args) + total_bytes(warm) + static_cast<size_t>(prog->arena_bytes(batch))) /
         1e6;
+}
+
+// What a user's Model::predict(x) costs on the "jit" backend, result tensor included.
+void model_predict(benchmark::State& state, const std::string& name, int64_t batch) {
+  Setup& s = setup(name);
+  std::vector<Tensor> xs = first_rows(s.predict_args, s.inputs, batch);
+  xs.resize(s.inputs);
+  Data x(xs);
+  PredictOptions opts{.batch_size = static_cast<int>(batch), .verbose = 0};
+  for (auto _ : state) {
+    Prediction p = s.model->predict(x, opts);
+    benchmark::DoNotOptimize(p[0].raw());
+  }
+  state.SetItemsProcessed(state.iterations() * batch);
 }
 
 // Time to make a program runnable: the default pipeline on a copy of the
@@ -195,6 +221,10 @@ int register_all() {
               ->Unit(benchmark::kMicrosecond)
               ->UseRealTime();  // Kiln's pool threads work while the caller waits
         }
+    for (int64_t b : kBatches)
+      benchmark::RegisterBenchmark((std::string("predict/") + m + "/model_api/batch:" + std::to_string(b)).c_str(),
+                                   [=](benchmark::State& st) { model_predict(st, m, b); })
+          ->Unit(benchmark::kMicrosecond);
     for (bool train : {false, true})
       for (bool cached : {false, true})
         benchmark::RegisterBenchmark(

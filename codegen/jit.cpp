@@ -37,7 +37,7 @@ namespace kiln::codegen {
 namespace {
 
 // Bump when generated code changes meaning: it is part of every cache key.
-constexpr const char* kCodegenVersion = "kiln-codegen-1";
+constexpr const char* kCodegenVersion = "kiln-codegen-2";  // 2: exp/tanh/sigmoid inline (emit_math.cpp)
 
 using EntryFn = void (*)(void** params, void** results, int64_t n, void* fixed, void* batch, int32_t* err);
 
@@ -212,12 +212,14 @@ class JitState {
   void optimize(llvm::Module& m) { optimize_module(m, tm_.get()); }
 };
 
-// A reusable 64-byte-aligned scratch block; concurrent runs of one program
-// take turns (the lock) rather than share it.
+// What a run keeps between calls: a reusable 64-byte-aligned scratch block
+// and the argument/result pointer arrays. Concurrent runs of one program take
+// turns (the lock) rather than share them.
 struct CompiledProgram::Arena {
   std::mutex mu;
   void* data = nullptr;
   size_t size = 0;
+  std::vector<void*> params, results;
   ~Arena() { std::free(data); }
   void* reserve(size_t bytes) {
     if (bytes > size || !data) {
@@ -230,6 +232,26 @@ struct CompiledProgram::Arena {
   }
 };
 
+namespace {
+
+// Whether `t` already is a buffer for a value of type `want` at batch size n.
+bool fits(const Tensor& t, const ir::TensorType& want, int64_t n) {
+  if (!t.defined() || t.dtype() != want.dtype || t.rank() != want.rank()) return false;
+  for (int64_t d = 0; d < want.rank(); ++d) {
+    int64_t w = want.shape[d];
+    if (t.shape()[d] != (ir::is_batch_dim(w) ? n * ir::batch_factor(w) : w)) return false;
+  }
+  return true;
+}
+
+bool overlap(const Tensor& a, const Tensor& b) {
+  auto* pa = static_cast<const uint8_t*>(a.raw());
+  auto* pb = static_cast<const uint8_t*>(b.raw());
+  return pa < pb + b.nbytes() && pb < pa + a.nbytes();
+}
+
+}  // namespace
+
 CompiledProgram::CompiledProgram(std::shared_ptr<JitState> jit, std::shared_ptr<Kernel> k, std::unique_ptr<ir::Graph> g)
     : jit_(std::move(jit)), kernel_(std::move(k)), graph_(std::move(g)), arena_(std::make_unique<Arena>()) {}
 
@@ -240,23 +262,42 @@ int64_t CompiledProgram::arena_bytes(int64_t n) const { return kernel_->fixed_by
 const std::string& CompiledProgram::hash() const { return kernel_->hash; }
 
 std::vector<Tensor> CompiledProgram::run(const std::vector<Tensor>& args) {
+  std::vector<Tensor> out;
+  run_into(args, out);
+  return out;
+}
+
+void CompiledProgram::run_into(const std::vector<Tensor>& args, std::vector<Tensor>& results) {
   int64_t n = runtime::bind_batch(*graph_, args);
   if (n < 0) n = 1;
-  std::vector<void*> params, results;
-  for (const Tensor& a : args) params.push_back(const_cast<void*>(a.raw()));
-  std::vector<Tensor> out;
-  for (const ir::Value* v : graph_->results()) {
-    out.push_back(Tensor::zeros(v->type.concrete(n), v->type.dtype));
-    results.push_back(out.back().raw());
+  const std::vector<ir::Value*>& rs = graph_->results();
+  results.resize(rs.size());
+  for (size_t j = 0; j < rs.size(); ++j) {
+    if (fits(results[j], rs[j]->type, n)) {
+      for (size_t i = 0; i < args.size(); ++i)
+        if (overlap(results[j], args[i]))
+          throw Error("jit: result " + std::to_string(j) + " of @" + graph_->name + " shares memory with argument " +
+                      std::to_string(i) + "; give results their own buffers");
+      for (size_t i = 0; i < j; ++i)
+        if (overlap(results[j], results[i]))
+          throw Error("jit: results " + std::to_string(i) + " and " + std::to_string(j) + " of @" + graph_->name +
+                      " share memory; give results their own buffers");
+    } else {
+      results[j] = Tensor::uninitialized(rs[j]->type.concrete(n), rs[j]->type.dtype);  // every element is written
+    }
   }
   int32_t err = 0;
   {
     std::lock_guard<std::mutex> lock(arena_->mu);
-    auto* base = static_cast<uint8_t*>(arena_->reserve(static_cast<size_t>(arena_bytes(n))));
-    kernel_->entry(params.data(), results.data(), n, base, base + kernel_->fixed_bytes, &err);
+    Arena& a = *arena_;
+    a.params.resize(args.size());
+    a.results.resize(rs.size());
+    for (size_t i = 0; i < args.size(); ++i) a.params[i] = const_cast<void*>(args[i].raw());
+    for (size_t j = 0; j < rs.size(); ++j) a.results[j] = results[j].raw();
+    auto* base = static_cast<uint8_t*>(a.reserve(static_cast<size_t>(arena_bytes(n))));
+    kernel_->entry(a.params.data(), a.results.data(), n, base, base + kernel_->fixed_bytes, &err);
   }
   if (err) throw Error("div: integer division by zero");
-  return out;
 }
 
 std::string CompiledProgram::llvm_ir() const { return jit_->ir_text(*graph_, kernel_->hash); }

@@ -52,6 +52,12 @@ class CompiledProgram {
   // Runs the program on one tensor per parameter; N is bound from the
   // arguments exactly like runtime::interpret (errors throw kiln::Error).
   std::vector<Tensor> run(const std::vector<Tensor>& args);
+  // The same, writing into `results`: a tensor that already has its result's
+  // dtype and shape at the bound N is written in place, any other is replaced
+  // by a new one. Repeated calls at one batch size allocate nothing (the
+  // scratch arena and the pointer arrays are kept between calls). A result
+  // sharing memory with an argument throws kiln::Error.
+  void run_into(const std::vector<Tensor>& args, std::vector<Tensor>& results);
   const ir::Graph& graph() const { return *graph_; }
   // The optimized LLVM IR of the program's module, and the host assembly.
   std::string llvm_ir() const;

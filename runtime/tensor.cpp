@@ -24,12 +24,12 @@ std::string shape_str(const std::vector<int64_t>& s) {
 }
 }  // namespace
 
-std::shared_ptr<uint8_t> Tensor::allocate(size_t bytes) {
+std::shared_ptr<uint8_t> Tensor::allocate(size_t bytes, bool zero) {
   size_t rounded = ((bytes + 63) / 64) * 64;
   if (rounded == 0) rounded = 64;
   void* p = std::aligned_alloc(64, rounded);
   if (!p) throw Error("out of memory allocating a tensor of " + std::to_string(bytes) + " bytes");
-  std::memset(p, 0, rounded);
+  if (zero) std::memset(p, 0, rounded);
   return std::shared_ptr<uint8_t>(static_cast<uint8_t*>(p), [](uint8_t* q) { std::free(q); });
 }
 
@@ -46,6 +46,14 @@ Tensor Tensor::zeros(std::vector<int64_t> shape, DType dtype) {
   t.dtype_ = dtype;
   t.shape_ = std::move(shape);
   t.buf_ = allocate(static_cast<size_t>(product(t.shape_)) * ir::dtype_size(dtype));
+  return t;
+}
+
+Tensor Tensor::uninitialized(std::vector<int64_t> shape, DType dtype) {
+  Tensor t;
+  t.dtype_ = dtype;
+  t.shape_ = std::move(shape);
+  t.buf_ = allocate(static_cast<size_t>(product(t.shape_)) * ir::dtype_size(dtype), /*zero=*/false);
   return t;
 }
 

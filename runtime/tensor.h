@@ -24,10 +24,14 @@ class Tensor {
       : Tensor(std::move(shape), std::vector<float>(data)) {}
 
   static Tensor zeros(std::vector<int64_t> shape, DType dtype = DType::f32);
+  // Contents unspecified: for buffers a kernel is about to overwrite entirely.
+  static Tensor uninitialized(std::vector<int64_t> shape, DType dtype = DType::f32);
   static Tensor full(std::vector<int64_t> shape, float value);
   static Tensor from_i32(std::vector<int64_t> shape, const std::vector<int32_t>& data);
 
   bool defined() const { return buf_ != nullptr; }
+  // How many Tensors share this buffer (0 when undefined).
+  long use_count() const { return buf_.use_count(); }
   DType dtype() const { return dtype_; }
   const std::vector<int64_t>& shape() const { return shape_; }
   int64_t dim(int64_t i) const;
@@ -63,7 +67,7 @@ class Tensor {
   std::shared_ptr<uint8_t> buf_;
 
   void check(DType want) const;
-  static std::shared_ptr<uint8_t> allocate(size_t bytes);
+  static std::shared_ptr<uint8_t> allocate(size_t bytes, bool zero = true);
 };
 
 }  // namespace kiln

@@ -17,6 +17,9 @@ class Interpreted : public Executable {
  public:
   explicit Interpreted(std::unique_ptr<ir::Graph> g) : g_(std::move(g)) {}
   std::vector<Tensor> run(const std::vector<Tensor>& args) override { return runtime::interpret(*g_, args); }
+  void run_into(const std::vector<Tensor>& args, std::vector<Tensor>& results) override {
+    results = runtime::interpret(*g_, args);
+  }
   const ir::Graph& graph() const override { return *g_; }
 
  private:
@@ -42,6 +45,9 @@ class Jitted : public Executable {
   Jitted(std::unique_ptr<ir::Graph> g, passes::Pipeline pipeline)
       : g_(std::move(g)), prog_(process_jit().compile(*optimized(*g_, pipeline))) {}
   std::vector<Tensor> run(const std::vector<Tensor>& args) override { return prog_->run(args); }
+  void run_into(const std::vector<Tensor>& args, std::vector<Tensor>& results) override {
+    prog_->run_into(args, results);
+  }
   const ir::Graph& graph() const override { return *g_; }
 
  private:

@@ -18,6 +18,11 @@ class Executable {
  public:
   virtual ~Executable() = default;
   virtual std::vector<Tensor> run(const std::vector<Tensor>& args) = 0;
+  // Writes the results into `results`, reusing tensors that already have the
+  // right dtype and shape where the backend can (the JIT does: a repeated
+  // call at one batch size allocates nothing). Results must not share memory
+  // with the arguments.
+  virtual void run_into(const std::vector<Tensor>& args, std::vector<Tensor>& results) = 0;
   virtual const ir::Graph& graph() const = 0;
 };
 

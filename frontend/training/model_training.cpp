@@ -7,6 +7,7 @@
 
 #include "kiln/model.h"
 #include "kiln/session.h"
+#include "network.h"
 #include "runtime/rng.h"
 #include "training/progress.h"
 
@@ -19,6 +20,8 @@ struct TrainingState {
   std::unique_ptr<Executable> predict;
   std::string backend;  // of `predict`
   bool stop_training = false;
+  std::vector<std::string> input_names;  // of the model, cached for predict
+  std::vector<Tensor> predict_args;      // kept between predict calls (inputs, then weights)
 };
 
 }  // namespace detail
@@ -140,26 +143,52 @@ Logs Model::test_on_batch(const Data& x, const Data& y) {
 
 Prediction Model::predict_on_batch(const Data& x) { return predict(x, {.batch_size = 1 << 30, .verbose = 0}); }
 
+namespace {
+
+// The model's weights in get_weights() order (input layers have none),
+// shared, not copied, into args[from...]: predict only reads them.
+void share_weights(const detail::Network& net, std::vector<Tensor>& args, size_t from) {
+  size_t k = from;
+  for (const auto& l : net.layers)
+    for (const Weight& w : l->weights()) {
+      if (k == args.size()) args.emplace_back();
+      args[k++] = w.value;
+    }
+  args.resize(k);
+}
+
+}  // namespace
+
 Prediction Model::predict(const Data& x, const PredictOptions& options) {
   check_batch_size(options.batch_size);
   auto& t = training();
-  std::vector<Tensor> xs = x.resolve(input_names(*this), "input", name());
-  std::string backend = t.trainer ? t.trainer->backend() : resolve_backend("");
+  if (t.input_names.empty()) t.input_names = input_names(*this);
+  std::vector<Tensor> xs = x.resolve(t.input_names, "input", name());
+  const std::string& backend = t.trainer ? t.trainer->backend() : resolve_backend("");
   if (!t.predict || t.backend != backend) {
     t.predict = compile_graph(forward_ir(), backend, passes::Pipeline::Predict);
     t.backend = backend;
   }
   int64_t n = check_inputs(t.predict->graph(), xs, name());
-  std::vector<Tensor> w = get_weights();
+  std::vector<Tensor>& args = t.predict_args;
+  args.resize(xs.size());
+  share_weights(network(), args, xs.size());
+  if (n > 0 && n <= options.batch_size && options.verbose == 0) {  // one batch: no slicing, no concatenation
+    for (size_t i = 0; i < xs.size(); ++i) args[i] = xs[i];
+    Prediction p(t.predict->run(args));
+    for (size_t i = 0; i < xs.size(); ++i) args[i] = Tensor();  // do not keep the caller's inputs alive
+    return p;
+  }
   std::vector<std::vector<Tensor>> parts;
   int64_t steps = num_batches(n, options.batch_size);
   Progbar bar(static_cast<int>(steps), options.verbose);
   for (int64_t s = 0; s < steps; ++s) {
-    std::vector<Tensor> args = rows(xs, s * options.batch_size, std::min(n, (s + 1) * options.batch_size));
-    args.insert(args.end(), w.begin(), w.end());
+    std::vector<Tensor> batch = rows(xs, s * options.batch_size, std::min(n, (s + 1) * options.batch_size));
+    for (size_t i = 0; i < batch.size(); ++i) args[i] = batch[i];
     parts.push_back(t.predict->run(args));
     bar.update(static_cast<int>(s + 1), {}, s + 1 == steps);
   }
+  for (size_t i = 0; i < xs.size(); ++i) args[i] = Tensor();
   size_t nout = outputs().size();
   std::vector<Tensor> outs;
   for (size_t o = 0; o < nout; ++o) {

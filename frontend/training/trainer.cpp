@@ -160,11 +160,40 @@ int64_t Trainer::check_data(const std::vector<Tensor>& x, const std::vector<Tens
   return n;
 }
 
+namespace {
+
+// Whether a batch of `t` has type `want` (whose leading dim is N).
+bool batch_of(const Tensor& t, const ir::TensorType& want) {
+  if (t.dtype() != want.dtype || t.rank() != want.rank()) return false;
+  for (int64_t d = 1; d < t.rank(); ++d)
+    if (t.shape()[d] != want.shape[d]) return false;
+  return true;
+}
+
+// args = the concatenated lists, assigned element by element so that a
+// vector reused between steps keeps its storage (no allocation).
+void set_args(std::vector<Tensor>& args, std::initializer_list<const std::vector<Tensor>*> lists) {
+  size_t n = 0;
+  for (const auto* l : lists) n += l->size();
+  args.resize(n);
+  size_t k = 0;
+  for (const auto* l : lists)
+    for (const Tensor& t : *l) args[k++] = t;
+}
+
+}  // namespace
+
 Trainer::Compiled& Trainer::compiled(const std::vector<Tensor>& y) {
+  if (last_) {  // the common case: the same target types as the previous batch
+    const std::vector<OutputSpec>& specs = last_->specs;
+    bool same = specs.size() == y.size();
+    for (size_t i = 0; same && i < y.size(); ++i) same = batch_of(y[i], specs[i].target);
+    if (same) return *last_;
+  }
   std::string key;
   for (const Tensor& t : y) key += batched_type(t).to_string() + ";";
   auto it = by_targets_.find(key);
-  if (it != by_targets_.end()) return it->second;
+  if (it != by_targets_.end()) return *(last_ = &it->second);
   std::vector<OutputSpec> specs;
   for (size_t i = 0; i < output_names_.size(); ++i)
     specs.push_back({output_names_[i], losses_[i], opts_.loss_weights.empty() ? 1.0 : opts_.loss_weights[i],
@@ -173,12 +202,17 @@ Trainer::Compiled& Trainer::compiled(const std::vector<Tensor>& y) {
   c.graphs = build_step_graphs(*forward_, input_names_.size(), specs, opts_.optimizer, model_name_);
   c.train = compile_graph(c.graphs.train_step->clone(), backend_, passes::Pipeline::TrainStep);
   c.eval = compile_graph(c.graphs.eval_step->clone(), backend_, passes::Pipeline::TrainStep);
-  return by_targets_.emplace(key, std::move(c)).first->second;
+  c.specs = std::move(specs);
+  return *(last_ = &by_targets_.emplace(key, std::move(c)).first->second);
 }
 
 const StepGraphs& Trainer::graphs(const std::vector<Tensor>& y) { return compiled(y).graphs; }
 const std::vector<std::string>& Trainer::log_names(const std::vector<Tensor>& y) { return compiled(y).graphs.log_names; }
 
+// The step writes the new weights and state into c.train_outs, then swaps them
+// with `weights` and state_: the buffers of this step's inputs become the next
+// step's outputs (double buffering, so nothing is allocated or copied per step).
+// An old buffer that anyone else still holds is not reused.
 std::vector<double> Trainer::train_batch(const std::vector<Tensor>& x, const std::vector<Tensor>& y,
                                          std::vector<Tensor>& weights) {
   Compiled& c = compiled(y);
@@ -186,30 +220,30 @@ std::vector<double> Trainer::train_batch(const std::vector<Tensor>& x, const std
   if (state_.empty())
     for (size_t i = 0; i < g.state_types.size(); ++i)
       state_.push_back(Tensor::full(g.state_types[i].shape, static_cast<float>(g.state_init[i])));
-  std::vector<Tensor> args = x;
-  args.insert(args.end(), y.begin(), y.end());
-  args.insert(args.end(), weights.begin(), weights.end());
-  args.insert(args.end(), state_.begin(), state_.end());
-  args.push_back(Tensor::full({}, static_cast<float>(lr_)));
-  std::vector<Tensor> out = c.train->run(args);
-  size_t nl = g.log_names.size(), nw = weights.size();
+  if (!lr_arg_.defined()) lr_arg_ = Tensor::zeros({});
+  lr_arg_.data()[0] = static_cast<float>(lr_);
+  set_args(c.train_args, {&x, &y, &weights, &state_});
+  c.train_args.push_back(lr_arg_);  // within the kept capacity after the first step
+  std::vector<Tensor>& out = c.train_outs;
+  const size_t nl = g.log_names.size(), nw = weights.size();
+  for (Tensor& t : out)
+    if (t.use_count() > 1) t = Tensor();  // still held elsewhere (set_args replaced our own copy)
+  c.train->run_into(c.train_args, out);
   KILN_ASSERT(out.size() == nl + nw + state_.size(), "train_step returned an unexpected number of results");
   std::vector<double> logs;
   for (size_t i = 0; i < nl; ++i) logs.push_back(out[i].data()[0]);
-  for (size_t i = 0; i < nw; ++i) weights[i] = out[nl + i];
-  for (size_t i = 0; i < state_.size(); ++i) state_[i] = out[nl + nw + i];
+  for (size_t i = 0; i < nw; ++i) std::swap(weights[i], out[nl + i]);
+  for (size_t i = 0; i < state_.size(); ++i) std::swap(state_[i], out[nl + nw + i]);
   return logs;
 }
 
 std::vector<double> Trainer::eval_batch(const std::vector<Tensor>& x, const std::vector<Tensor>& y,
                                         const std::vector<Tensor>& weights) {
   Compiled& c = compiled(y);
-  std::vector<Tensor> args = x;
-  args.insert(args.end(), y.begin(), y.end());
-  args.insert(args.end(), weights.begin(), weights.end());
-  std::vector<Tensor> out = c.eval->run(args);
+  set_args(c.eval_args, {&x, &y, &weights});
+  c.eval->run_into(c.eval_args, c.eval_outs);
   std::vector<double> logs;
-  for (const Tensor& t : out) logs.push_back(t.data()[0]);
+  for (const Tensor& t : c.eval_outs) logs.push_back(t.data()[0]);
   return logs;
 }
 

@@ -142,6 +142,9 @@ class Trainer {
   struct Compiled {
     StepGraphs graphs;
     std::unique_ptr<Executable> train, eval;
+    std::vector<OutputSpec> specs;  // the targets it was built for
+    // Kept between steps, so that a step allocates nothing.
+    std::vector<Tensor> train_args, train_outs, eval_args, eval_outs;
   };
   Compiled& compiled(const std::vector<Tensor>& y);
 
@@ -152,7 +155,9 @@ class Trainer {
   std::vector<Loss> losses_;  // per output
   double lr_;
   std::map<std::string, Compiled> by_targets_;  // keyed by the target types
+  Compiled* last_ = nullptr;                    // the entry the previous batch used
   std::vector<Tensor> state_;                   // optimizer state, created on the first step
+  Tensor lr_arg_;                               // the learning rate as the step's f32[] argument
 };
 
 }  // namespace kiln

@@ -316,6 +316,43 @@ TEST(Predict, BatchesAnyNumberOfSamplesAndSeveralOutputs) {
   EXPECT_EQ(named[0].to_vector(), whole[0].to_vector());
 }
 
+// predict sees set_weights at once (it shares the layers' weights, not a copy
+// taken at the first call), and two single-batch calls return distinct tensors.
+TEST(Predict, FollowsSetWeightsAndReturnsFreshTensors) {
+  Model m = linear_model();
+  Tensor x({2, 1}, {1.0f, 2.0f});
+  Tensor p1 = m.predict(x);
+  EXPECT_EQ(p1.to_vector(), (std::vector<float>{0.5f, 1.0f}));
+  m.set_weights({Tensor({1, 1}, {2.0f}), Tensor({1}, {1.0f})});
+  Tensor p2 = m.predict(x);
+  EXPECT_EQ(p2.to_vector(), (std::vector<float>{3.0f, 5.0f}));
+  EXPECT_EQ(p1.to_vector(), (std::vector<float>{0.5f, 1.0f}));  // untouched by the second call
+}
+
+// The trainer double-buffers weights and optimizer state (the buffers a step
+// read become the next step's outputs), but never writes a buffer that
+// someone else still holds.
+TEST(Trainer, StepsDoNotOverwriteTensorsOthersHold) {
+  Model m = linear_model();
+  m.compile({.optimizer = SGD(0.1), .loss = "mse"});
+  Tensor x({1, 1}, {1.0f}), y({1, 1}, {0.0f});
+  Trainer& tr = *m.trainer();
+  std::vector<Tensor> w = m.get_weights();
+  std::vector<Tensor> held = w;  // shares the buffers of the first step's inputs
+  std::vector<double> want = {held[0].data()[0], held[1].data()[0]};
+  double wv = 0.5, bv = 0.0;
+  for (int step = 0; step < 4; ++step) {
+    tr.train_batch({x}, {y}, w);
+    double g = 2 * (wv + bv);  // MSE on x=1, y=0: dL/dw = dL/db = 2 (w + b)
+    wv -= 0.1 * g;
+    bv -= 0.1 * g;
+    EXPECT_NEAR(w[0].data()[0], wv, 1e-6) << "step " << step;
+    EXPECT_NEAR(w[1].data()[0], bv, 1e-6) << "step " << step;
+  }
+  EXPECT_EQ(held[0].data()[0], want[0]);
+  EXPECT_EQ(held[1].data()[0], want[1]);
+}
+
 TEST(Progbar, FormatsLikeKeras) {
   EXPECT_EQ(Progbar::format_value(0.69314718), "0.6931");
   EXPECT_EQ(Progbar::format_value(0.0001234), "1.2340e-04");

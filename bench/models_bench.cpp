@@ -178,6 +178,7 @@ void model_predict(benchmark::State& state, const std::string& name, int64_t bat
   xs.resize(s.inputs);
   Data x(xs);
   PredictOptions opts{.batch_size = static_cast<int>(batch), .verbose = 0};
+  s.model->predict(x, opts);  // warm-up: the first call compiles the forward graph
   for (auto _ : state) {
     Prediction p = s.model->predict(x, opts);
     benchmark::DoNotOptimize(p[0].raw());

@@ -1,20 +1,26 @@
-// Ahead-of-time compilation: one graph (a model's optimized forward graph)
-// and its weights into a static library and a C header, for programs that
-// run the model without LLVM at run time.
+// Ahead-of-time compilation: a model's optimized forward graph (and, for a
+// compiled model, its optimized train step) with the weights and optimizer
+// state into a static library and a C header, for programs that run or train
+// the model without LLVM at run time.
 //
 //   codegen::AotOptions o{.prefix = "mlp", .archive = "libmlp.a", .header = "mlp.h"};
-//   codegen::aot_compile(optimized_forward, weights, o);
+//   codegen::aot_compile(optimized_forward, weights, o);               // predict only
+//   codegen::aot_compile(optimized_forward, weights, o, &train_step);  // predict and train_step
 //
-// The library holds the model's object file (the same lowering, O3 pipeline
-// and host TargetMachine as codegen::Jit, so it runs the JIT's code; the
-// weights embedded as data) and, when `runtime_archive` names one, every
-// member of libkiln_aot_runtime.a (the runtime kernels and the shared GEMM:
-// no LLVM, C++ standard library only). A consumer links
+// (Model::export_aot in kiln/model.h builds these arguments from a model.)
+// The library holds one object file: each graph through the same lowering,
+// O3 pipeline and host TargetMachine as codegen::Jit (so it runs the JIT's
+// code), a constant descriptor `<prefix>_model` (codegen/aot_abi.h: tensors,
+// embedded initial values, graph functions) and one-line C entry points that
+// call libkiln_aot_runtime.a's kiln_aot_* functions with it. When
+// `runtime_archive` names one, every member of libkiln_aot_runtime.a is
+// bundled (runtime kernels, shared GEMM, aot_runtime.cpp: no LLVM, the C++
+// standard library only), so a consumer links
 //   libmodel.a -lstdc++ -lm
-// and calls, from C or C++ (see the generated header):
-//   size_t <prefix>_arena_bytes(int64_t batch);
-//   int <prefix>_predict(const float* const* inputs, float* const* outputs, int64_t batch, void* arena);
-// The code targets the CPU of the machine that compiled it (like the JIT).
+// The generated header documents the C API (predict with the embedded
+// weights; create/destroy a state holding weights and optimizer slots;
+// predict and train_step on it; read and write its tensors). The code targets
+// the CPU of the machine that compiled it (like the JIT).
 #pragma once
 
 #include <string>
@@ -36,15 +42,27 @@ struct AotOptions {
   bool bundle_runtime = true;  // false: the consumer links libkiln_aot_runtime.a itself
 };
 
-struct AotResult {
-  std::string runtime_archive;               // the runtime bundled into the archive ("" = none)
-  int64_t fixed_bytes = 0, batch_bytes = 0;  // scratch: fixed + batch * N bytes
+// A training step to export next to predict.
+struct AotTrainStep {
+  // train_step(inputs..., targets..., weights..., slots..., lr) -> (logs..., new weights..., new slots...)
+  // (frontend/training/step_graphs.h), optimized; inputs and weights as in the forward graph.
+  const ir::Graph* graph = nullptr;
+  size_t num_targets = 0;
+  std::vector<std::string> log_names;
+  std::vector<Tensor> slots;  // the optimizer state to start from (step counter, then each weight's slots)
+  double learning_rate = 0.0;
 };
 
-// `g`'s parameters are the model inputs followed by `weights.size()` weights
-// (f32, concrete shapes); its results are the outputs. Inputs and outputs
-// must be f32. Files are written atomically. Throws kiln::Error.
-AotResult aot_compile(const ir::Graph& g, const std::vector<Tensor>& weights, const AotOptions& opts);
+struct AotResult {
+  std::string runtime_archive;               // the runtime bundled into the archive ("" = none)
+  int64_t fixed_bytes = 0, batch_bytes = 0;  // predict's scratch: fixed + batch * N bytes
+};
+
+// `forward`'s parameters are the model inputs followed by `weights.size()`
+// weights (f32, concrete shapes); its results are the outputs. Every tensor
+// must be f32 (targets too). Files are written atomically. Throws kiln::Error.
+AotResult aot_compile(const ir::Graph& forward, const std::vector<Tensor>& weights, const AotOptions& opts,
+                      const AotTrainStep* train = nullptr);
 
 // The default libkiln_aot_runtime.a ($KILN_AOT_RUNTIME, else the build's), or "" if absent.
 std::string default_aot_runtime();

@@ -15,9 +15,10 @@
 //   kiln predict MODEL -i x.npy... -o y.npy... run a model on .npy inputs
 //   kiln save NAME -o FILE                     a tutorial model as Keras JSON (.json) or a model.save()
 //                                              file (compiled for its synthetic task)
-//   kiln compile MODEL --aot -o libmodel.a [--header model.h] [--name PREFIX]
-//                                              the optimized forward graph with its weights as a static
-//                                              library + C header (codegen/aot.h; examples/aot)
+//   kiln compile MODEL --aot -o libmodel.a [--header model.h] [--name PREFIX] [--predict-only]
+//                                              predict and train_step (compiled models) with the weights
+//                                              and optimizer state as a static library + C header
+//                                              (Model::export_aot, codegen/aot.h; examples/aot)
 //
 // Wherever a NAME is taken, a saved model works too: a .json file (model.to_json)
 // or a model.save() file.
@@ -36,7 +37,6 @@
 
 #include <kiln/kiln.h>
 
-#include "codegen/aot.h"
 #include "codegen/jit.h"
 #include "frontend/zoo.h"
 #include "frontend/training/tasks.h"
@@ -236,21 +236,20 @@ int run_save(const std::string& name, const std::string& out) {
   return 0;
 }
 
-// kiln compile MODEL --aot -o libmodel.a: predict as native code with the
-// weights embedded, a C header beside it (default: the archive's name, .h).
-int run_compile_aot(const std::string& name, const std::string& archive, std::string header, std::string prefix) {
+// kiln compile MODEL --aot -o libmodel.a: predict (and, for a compiled model,
+// train_step) as native code with the weights and optimizer state embedded, a
+// C header beside it (default: the archive's name, .h). A tutorial model is
+// compiled for its synthetic task first, as `kiln save` does.
+int run_compile_aot(const std::string& name, const std::string& archive, const std::string& header,
+                    std::string prefix, bool predict_only) {
   kiln::Model model = build(name);
-  std::unique_ptr<kiln::ir::Graph> g = model.forward_ir();
-  kiln::passes::optimize(*g, kiln::passes::Pipeline::Predict);
+  if (is_zoo_name(name)) model.compile(kiln::zoo::synthetic_task(name, 4).compile);
   if (prefix.empty()) prefix = "model";
-  if (header.empty()) header = std::filesystem::path(archive).replace_extension(".h").string();
-  kiln::codegen::AotOptions opts;
-  opts.prefix = prefix;
-  opts.archive = archive;
-  opts.header = header;
-  kiln::codegen::AotResult r = kiln::codegen::aot_compile(*g, model.get_weights(), opts);
-  std::cout << "wrote " << archive << " (" << prefix << "_predict; runtime from " << r.runtime_archive << ")\n"
-            << "wrote " << header << "\n";
+  model.export_aot(archive, {.name = prefix, .header = header, .train_step = !predict_only});
+  bool train = model.compiled() && !predict_only;
+  std::cout << "wrote " << archive << " (" << prefix << "_predict" << (train ? ", " + prefix + "_train_step" : "")
+            << ")\nwrote " << (header.empty() ? std::filesystem::path(archive).replace_extension(".h").string() : header)
+            << "\n";
   return 0;
 }
 
@@ -330,12 +329,14 @@ int run(int argc, char** argv) {
   std::string aot_archive, aot_header, aot_prefix;
   bool aot = false;
   CLI::App* compile =
-      app.add_subcommand("compile", "Compile a model's predict ahead of time: static library + C header");
+      app.add_subcommand("compile", "Compile a model's predict and train_step ahead of time: static library + C header");
   compile->add_option("MODEL", name, "A saved model file (or a tutorial model name)")->required();
   compile->add_flag("--aot", aot, "Native code for this CPU with the weights embedded (required)")->required();
   compile->add_option("-o,--output", aot_archive, "Static library to write (e.g. libmodel.a)")->required();
   compile->add_option("--header", aot_header, "C header to write (default: the library's path with .h)");
   compile->add_option("--name", aot_prefix, "Prefix of the C symbols (default: model -> model_predict)");
+  bool aot_predict_only = false;
+  compile->add_flag("--predict-only", aot_predict_only, "Leave out train_step (included when the model is compiled)");
 
   try {
     app.parse(argc, argv);
@@ -381,7 +382,7 @@ int run(int argc, char** argv) {
   if (parse->parsed()) return run_parse(file);
   if (predict->parsed()) return run_predict(name, pred_inputs, pred_outputs, pred_batch);
   if (save->parsed()) return run_save(name, save_file);
-  if (compile->parsed()) return run_compile_aot(name, aot_archive, aot_header, aot_prefix);
+  if (compile->parsed()) return run_compile_aot(name, aot_archive, aot_header, aot_prefix, aot_predict_only);
   return 2;  // unreachable: require_subcommand(1)
 }
 

@@ -1,8 +1,14 @@
-/* Runs a model compiled by `kiln compile MODEL --aot -o libmodel.a --name model`.
+/* Runs and trains a model compiled by `kiln compile MODEL --aot -o libmodel.a --name model`
+ * (or model.export_aot(dir)), through the C API in the generated model.h. No LLVM, no Kiln library.
  *
- *   aot_predict OUTDIR BATCH     deterministic inputs -> OUTDIR/x<i>.npy, predictions -> OUTDIR/y<j>.npy,
- *                                and the predictions printed
- *   aot_predict --compare A.npy B.npy   exit 0 iff two float32 .npy files hold the same numbers
+ *   aot_model OUTDIR BATCH       deterministic inputs -> OUTDIR/x<i>.npy, predictions with the
+ *                                embedded weights -> OUTDIR/y<j>.npy, and the predictions printed
+ *   aot_model --train OUTDIR BATCH STEPS
+ *                                deterministic inputs and targets -> OUTDIR/x<i>.npy, t<i>.npy; STEPS
+ *                                model_train_step calls on that batch (logs printed and in logs.npy,
+ *                                [STEPS, logs]); then the weights -> w<i>.npy, the optimizer slots ->
+ *                                s<i>.npy, and predictions with the trained state -> p<j>.npy
+ *   aot_model --compare A.npy B.npy   exit 0 iff two float32 .npy files hold the same numbers
  */
 #include <math.h>
 #include <stdio.h>
@@ -86,49 +92,117 @@ static int compare(const char* a_path, const char* b_path) {
   return differ != 0;
 }
 
-int main(int argc, char** argv) {
-  if (argc == 4 && strcmp(argv[1], "--compare") == 0) return compare(argv[2], argv[3]);
-  if (argc != 3) {
-    fprintf(stderr, "usage: %s OUTDIR BATCH | --compare A.npy B.npy\n", argv[0]);
-    return 2;
-  }
-  const char* dir = argv[1];
-  int64_t batch = atoll(argv[2]);
-  int n_in = model_num_inputs(), n_out = model_num_outputs();
-  const float* inputs[16];
-  float* outputs[16];
-  if (n_in > 16 || n_out > 16) return 2;
+/* OUTDIR/<stem><i>.npy with `data` of dims `dims` (rank <= 16). */
+static int save(const char* dir, const char* stem, int i, const float* data, int rank, const int64_t* dims) {
   char path[4096];
-  int64_t dims[16];
-  for (int i = 0; i < n_in; ++i) {
-    int64_t n = model_input_elements(i, batch);
-    float* x = malloc((size_t)n * sizeof(float) + 1);
-    for (int64_t j = 0; j < n; ++j) x[j] = (float)sin(0.37 * (double)j + 1.3 * i) * 0.8f;
-    inputs[i] = x;
-    snprintf(path, sizeof path, "%s/x%d.npy", dir, i);
-    if (model_input_shape(i, batch, dims) > 16 || !write_npy(path, x, model_input_shape(i, batch, dims), dims))
-      return 1;
+  snprintf(path, sizeof path, "%s/%s%d.npy", dir, stem, i);
+  if (rank < 0 || rank > 16 || !write_npy(path, data, rank, dims)) {
+    fprintf(stderr, "cannot write %s\n", path);
+    return 0;
   }
-  for (int j = 0; j < n_out; ++j) outputs[j] = malloc((size_t)model_output_elements(j, batch) * sizeof(float) + 1);
+  return 1;
+}
 
-  void* arena = aligned_alloc(64, ((size_t)model_arena_bytes(batch) + 127) / 64 * 64);
-  int rc = model_predict(inputs, outputs, batch, arena);
-  if (rc != 0) {
-    fprintf(stderr, "model_predict failed: %d\n", rc);
-    return 1;
+/* Deterministic inputs (and targets: 0/1, valid class ids and binary labels), saved as x<i>.npy (t<i>.npy). */
+static int make_data(const char* dir, int64_t batch, float** xs, float** ts, int with_targets) {
+  int64_t dims[16];
+  for (int i = 0; i < model_num_inputs(); ++i) {
+    int64_t n = model_input_elements(i, batch);
+    xs[i] = malloc((size_t)n * sizeof(float) + 1);
+    for (int64_t j = 0; j < n; ++j) xs[i][j] = (float)sin(0.37 * (double)j + 1.3 * i) * 0.8f;
+    if (!save(dir, "x", i, xs[i], model_input_shape(i, batch, dims), dims)) return 0;
   }
-  for (int j = 0; j < n_out; ++j) {
+  for (int i = 0; with_targets && i < model_num_targets(); ++i) {
+    int64_t n = model_target_elements(i, batch);
+    ts[i] = malloc((size_t)n * sizeof(float) + 1);
+    for (int64_t j = 0; j < n; ++j) ts[i][j] = (float)((j * 7 + i) % 3 == 0);
+    if (!save(dir, "t", i, ts[i], model_target_shape(i, batch, dims), dims)) return 0;
+  }
+  return 1;
+}
+
+/* Prints and saves outputs as <stem><j>.npy. */
+static int save_outputs(const char* dir, const char* stem, float** outputs, int64_t batch) {
+  int64_t dims[16];
+  for (int j = 0; j < model_num_outputs(); ++j) {
     int64_t n = model_output_elements(j, batch);
     printf("output %d:", j);
     for (int64_t k = 0; k < n; ++k) printf(" %.9g", (double)outputs[j][k]);
     printf("\n");
-    snprintf(path, sizeof path, "%s/y%d.npy", dir, j);
-    if (model_output_shape(j, batch, dims) > 16 ||
-        !write_npy(path, outputs[j], model_output_shape(j, batch, dims), dims))
-      return 1;
+    if (!save(dir, stem, j, outputs[j], model_output_shape(j, batch, dims), dims)) return 0;
   }
+  return 1;
+}
+
+/* Stateless predict with the embedded weights and a caller-owned arena. */
+static int predict(const char* dir, int64_t batch) {
+  float *xs[16], *outputs[16];
+  if (!make_data(dir, batch, xs, NULL, 0)) return 1;
+  for (int j = 0; j < model_num_outputs(); ++j)
+    outputs[j] = malloc((size_t)model_output_elements(j, batch) * sizeof(float) + 1);
+  void* arena = aligned_alloc(64, ((size_t)model_arena_bytes(batch) + 127) / 64 * 64);
+  int rc = model_predict((const float* const*)xs, outputs, batch, arena);
+  if (rc != 0) {
+    fprintf(stderr, "model_predict failed: %d\n", rc);
+    return 1;
+  }
+  if (!save_outputs(dir, "y", outputs, batch)) return 1;
   free(arena);
-  for (int i = 0; i < n_in; ++i) free((void*)inputs[i]);
-  for (int j = 0; j < n_out; ++j) free(outputs[j]);
+  for (int i = 0; i < model_num_inputs(); ++i) free(xs[i]);
+  for (int j = 0; j < model_num_outputs(); ++j) free(outputs[j]);
   return 0;
+}
+
+/* `steps` train steps on one batch through a model_state, then its weights, slots and predictions. */
+static int train(const char* dir, int64_t batch, int steps) {
+  if (!MODEL_HAS_TRAIN_STEP) {
+    fprintf(stderr, "the library has no train step (export a compiled model)\n");
+    return 1;
+  }
+  float *xs[16], *ts[16], *outputs[16];
+  if (!make_data(dir, batch, xs, ts, 1)) return 1;
+  model_state* state = model_create();
+  if (!state) return 1;
+  int n_logs = model_num_logs();
+  float* logs = malloc(sizeof(float) * (size_t)(n_logs * steps + 1));
+  for (int s = 0; s < steps; ++s) {
+    int rc = model_train_step(state, (const float* const*)xs, (const float* const*)ts, batch,
+                              (float)model_learning_rate(), logs + s * n_logs);
+    if (rc != 0) {
+      fprintf(stderr, "model_train_step failed: %d\n", rc);
+      return 1;
+    }
+    printf("step %d:", s + 1);
+    for (int l = 0; l < n_logs; ++l) printf(" %s %.9g", model_log_name(l), (double)logs[s * n_logs + l]);
+    printf("\n");
+  }
+  int64_t log_dims[2] = {steps, n_logs};
+  if (!save(dir, "logs", 0, logs, 2, log_dims)) return 1;
+  for (int w = 0; w < model_num_weights(); ++w) {
+    int64_t n = model_weight_elements(w);
+    if (!save(dir, "w", w, model_weight(state, w), 1, &n)) return 1;
+  }
+  for (int s = 0; s < model_num_slots(); ++s) {
+    int64_t n = model_slot_elements(s);
+    if (!save(dir, "s", s, model_slot(state, s), 1, &n)) return 1;
+  }
+  for (int j = 0; j < model_num_outputs(); ++j)
+    outputs[j] = malloc((size_t)model_output_elements(j, batch) * sizeof(float) + 1);
+  int rc = model_state_predict(state, (const float* const*)xs, outputs, batch);
+  if (rc != 0 || !save_outputs(dir, "p", outputs, batch)) return 1;
+  model_destroy(state);
+  free(logs);
+  for (int i = 0; i < model_num_inputs(); ++i) free(xs[i]);
+  for (int i = 0; i < model_num_targets(); ++i) free(ts[i]);
+  for (int j = 0; j < model_num_outputs(); ++j) free(outputs[j]);
+  return 0;
+}
+
+int main(int argc, char** argv) {
+  if (model_num_inputs() > 16 || model_num_outputs() > 16 || model_num_targets() > 16) return 2;
+  if (argc == 4 && strcmp(argv[1], "--compare") == 0) return compare(argv[2], argv[3]);
+  if (argc == 5 && strcmp(argv[1], "--train") == 0) return train(argv[2], atoll(argv[3]), atoi(argv[4]));
+  if (argc == 3) return predict(argv[1], atoll(argv[2]));
+  fprintf(stderr, "usage: %s OUTDIR BATCH | --train OUTDIR BATCH STEPS | --compare A.npy B.npy\n", argv[0]);
+  return 2;
 }

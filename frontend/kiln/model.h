@@ -41,6 +41,12 @@ class TensorList {
   std::vector<KerasTensor> v_;
 };
 
+struct AotExportOptions {
+  std::string name = "model";  // C prefix: model_predict, model_train_step, ...
+  std::string header;          // "" = the archive's path with .h
+  bool train_step = true;      // export train_step too when the model is compiled
+};
+
 class Model {
  public:
   // `name` empty: model, model_1, ...
@@ -85,6 +91,12 @@ class Model {
   void save(const std::string& path) const;
   // The trainer compile() made (optimizer and its state), or null before compile().
   Trainer* trainer() const;
+  // Native code for this CPU as a static library and C header, for C/C++ programs
+  // without LLVM or Kiln at run time (frontend/persistence/aot_export.cpp; the C API
+  // is documented in the header): predict, and for a compiled model train_step,
+  // with the current weights and optimizer state embedded. `path` is the archive
+  // (lib<x>.a) or an existing folder (then lib<name>.a and <name>.h in it).
+  void export_aot(const std::string& path, const AotExportOptions& options = {}) const;
 
   // --- training (frontend/training/model_training.cpp) ---
   //   model.compile({.optimizer = Adam(1e-3), .loss = "binary_crossentropy", .metrics = {"accuracy"}});

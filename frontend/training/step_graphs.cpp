@@ -114,4 +114,11 @@ StepGraphs build_step_graphs(const Graph& forward, size_t num_inputs, const std:
   return sg;
 }
 
+std::vector<Tensor> initial_state(const StepGraphs& g) {
+  std::vector<Tensor> state;
+  for (size_t i = 0; i < g.state_types.size(); ++i)
+    state.push_back(Tensor::full(g.state_types[i].shape, static_cast<float>(g.state_init[i])));
+  return state;
+}
+
 }  // namespace kiln

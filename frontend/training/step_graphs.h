@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "ir/graph.h"
+#include "runtime/tensor.h"
 #include "training/losses.h"
 #include "training/metrics.h"
 #include "training/optimizers.h"
@@ -36,6 +37,9 @@ struct StepGraphs {
   std::vector<ir::TensorType> state_types;
   std::vector<double> state_init;  // splat value of each state tensor
 };
+
+// The optimizer state before the first step: each state tensor filled with its splat value.
+std::vector<Tensor> initial_state(const StepGraphs& g);
 
 // `forward` takes (inputs..., weights...) and returns the outputs, one per spec.
 StepGraphs build_step_graphs(const ir::Graph& forward, size_t num_inputs, const std::vector<OutputSpec>& outputs,

@@ -194,16 +194,37 @@ Trainer::Compiled& Trainer::compiled(const std::vector<Tensor>& y) {
   for (const Tensor& t : y) key += batched_type(t).to_string() + ";";
   auto it = by_targets_.find(key);
   if (it != by_targets_.end()) return *(last_ = &it->second);
+  std::vector<ir::TensorType> types;
+  for (const Tensor& t : y) types.push_back(batched_type(t));
+  Compiled c;
+  c.graphs = build_graphs(types);
+  c.train = compile_graph(c.graphs.train_step->clone(), backend_, passes::Pipeline::TrainStep);
+  c.eval = compile_graph(c.graphs.eval_step->clone(), backend_, passes::Pipeline::TrainStep);
+  c.specs = output_specs(types);
+  return *(last_ = &by_targets_.emplace(key, std::move(c)).first->second);
+}
+
+std::vector<OutputSpec> Trainer::output_specs(const std::vector<ir::TensorType>& target_types) const {
   std::vector<OutputSpec> specs;
   for (size_t i = 0; i < output_names_.size(); ++i)
     specs.push_back({output_names_[i], losses_[i], opts_.loss_weights.empty() ? 1.0 : opts_.loss_weights[i],
-                     opts_.metrics, batched_type(y[i])});
-  Compiled c;
-  c.graphs = build_step_graphs(*forward_, input_names_.size(), specs, opts_.optimizer, model_name_);
-  c.train = compile_graph(c.graphs.train_step->clone(), backend_, passes::Pipeline::TrainStep);
-  c.eval = compile_graph(c.graphs.eval_step->clone(), backend_, passes::Pipeline::TrainStep);
-  c.specs = std::move(specs);
-  return *(last_ = &by_targets_.emplace(key, std::move(c)).first->second);
+                     opts_.metrics, target_types.at(i)});
+  return specs;
+}
+
+StepGraphs Trainer::build_graphs(const std::vector<ir::TensorType>& target_types) const {
+  return build_step_graphs(*forward_, input_names_.size(), output_specs(target_types), opts_.optimizer, model_name_);
+}
+
+std::vector<ir::TensorType> Trainer::default_target_types() const {
+  std::vector<ir::TensorType> types;
+  for (size_t i = 0; i < output_names_.size(); ++i) {
+    ir::TensorType t = forward_->results()[i]->type;
+    t.dtype = ir::DType::f32;
+    if (losses_[i].is_sparse()) t.shape.pop_back();
+    types.push_back(t);
+  }
+  return types;
 }
 
 const StepGraphs& Trainer::graphs(const std::vector<Tensor>& y) { return compiled(y).graphs; }
@@ -217,9 +238,7 @@ std::vector<double> Trainer::train_batch(const std::vector<Tensor>& x, const std
                                          std::vector<Tensor>& weights) {
   Compiled& c = compiled(y);
   const StepGraphs& g = c.graphs;
-  if (state_.empty())
-    for (size_t i = 0; i < g.state_types.size(); ++i)
-      state_.push_back(Tensor::full(g.state_types[i].shape, static_cast<float>(g.state_init[i])));
+  if (state_.empty()) state_ = initial_state(g);
   if (!lr_arg_.defined()) lr_arg_ = Tensor::zeros({});
   lr_arg_.data()[0] = static_cast<float>(lr_);
   set_args(c.train_args, {&x, &y, &weights, &state_});

@@ -137,6 +137,11 @@ class Trainer {
 
   // The step graphs for targets like `y` (built on first use), for dumps.
   const StepGraphs& graphs(const std::vector<Tensor>& y);
+  // Fresh step graphs for targets of these types (batch dim N), not compiled (AOT export).
+  StepGraphs build_graphs(const std::vector<ir::TensorType>& target_types) const;
+  // The target types the losses take by default: each output's type, without
+  // its last axis for sparse losses (class ids), f32.
+  std::vector<ir::TensorType> default_target_types() const;
 
  private:
   struct Compiled {
@@ -147,6 +152,8 @@ class Trainer {
     std::vector<Tensor> train_args, train_outs, eval_args, eval_outs;
   };
   Compiled& compiled(const std::vector<Tensor>& y);
+  // What build_step_graphs is given for targets of these types.
+  std::vector<OutputSpec> output_specs(const std::vector<ir::TensorType>& target_types) const;
 
   std::unique_ptr<ir::Graph> forward_;
   std::vector<std::string> input_names_, output_names_;

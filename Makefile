@@ -3,7 +3,8 @@
 #
 #   make demo                 builds the kiln command and runs the seven tutorial models:
 #                             summaries and the MLP's IR on stdout, PNGs in out/
-#   make test                 every test (ctest, 2 jobs, a timeout per test)
+#   make test                 every test (ctest, 2 jobs, a timeout per test), then every fuzz
+#                             harness for TEST_FUZZ_SECONDS each (25; 0 skips; see fuzz/run.sh)
 #   make bench                Kiln vs PyTorch on the seven models (installs Debian's python3-torch,
 #                             OpenBLAS, tcmalloc if missing): one table on stdout and in README.md
 #   make fuzz                 builds the libFuzzer harnesses (clang) in build-fuzz/, runs each FUZZ_SECONDS
@@ -44,9 +45,16 @@ demo: deps
 	@echo
 	@echo "The seven graph PNGs are in $(OUT)/."
 
+# The bounded fuzz run (CI runs `make test`): builds the harnesses with clang in build-fuzz/
+# and runs each from the kept corpora; a crash fails the target and leaves its reproducer
+# in build-fuzz/artifacts/ (fuzz/run.sh prints the command that replays it).
+TEST_FUZZ_SECONDS ?= 25
 test: deps
 	$(MAKE) --no-print-directory build
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS) --timeout $(TEST_TIMEOUT)
+ifneq ($(TEST_FUZZ_SECONDS),0)
+	FUZZ_SECONDS=$(TEST_FUZZ_SECONDS) JOBS=$(JOBS) bash fuzz/run.sh
+endif
 
 # bench/CMakeLists.txt puts its executables in $(BUILD)/bench/; scripts/bench.sh runs them and
 # the PyTorch peer (bench/peers/) and joins the results (bench/report.py). Only this target

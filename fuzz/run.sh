@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer harnesses with clang (ASan + UBSan) in build-fuzz/ and runs each for
-# FUZZ_SECONDS (default 60). `make fuzz` calls this.
+# FUZZ_SECONDS (default 60). `make fuzz` calls this, and `make test` (so CI) with 25 s each.
 #
 #   FUZZ_SECONDS=20 bash fuzz/run.sh                 # every target, 20 s each
 #   FUZZ_TARGETS="ir_parser weights" bash fuzz/run.sh
 #
 # Targets: model_from_json, ir_parser, weights (Kiln weights format), model_file (load_model).
 # Seeds come from fuzz/corpus/<target>/ (read only); inputs the fuzzer finds go to
-# build-fuzz/corpus/<target>/, crashes to build-fuzz/artifacts/. Exit status is nonzero if any
-# target found a crash, leak, timeout or sanitizer report.
+# build-fuzz/corpus/<target>/, crashes to build-fuzz/artifacts/<target>-crash-<sha1> (the
+# command that replays one is printed). Exit status is nonzero if any target found a crash,
+# leak, timeout or sanitizer report.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -41,7 +42,10 @@ for t in "${TARGETS[@]}"; do
   else
     status=1
     echo "fuzz: $t FAILED; log: $log" >&2
-    grep -E "ERROR|SUMMARY|Test unit written" "$log" | head -20 >&2 || true
+    grep -aE "ERROR|SUMMARY|Test unit written" "$log" | head -20 >&2 || true
+    for r in "$BUILD/artifacts/$t-"*; do
+      [[ -e "$r" ]] && echo "fuzz: reproduce with: $BUILD/fuzz_$t $r" >&2
+    done
   fi
 done
 exit $status

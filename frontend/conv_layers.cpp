@@ -2,6 +2,7 @@
 #include "activations.h"
 #include "kiln/layers.h"
 #include "layer_util.h"
+#include "persistence/layer_config.h"
 #include "random.h"
 
 namespace kiln {
@@ -9,6 +10,7 @@ namespace {
 
 using ir::OpKind;
 using ir::Value;
+using persistence::ordered_json;
 
 std::string pair_str(int64_t a, int64_t b) { return "(" + std::to_string(a) + ", " + std::to_string(b) + ")"; }
 
@@ -48,6 +50,23 @@ class Conv2DLayer : public Layer {
     if (o.input_shape) input_shape_ = *o.input_shape;
   }
   std::string class_name() const override { return "Conv2D"; }
+  std::string get_config() const override {
+    ordered_json c = persistence::base_config(*this);
+    c["filters"] = filters_;
+    c["kernel_size"] = persistence::pair_json(kernel_.h, kernel_.w);
+    c["strides"] = persistence::pair_json(strides_.h, strides_.w);
+    c["padding"] = same_ ? "same" : "valid";
+    c["data_format"] = "channels_last";
+    c["dilation_rate"] = persistence::pair_json(1, 1);
+    c["groups"] = 1;
+    c["activation"] = act_;
+    c["use_bias"] = use_bias_;
+    c["kernel_initializer"] = persistence::initializer("GlorotUniform", {{"seed", nullptr}});
+    c["bias_initializer"] = persistence::initializer("Zeros");
+    persistence::add_nulls(c, {"kernel_regularizer", "bias_regularizer", "activity_regularizer", "kernel_constraint",
+                               "bias_constraint"});
+    return c.dump();
+  }
   const std::vector<int64_t>* declared_input_shape() const override {
     return input_shape_.empty() ? nullptr : &input_shape_;
   }
@@ -98,6 +117,15 @@ class MaxPooling2DLayer : public Layer {
     if (o.input_shape) input_shape_ = *o.input_shape;
   }
   std::string class_name() const override { return "MaxPooling2D"; }
+  // Keras 2.13's Pooling2D order: pool_size, padding, strides, data_format.
+  std::string get_config() const override {
+    ordered_json c = persistence::base_config(*this);
+    c["pool_size"] = persistence::pair_json(pool_.h, pool_.w);
+    c["padding"] = same_ ? "same" : "valid";
+    c["strides"] = persistence::pair_json(strides_.h, strides_.w);
+    c["data_format"] = "channels_last";
+    return c.dump();
+  }
   const std::vector<int64_t>* declared_input_shape() const override {
     return input_shape_.empty() ? nullptr : &input_shape_;
   }

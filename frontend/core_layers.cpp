@@ -5,10 +5,13 @@
 #include "kiln/layers.h"
 #include "kiln/session.h"
 #include "layer_util.h"
+#include "persistence/layer_config.h"
 #include "random.h"
 
 namespace kiln {
 namespace {
+
+using persistence::ordered_json;
 
 using ir::OpKind;
 using ir::Value;
@@ -17,6 +20,14 @@ class InputLayer : public Layer {
  public:
   InputLayer(const std::string& name, Dims shape) : Layer("InputLayer", name), shape_(std::move(shape)) {}
   std::string class_name() const override { return "InputLayer"; }
+  std::string get_config() const override {
+    return ordered_json{{"batch_input_shape", persistence::batch_shape_json(shape_)},
+                        {"dtype", "float32"},
+                        {"sparse", false},
+                        {"ragged", false},
+                        {"name", name()}}
+        .dump();
+  }
   int min_inputs() const override { return 0; }
   int max_inputs() const override { return 0; }
   std::vector<Dims> compute_output_shapes(const std::vector<Dims>&) const override { return {shape_}; }
@@ -37,6 +48,17 @@ class DenseLayer : public Layer {
     else if (o.input_dim) input_shape_ = {*o.input_dim};
   }
   std::string class_name() const override { return "Dense"; }
+  std::string get_config() const override {
+    ordered_json c = persistence::base_config(*this);
+    c["units"] = units_;
+    c["activation"] = act_;
+    c["use_bias"] = use_bias_;
+    c["kernel_initializer"] = persistence::initializer("GlorotUniform", {{"seed", nullptr}});
+    c["bias_initializer"] = persistence::initializer("Zeros");
+    persistence::add_nulls(c, {"kernel_regularizer", "bias_regularizer", "activity_regularizer", "kernel_constraint",
+                               "bias_constraint"});
+    return c.dump();
+  }
   const std::vector<int64_t>* declared_input_shape() const override {
     return input_shape_.empty() ? nullptr : &input_shape_;
   }
@@ -86,6 +108,11 @@ class ActivationLayer : public Layer {
     if (o.input_shape) input_shape_ = *o.input_shape;
   }
   std::string class_name() const override { return "Activation"; }
+  std::string get_config() const override {
+    ordered_json c = persistence::base_config(*this);
+    c["activation"] = act_;
+    return c.dump();
+  }
   const std::vector<int64_t>* declared_input_shape() const override {
     return input_shape_.empty() ? nullptr : &input_shape_;
   }
@@ -108,6 +135,11 @@ class FlattenLayer : public Layer {
     if (o.input_shape) input_shape_ = *o.input_shape;
   }
   std::string class_name() const override { return "Flatten"; }
+  std::string get_config() const override {
+    ordered_json c = persistence::base_config(*this);
+    c["data_format"] = "channels_last";
+    return c.dump();
+  }
   const std::vector<int64_t>* declared_input_shape() const override {
     return input_shape_.empty() ? nullptr : &input_shape_;
   }
@@ -134,6 +166,11 @@ class ConcatenateLayer : public Layer {
  public:
   explicit ConcatenateLayer(const ConcatenateOptions& o) : Layer("Concatenate", o.name), axis_(o.axis) {}
   std::string class_name() const override { return "Concatenate"; }
+  std::string get_config() const override {
+    ordered_json c = persistence::base_config(*this);
+    c["axis"] = axis_;
+    return c.dump();
+  }
   int min_inputs() const override { return 1; }
   int max_inputs() const override { return -1; }
 

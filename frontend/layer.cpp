@@ -3,6 +3,7 @@
 #include "kiln/layer.h"
 
 #include "kiln/session.h"
+#include "persistence/layer_config.h"
 
 namespace kiln {
 
@@ -43,6 +44,8 @@ Layer::Layer(const std::string& class_name, const std::string& name)
     : name_(name.empty() ? detail::unique_object_name(detail::to_snake_case(class_name), true) : name) {}
 
 Layer::~Layer() = default;
+
+std::string Layer::get_config() const { return persistence::base_config(*this).dump(); }
 
 Weight& Layer::add_weight(const std::string& name, Tensor value) {
   weights_.push_back({name, std::move(value)});

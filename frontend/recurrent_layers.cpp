@@ -3,10 +3,13 @@
 #include "activations.h"
 #include "kiln/layers.h"
 #include "layer_util.h"
+#include "persistence/layer_config.h"
 #include "random.h"
 
 namespace kiln {
 namespace {
+
+using persistence::ordered_json;
 
 using ir::OpKind;
 using ir::Value;
@@ -24,6 +27,25 @@ class LSTMLayer : public Layer {
     if (o.input_shape) input_shape_ = *o.input_shape;
   }
   std::string class_name() const override { return "LSTM"; }
+  std::string get_config() const override {
+    ordered_json c = persistence::base_config(*this);
+    c["return_sequences"] = return_sequences_;
+    for (const char* k : {"return_state", "go_backwards", "stateful", "unroll", "time_major"}) c[k] = false;
+    c["units"] = units_;
+    c["activation"] = act_;
+    c["recurrent_activation"] = rec_act_;
+    c["use_bias"] = use_bias_;
+    c["kernel_initializer"] = persistence::initializer("GlorotUniform", {{"seed", nullptr}});
+    c["recurrent_initializer"] = persistence::initializer("Orthogonal", {{"gain", 1.0}, {"seed", nullptr}});
+    c["bias_initializer"] = persistence::initializer("Zeros");
+    c["unit_forget_bias"] = unit_forget_bias_;
+    persistence::add_nulls(c, {"kernel_regularizer", "recurrent_regularizer", "bias_regularizer",
+                               "activity_regularizer", "kernel_constraint", "recurrent_constraint", "bias_constraint"});
+    c["dropout"] = 0.0;
+    c["recurrent_dropout"] = 0.0;
+    c["implementation"] = 2;
+    return c.dump();
+  }
   const std::vector<int64_t>* declared_input_shape() const override {
     return input_shape_.empty() ? nullptr : &input_shape_;
   }
@@ -126,6 +148,11 @@ class TimeDistributedLayer : public Layer {
                   "on the last axis (Dense, Activation), and " + detail::describe(*inner_) + " is a " + cls + ".");
   }
   std::string class_name() const override { return "TimeDistributed"; }
+  std::string get_config() const override {
+    ordered_json c = persistence::base_config(*this);
+    c["layer"] = {{"class_name", inner_->class_name()}, {"config", persistence::layer_config(*inner_)}};
+    return c.dump();
+  }
   const Layer* wrapped() const override { return inner_.ptr().get(); }
   const std::vector<Weight>& weights() const override { return inner_->weights(); }
   std::vector<Weight>& mutable_weights() override { return inner_->mutable_weights(); }

@@ -126,6 +126,11 @@ class Layer : public std::enable_shared_from_this<Layer> {
   virtual int max_inputs() const { return 1; }
   // An input declared through the layer's options (Sequential's first layer): shape without batch.
   virtual const std::vector<int64_t>* declared_input_shape() const { return nullptr; }
+  // Keras's layer.get_config() as JSON object text, with tf.keras 2.13's keys in its
+  // order: name, trainable, [batch_input_shape], dtype, then the class's options
+  // (units, activation, use_bias, kernel_initializer, ...). model.to_json() is made
+  // of these; model_from_json() reads them back. The base class writes the base keys.
+  virtual std::string get_config() const;
 
  protected:
   // `name` empty: a default name from the class name (zero-based, Keras style).

@@ -1,219 +1,17 @@
-// Keras layer configs for every Kiln layer class: recovered from a layer by
-// matching candidate lowerings (see layer_config.h), and parsed back into the
-// layer factories of kiln/layers.h with every field checked.
+// Keras layer configs: the shared pieces of every Layer::get_config(), and
+// configs parsed back into the layer factories of kiln/layers.h with every
+// field checked.
 #include "persistence/layer_config.h"
 
 #include <limits>
 
-#include "ir/printer.h"
 #include "kiln/layers.h"
 
 namespace kiln::persistence {
 namespace {
 
-using ir::OpKind;
-
 constexpr int64_t kMaxDim = int64_t{1} << 40;
 constexpr int64_t kInt64Max = std::numeric_limits<int64_t>::max();
-
-// --- Kiln layer -> config ---
-
-// The layer's forward IR for one call on `in`, with its weights as parameters.
-std::unique_ptr<ir::Graph> probe(const Layer& layer, const std::vector<Dims>& in, const std::vector<Weight>& ws) {
-  auto g = std::make_unique<ir::Graph>("probe");
-  std::vector<ir::Value*> ins, wv;
-  for (size_t i = 0; i < in.size(); ++i) ins.push_back(g->add_param("in" + std::to_string(i), ir::f32(in[i])));
-  for (const Weight& w : ws) wv.push_back(g->add_param("w." + w.name, ir::f32(w.value.shape())));
-  LowerContext ctx{*g, "layer", wv};
-  g->set_results(layer.lower(ctx, ins));
-  return g;
-}
-
-// The first candidate whose lowering equals the layer's own; throws when none does.
-template <class Config>
-Config pick(const Layer& layer, const std::vector<Dims>& in, const std::vector<Config>& configs,
-            const std::function<LayerRef(const Config&)>& make) {
-  std::string want = ir::to_string(*probe(layer, in, layer.weights()));
-  for (const Config& c : configs) {
-    try {
-      LayerRef cand = make(c);
-      if (ir::to_string(*probe(*cand, in, layer.weights())) == want) return c;
-    } catch (const Error&) {
-      // A candidate that cannot lower this input is simply not the layer's config.
-    }
-  }
-  throw Error("to_json: cannot recover the configuration of layer \"" + layer.name() + "\" (" + layer.class_name() +
-              "): no Keras config lowers to the same IR");
-}
-
-// Activations in the order to try: Keras's defaults first.
-std::vector<std::string> activations_from(const std::string& first) {
-  std::vector<std::string> out{first};
-  for (const std::string& a : known_activations())
-    if (a != first) out.push_back(a);
-  return out;
-}
-
-const ir::Node* find_op(const ir::Graph& g, OpKind op) {
-  for (const ir::Node* n : g.nodes())
-    if (n->op == op) return n;
-  return nullptr;
-}
-
-ordered_json initializer(const char* cls, ordered_json config = ordered_json::object()) {
-  return {{"class_name", cls}, {"config", std::move(config)}};
-}
-ordered_json glorot() { return initializer("GlorotUniform", {{"seed", nullptr}}); }
-ordered_json zeros() { return initializer("Zeros"); }
-ordered_json pair_json(int64_t a, int64_t b) { return ordered_json::array({a, b}); }
-
-// name, trainable, dtype (and batch_input_shape when the layer declares its input).
-ordered_json base_config(const Layer& layer) {
-  ordered_json c = {{"name", layer.name()}, {"trainable", true}, {"dtype", "float32"}};
-  if (const std::vector<int64_t>* s = layer.declared_input_shape()) {
-    Dims d{ir::kBatch};
-    d.insert(d.end(), s->begin(), s->end());
-    c["batch_input_shape"] = batch_shape_json(d);
-  }
-  return c;
-}
-
-void add_regularizers(ordered_json& c, std::initializer_list<const char*> names) {
-  for (const char* n : names) c[n] = nullptr;
-}
-
-ordered_json dense_config(const Layer& l, const std::vector<Dims>& in) {
-  int64_t units = l.weights().at(0).value.dim(1);
-  bool bias = l.weights().size() == 2;
-  std::string act = pick<std::string>(l, in, activations_from("linear"), [&](const std::string& a) {
-    return Dense(units, {.activation = a, .use_bias = bias, .name = l.name()});
-  });
-  ordered_json c = base_config(l);
-  c["units"] = units;
-  c["activation"] = act;
-  c["use_bias"] = bias;
-  c["kernel_initializer"] = glorot();
-  c["bias_initializer"] = zeros();
-  add_regularizers(
-      c, {"kernel_regularizer", "bias_regularizer", "activity_regularizer", "kernel_constraint", "bias_constraint"});
-  return c;
-}
-
-ordered_json conv2d_config(const Layer& l, const std::vector<Dims>& in) {
-  const Tensor& k = l.weights().at(0).value;  // (kh, kw, in, filters)
-  bool bias = l.weights().size() == 2;
-  std::unique_ptr<ir::Graph> g = probe(l, in, l.weights());
-  const ir::Node* conv = find_op(*g, OpKind::Conv2D);
-  KILN_ASSERT(conv, "Conv2D \"" + l.name() + "\" lowered without a conv2d");
-  std::vector<int64_t> strides = conv->attrs.ints("strides");
-  struct C {
-    std::string padding, act;
-  };
-  std::vector<C> cands;
-  for (const std::string& a : activations_from("linear"))
-    for (const char* p : {"valid", "same"}) cands.push_back({p, a});
-  C found = pick<C>(l, in, cands, [&](const C& c) {
-    return Conv2D(k.dim(3), {.kernel_size = {k.dim(0), k.dim(1)},
-                             .strides = {strides[0], strides[1]},
-                             .padding = c.padding,
-                             .activation = c.act,
-                             .use_bias = bias,
-                             .name = l.name()});
-  });
-  ordered_json c = base_config(l);
-  c["filters"] = k.dim(3);
-  c["kernel_size"] = pair_json(k.dim(0), k.dim(1));
-  c["strides"] = pair_json(strides[0], strides[1]);
-  c["padding"] = found.padding;
-  c["data_format"] = "channels_last";
-  c["dilation_rate"] = pair_json(1, 1);
-  c["groups"] = 1;
-  c["activation"] = found.act;
-  c["use_bias"] = bias;
-  c["kernel_initializer"] = glorot();
-  c["bias_initializer"] = zeros();
-  add_regularizers(
-      c, {"kernel_regularizer", "bias_regularizer", "activity_regularizer", "kernel_constraint", "bias_constraint"});
-  return c;
-}
-
-ordered_json maxpool_config(const Layer& l, const std::vector<Dims>& in) {
-  std::unique_ptr<ir::Graph> g = probe(l, in, {});
-  const ir::Node* pool = find_op(*g, OpKind::MaxPool2D);
-  KILN_ASSERT(pool, "MaxPooling2D \"" + l.name() + "\" lowered without a max_pool2d");
-  std::vector<int64_t> win = pool->attrs.ints("window"), st = pool->attrs.ints("strides");
-  std::string padding = pick<std::string>(l, in, std::vector<std::string>{"valid", "same"}, [&](const std::string& p) {
-    return MaxPooling2D(
-        {.pool_size = {win[0], win[1]}, .strides = KernelSize{st[0], st[1]}, .padding = p, .name = l.name()});
-  });
-  ordered_json c = base_config(l);
-  c["pool_size"] = pair_json(win[0], win[1]);
-  c["padding"] = padding;
-  c["strides"] = pair_json(st[0], st[1]);
-  c["data_format"] = "channels_last";
-  return c;
-}
-
-ordered_json activation_config(const Layer& l, const std::vector<Dims>& in) {
-  std::string act = pick<std::string>(l, in, activations_from("linear"),
-                                      [&](const std::string& a) { return Activation(a, {.name = l.name()}); });
-  ordered_json c = base_config(l);
-  c["activation"] = act;
-  return c;
-}
-
-ordered_json concatenate_config(const Layer& l, const std::vector<Dims>& in) {
-  int64_t rank = static_cast<int64_t>(in.at(0).size());
-  std::unique_ptr<ir::Graph> g = probe(l, in, {});
-  const ir::Node* cat = find_op(*g, OpKind::Concat);
-  int64_t a = cat ? cat->attrs.i("axis") : rank - 1;
-  int64_t axis = pick<int64_t>(l, in, {a == rank - 1 ? -1 : a, a},
-                               [&](const int64_t& x) { return Concatenate({.axis = x, .name = l.name()}); });
-  ordered_json c = base_config(l);
-  c["axis"] = axis;
-  return c;
-}
-
-ordered_json lstm_config(const Layer& l, const std::vector<Dims>& in) {
-  const std::vector<Weight>& w = l.weights();
-  int64_t units = w.at(1).value.dim(0);
-  bool bias = w.size() == 3;
-  bool seq = l.compute_output_shapes(in).at(0).size() == 3;
-  struct C {
-    std::string act, rec;
-  };
-  std::vector<C> cands;
-  for (const std::string& a : activations_from("tanh"))
-    for (const std::string& r : activations_from("sigmoid")) cands.push_back({a, r});
-  C found = pick<C>(l, in, cands, [&](const C& c) {
-    return LSTM(units, {.activation = c.act,
-                        .recurrent_activation = c.rec,
-                        .use_bias = bias,
-                        .return_sequences = seq,
-                        .name = l.name()});
-  });
-  ordered_json c = base_config(l);
-  c["return_sequences"] = seq;
-  c["return_state"] = false;
-  c["go_backwards"] = false;
-  c["stateful"] = false;
-  c["unroll"] = false;
-  c["time_major"] = false;
-  c["units"] = units;
-  c["activation"] = found.act;
-  c["recurrent_activation"] = found.rec;
-  c["use_bias"] = bias;
-  c["kernel_initializer"] = glorot();
-  c["recurrent_initializer"] = initializer("Orthogonal", {{"gain", 1.0}, {"seed", nullptr}});
-  c["bias_initializer"] = zeros();
-  c["unit_forget_bias"] = true;
-  add_regularizers(c, {"kernel_regularizer", "recurrent_regularizer", "bias_regularizer", "activity_regularizer",
-                       "kernel_constraint", "recurrent_constraint", "bias_constraint"});
-  c["dropout"] = 0.0;
-  c["recurrent_dropout"] = 0.0;
-  c["implementation"] = 2;
-  return c;
-}
 
 // --- config -> Kiln layer ---
 
@@ -370,28 +168,28 @@ Dims batch_shape_from_json(const json& j, const std::string& what) {
   return d;
 }
 
-ordered_json layer_config(const Layer& layer, const std::vector<Dims>& in) {
-  std::string cls = layer.class_name();
-  if (cls == "Dense") return dense_config(layer, in);
-  if (cls == "Conv2D") return conv2d_config(layer, in);
-  if (cls == "MaxPooling2D") return maxpool_config(layer, in);
-  if (cls == "Activation") return activation_config(layer, in);
-  if (cls == "Concatenate") return concatenate_config(layer, in);
-  if (cls == "LSTM") return lstm_config(layer, in);
-  if (cls == "Flatten") {
-    ordered_json c = base_config(layer);
-    c["data_format"] = "channels_last";
-    return c;
+ordered_json base_config(const Layer& layer) {
+  ordered_json c = {{"name", layer.name()}, {"trainable", true}};
+  if (const std::vector<int64_t>* s = layer.declared_input_shape()) {
+    Dims d{ir::kBatch};
+    d.insert(d.end(), s->begin(), s->end());
+    c["batch_input_shape"] = batch_shape_json(d);
   }
-  if (cls == "TimeDistributed") {
-    const Layer* inner = layer.wrapped();
-    KILN_ASSERT(inner, "TimeDistributed \"" + layer.name() + "\" wraps nothing");
-    ordered_json c = base_config(layer);
-    c["layer"] = {{"class_name", inner->class_name()}, {"config", layer_config(*inner, in)}};
-    return c;
-  }
-  throw Error("to_json: layer \"" + layer.name() + "\" has class " + cls + ", which Kiln cannot serialize");
+  c["dtype"] = "float32";
+  return c;
 }
+
+ordered_json initializer(const char* cls, ordered_json config) {
+  return {{"class_name", cls}, {"config", std::move(config)}};
+}
+
+void add_nulls(ordered_json& c, std::initializer_list<const char*> keys) {
+  for (const char* k : keys) c[k] = nullptr;
+}
+
+ordered_json pair_json(int64_t a, int64_t b) { return ordered_json::array({a, b}); }
+
+ordered_json layer_config(const Layer& layer) { return ordered_json::parse(layer.get_config()); }
 
 ParsedLayer layer_from_config(const json& entry, const std::string& where, int depth) {
   std::string cls;

@@ -1,13 +1,10 @@
-// Keras layer configs: Kiln layer -> Keras get_config() JSON, and back.
+// Keras layer configs: the pieces every Layer::get_config() builds with
+// (tf.keras 2.13's keys and order), and parsing a config back into a layer.
 //
-// Kiln's layer classes keep their options private and have no get_config(), so
-// the config is recovered from what a layer exposes: its class, weights,
-// declared input shape and its lowering. Options a weight shape cannot tell
-// (activations, padding, return_sequences, ...) are found by lowering
-// candidate layers with the same input and keeping the one whose IR is
-// identical to the layer's own, so the recovered config is exact by
-// construction. Only unit_forget_bias (an initializer detail with no effect
-// once weights exist) cannot be observed; it is written as Keras's default.
+// Each layer class writes its own config from its options (core_layers.cpp,
+// conv_layers.cpp, recurrent_layers.cpp), as Keras's get_config() does;
+// model.to_json() collects them. layer_from_config() reads every field Kiln
+// supports and rejects the others by name.
 #pragma once
 
 #include <cstdint>
@@ -20,9 +17,17 @@
 
 namespace kiln::persistence {
 
-// Keras's config of `layer` (not an InputLayer), as tf.keras 2.13 writes it. `input_shapes`:
-// the shapes of one of its calls.
-ordered_json layer_config(const Layer& layer, const std::vector<Dims>& input_shapes);
+// Keras's base Layer config: name, trainable, batch_input_shape (when the layer
+// declares its input), dtype.
+ordered_json base_config(const Layer& layer);
+// {"class_name": cls, "config": config}: an initializer entry.
+ordered_json initializer(const char* cls, ordered_json config = ordered_json::object());
+// Sets each key to null (regularizers and constraints, which Kiln does not have).
+void add_nulls(ordered_json& c, std::initializer_list<const char*> keys);
+ordered_json pair_json(int64_t a, int64_t b);
+
+// layer.get_config() as JSON (every layer class, InputLayer included).
+ordered_json layer_config(const Layer& layer);
 
 // A layer made from a Keras layer entry {"class_name", "config"} (not InputLayer), with
 // `params(input_shape)`: the number of weight elements its first call on that input creates,

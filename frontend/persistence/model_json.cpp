@@ -46,14 +46,6 @@ std::unordered_map<const CallNode*, int> model_node_indices(const detail::Networ
   return idx;
 }
 
-ordered_json input_layer_config(const Layer& l, const Dims& shape) {
-  return {{"batch_input_shape", persistence::batch_shape_json(shape)},
-          {"dtype", "float32"},
-          {"sparse", false},
-          {"ragged", false},
-          {"name", l.name()}};
-}
-
 // --- reading ---
 
 struct Ref {
@@ -321,14 +313,7 @@ std::string Model::to_json() const {
   for (const auto& l : net.layers) {
     std::vector<const CallNode*> nodes = net.nodes_of(*l);
     KILN_ASSERT(!nodes.empty(), "layer " + l->name() + " has no node in model " + net.name);
-    ordered_json e = {{"class_name", l->class_name()}};
-    if (nodes[0]->is_input()) {
-      e["config"] = input_layer_config(*l, nodes[0]->output_shapes.at(0));
-    } else {
-      std::vector<Dims> shapes;
-      for (const KerasTensor& t : nodes[0]->inputs) shapes.push_back(t.shape());
-      e["config"] = persistence::layer_config(*l, shapes);
-    }
+    ordered_json e = {{"class_name", l->class_name()}, {"config", persistence::layer_config(*l)}};
     if (!sequential) {
       e["name"] = l->name();
       ordered_json inbound = ordered_json::array();

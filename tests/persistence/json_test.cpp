@@ -31,6 +31,14 @@ void expect_round_trip(Model& m, int64_t batch = 2, bool same_text = true) {
   for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(same_bits(a[i], b[i])) << "output " << i;
 }
 
+// The keys of a JSON object text in their order, each followed by a space.
+std::string keys_of(const std::string& config) {
+  std::string out;
+  nlohmann::ordered_json j = nlohmann::ordered_json::parse(config);
+  for (const auto& [k, v] : j.items()) out += k + " ";
+  return out;
+}
+
 class ZooRoundTrip : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(ZooRoundTrip, SameSummaryIrAndPredictions) {
@@ -91,8 +99,8 @@ TEST(ToJson, LayerConfigsMatchKerasFieldNames) {
   EXPECT_EQ(pool["strides"], json::parse("[2, 2]"));
 }
 
-// Every option a weight shape cannot tell is recovered exactly.
-TEST(ToJson, RecoversEveryLayerOption) {
+// Every layer option reaches the JSON (from Layer::get_config) and comes back.
+TEST(ToJson, WritesEveryLayerOption) {
   clear_session();
   auto img = Input({9, 11, 3}, {.name = "img"});
   auto c1 = Conv2D(4, {.kernel_size = {3, 2},
@@ -107,7 +115,7 @@ TEST(ToJson, RecoversEveryLayerOption) {
   auto l1 =
       LSTM(3, {.activation = "relu", .recurrent_activation = "tanh", .use_bias = false, .return_sequences = true})(seq);
   auto t1 = TimeDistributed(Activation("softplus"))(l1);
-  auto l2 = LSTM(2, {.recurrent_activation = "swish"})(t1);
+  auto l2 = LSTM(2, {.recurrent_activation = "swish", .unit_forget_bias = false})(t1);
   auto d1 = Dense(5, {.activation = "selu", .use_bias = false})(f1);
   auto d2 = Activation("softmax")(d1);
   auto seq_flat = Flatten()(t1);
@@ -123,12 +131,14 @@ TEST(ToJson, RecoversEveryLayerOption) {
   EXPECT_EQ(cfg["c1"]["activation"], "elu");
   EXPECT_EQ(cfg["c1"]["use_bias"], false);
   EXPECT_EQ(cfg["seq"]["batch_input_shape"], json::parse("[null, 6, 5]"));
-  EXPECT_EQ(cfg["concatenate"]["axis"], -1) << "axis 1 of rank-2 inputs is the last axis, Keras's default";
+  EXPECT_EQ(cfg["concatenate"]["axis"], 1) << "as given, as Keras's get_config writes it";
   EXPECT_EQ(cfg["concatenate_1"]["axis"], -1);
   EXPECT_EQ(cfg["lstm"]["activation"], "relu");
   EXPECT_EQ(cfg["lstm"]["recurrent_activation"], "tanh");
   EXPECT_EQ(cfg["lstm"]["return_sequences"], true);
   EXPECT_EQ(cfg["lstm_1"]["recurrent_activation"], "swish");
+  EXPECT_EQ(cfg["lstm"]["unit_forget_bias"], true);
+  EXPECT_EQ(cfg["lstm_1"]["unit_forget_bias"], false);
   EXPECT_EQ(cfg["max_pooling2d"]["padding"], "same");
   EXPECT_EQ(cfg["max_pooling2d"]["strides"], json::parse("[1, 2]"));
   expect_round_trip(m, 4);
@@ -137,6 +147,60 @@ TEST(ToJson, RecoversEveryLayerOption) {
   Model axis1(s, Concatenate({.axis = 1})(std::vector<KerasTensor>{s, s}));
   EXPECT_EQ(json::parse(axis1.to_json())["config"]["layers"][1]["config"]["axis"], 1);
   expect_round_trip(axis1);
+}
+
+// unit_forget_bias is a real option: false starts the forget gate's bias at 0
+// (Keras: 1), and a model read back from JSON initializes it the same way.
+TEST(ToJson, UnitForgetBiasRoundTrips) {
+  for (bool ufb : {true, false}) {
+    clear_session();
+    auto x = Input({4, 3});
+    Model m(x, LSTM(2, {.unit_forget_bias = ufb})(x));
+    Model back = model_from_json(m.to_json());
+    EXPECT_EQ(json::parse(back.get_layer("lstm")->get_config())["unit_forget_bias"], ufb);
+    const Tensor& bias = back.get_layer("lstm")->weights().at(2).value;  // gates i, f, c, o
+    for (int64_t k = 0; k < 8; ++k) EXPECT_EQ(bias.data()[k], k >= 2 && k < 4 && ufb ? 1.0f : 0.0f) << k;
+  }
+}
+
+// Key order of each class's config as tf.keras writes it: checked against model.to_json()
+// files written by tf.keras 2.10 (Dense, Conv1D's Conv keys, Flatten, LSTM, InputLayer; the
+// same get_config code in 2.13); Pooling2D's order (pool_size, padding, strides) is from the
+// tf.keras 2.13 source, not from a file.
+TEST(ToJson, ConfigKeysInKerasOrder) {
+  clear_session();
+  auto x = Input({8, 8, 1});
+  auto c = Conv2D(2, {.kernel_size = 3})(x);
+  auto p = MaxPooling2D()(c);
+  auto f = Flatten()(p);
+  auto d = Dense(3)(f);
+  auto a = Activation("relu")(d);
+  auto s = Input({4, 2});
+  auto l = LSTM(2)(s);
+  auto t = TimeDistributed(Dense(1))(LSTM(2, {.return_sequences = true})(s));
+  Model m({x, s}, {Concatenate()(std::vector<KerasTensor>{a, l}), t});
+  auto keys = [&](const std::string& layer) { return keys_of(m.get_layer(layer)->get_config()); };
+  const std::string regs = "kernel_regularizer bias_regularizer activity_regularizer kernel_constraint bias_constraint ";
+  EXPECT_EQ(keys("input_1"), "batch_input_shape dtype sparse ragged name ");
+  EXPECT_EQ(keys("dense"), "name trainable dtype units activation use_bias kernel_initializer bias_initializer " + regs);
+  EXPECT_EQ(keys("conv2d"),
+            "name trainable dtype filters kernel_size strides padding data_format dilation_rate groups activation "
+            "use_bias kernel_initializer bias_initializer " + regs);
+  EXPECT_EQ(keys("max_pooling2d"), "name trainable dtype pool_size padding strides data_format ");
+  EXPECT_EQ(keys("flatten"), "name trainable dtype data_format ");
+  EXPECT_EQ(keys("activation"), "name trainable dtype activation ");
+  EXPECT_EQ(keys("concatenate"), "name trainable dtype axis ");
+  EXPECT_EQ(keys("lstm"),
+            "name trainable dtype return_sequences return_state go_backwards stateful unroll time_major units "
+            "activation recurrent_activation use_bias kernel_initializer recurrent_initializer bias_initializer "
+            "unit_forget_bias kernel_regularizer recurrent_regularizer bias_regularizer activity_regularizer "
+            "kernel_constraint recurrent_constraint bias_constraint dropout recurrent_dropout implementation ");
+  EXPECT_EQ(keys("time_distributed"), "name trainable dtype layer ");
+  // A declared input goes between trainable and dtype, as Keras writes it.
+  clear_session();
+  LayerRef first = Dense(2, {.input_dim = 3});
+  Sequential seq({first});
+  EXPECT_EQ(keys_of(first->get_config()).substr(0, 45), "name trainable batch_input_shape dtype units ");
 }
 
 TEST(ToJson, StaticBatchSizeRoundTrip) {

@@ -61,10 +61,7 @@ class Conv2DLayer : public Layer {
     c["groups"] = 1;
     c["activation"] = act_;
     c["use_bias"] = use_bias_;
-    c["kernel_initializer"] = persistence::initializer("GlorotUniform", {{"seed", nullptr}});
-    c["bias_initializer"] = persistence::initializer("Zeros");
-    persistence::add_nulls(c, {"kernel_regularizer", "bias_regularizer", "activity_regularizer", "kernel_constraint",
-                               "bias_constraint"});
+    persistence::add_kernel_and_bias_fields(c);
     return c.dump();
   }
   const std::vector<int64_t>* declared_input_shape() const override {

@@ -53,10 +53,7 @@ class DenseLayer : public Layer {
     c["units"] = units_;
     c["activation"] = act_;
     c["use_bias"] = use_bias_;
-    c["kernel_initializer"] = persistence::initializer("GlorotUniform", {{"seed", nullptr}});
-    c["bias_initializer"] = persistence::initializer("Zeros");
-    persistence::add_nulls(c, {"kernel_regularizer", "bias_regularizer", "activity_regularizer", "kernel_constraint",
-                               "bias_constraint"});
+    persistence::add_kernel_and_bias_fields(c);
     return c.dump();
   }
   const std::vector<int64_t>* declared_input_shape() const override {

@@ -189,6 +189,13 @@ void add_nulls(ordered_json& c, std::initializer_list<const char*> keys) {
 
 ordered_json pair_json(int64_t a, int64_t b) { return ordered_json::array({a, b}); }
 
+void add_kernel_and_bias_fields(ordered_json& c) {
+  c["kernel_initializer"] = initializer("GlorotUniform", {{"seed", nullptr}});
+  c["bias_initializer"] = initializer("Zeros");
+  add_nulls(c, {"kernel_regularizer", "bias_regularizer", "activity_regularizer", "kernel_constraint",
+                "bias_constraint"});
+}
+
 ordered_json layer_config(const Layer& layer) { return ordered_json::parse(layer.get_config()); }
 
 ParsedLayer layer_from_config(const json& entry, const std::string& where, int depth) {

@@ -25,6 +25,9 @@ ordered_json initializer(const char* cls, ordered_json config = ordered_json::ob
 // Sets each key to null (regularizers and constraints, which Kiln does not have).
 void add_nulls(ordered_json& c, std::initializer_list<const char*> keys);
 ordered_json pair_json(int64_t a, int64_t b);
+// Dense's and Conv2D's kernel_initializer (GlorotUniform), bias_initializer (Zeros) and null
+// regularizers and constraints, in Keras's order.
+void add_kernel_and_bias_fields(ordered_json& c);
 
 // layer.get_config() as JSON (every layer class, InputLayer included).
 ordered_json layer_config(const Layer& layer);

@@ -2,12 +2,14 @@
 //
 // Every node becomes one internal function (a "kernel") whose buffer
 // arguments are all `noalias`; the graph function calls the kernels in order
-// and O3 inlines them. Kernels are built from two helpers: emit_for (one
-// counted loop) and emit_nest (a row-major loop nest over a shape with one
-// strided access per buffer; adjacent dims that are contiguous for every
-// access are merged, so the innermost loop is long and LLVM vectorizes it).
-// Elementwise ops compose a scalar *element generator* (scalar_op) inside a
-// nest, as XLA's fused emitters do.
+// and O3 inlines them, except fusion kernels, which stay functions named after
+// their region. Kernels are built from two helpers: emit_for (one counted
+// loop) and emit_nest (a row-major loop nest over a shape with one strided
+// access per buffer; adjacent dims that are contiguous for every access are
+// merged, so the innermost loop is long and LLVM vectorizes it). Elementwise
+// ops compose a scalar *element generator* (scalar_op) inside a nest, as
+// XLA's fused emitters do: one op per nest, or every member of a fusion
+// region in one nest (emit_fusion.cpp).
 #pragma once
 
 #include <llvm/IR/IRBuilder.h>
@@ -22,6 +24,12 @@
 
 namespace kiln::codegen {
 
+// What lowering did with the fusion regions (JitStats, dumps).
+struct LoweringStats {
+  int64_t fused_regions = 0;    // emitted as one loop nest
+  int64_t unfused_regions = 0;  // emitted as a call of their body (no nest: region.h)
+};
+
 struct KernelCtx {
   llvm::IRBuilder<>& b;
   llvm::Module& m;
@@ -32,6 +40,7 @@ struct KernelCtx {
   std::vector<llvm::Value*> in, out, scratch;
   // Emits (once) and returns the graph function of a scan body.
   std::function<llvm::Function*(const ir::Graph&)> body_fn;
+  LoweringStats* stats;
 
   llvm::LLVMContext& ctx() { return m.getContext(); }
   llvm::Type* i64() { return b.getInt64Ty(); }
@@ -44,12 +53,6 @@ struct KernelCtx {
 };
 
 llvm::Type* elem_type(llvm::LLVMContext& c, ir::DType t);
-// Each dim as a Sym (a batch dim N*k is {k, true}).
-std::vector<Sym> sym_dims(const ir::TensorType& t);
-// Row-major strides in elements.
-std::vector<Sym> sym_strides(const ir::TensorType& t);
-Sym sym_mul(Sym a, Sym b);  // asserts that N does not appear twice
-Sym sym_product(const std::vector<Sym>& dims, size_t from, size_t to);
 int64_t norm_axis(int64_t axis, int64_t rank);
 
 // for (i = lo; i < hi; ++i) body(i)
@@ -70,13 +73,15 @@ void emit_nest(KernelCtx& k, const std::vector<Sym>& dims, const std::vector<Acc
 void emit_fill(KernelCtx& k, llvm::Value* buf, llvm::Type* elem, llvm::Value* count, llvm::Value* value);
 void emit_memcpy(KernelCtx& k, llvm::Value* dst, llvm::Value* src, llvm::Value* bytes);
 
-// The element generator of an elementwise op: its value for scalar operands
-// (loaded, of the operands' dtype `t`); i1 values are i8 0/1.
-llvm::Value* scalar_op(KernelCtx& k, ir::OpKind op, const std::vector<llvm::Value*>& x, ir::DType t);
+// The element generator of elementwise node n: its value for scalar operands
+// x (of n's operand dtypes); i1 values are i8 0/1.
+llvm::Value* scalar_op(KernelCtx& k, const ir::Node& n, const std::vector<llvm::Value*>& x);
 
 // One emitter per op family (emit_elementwise.cpp, emit_layout.cpp, emit_graph.cpp).
 void emit_elementwise(KernelCtx& k);  // unary, convert, binary, compare, select
 void emit_constant(KernelCtx& k);
+// The value of every element of a constant node (constants are splats).
+llvm::Constant* splat_value(KernelCtx& k, const ir::Node& constant);
 void emit_iota(KernelCtx& k);
 void emit_rng_uniform(KernelCtx& k);
 void emit_broadcast(KernelCtx& k);
@@ -85,6 +90,13 @@ void emit_slice(KernelCtx& k);
 void emit_concat(KernelCtx& k);
 void emit_pad(KernelCtx& k);
 void emit_reduce(KernelCtx& k);
+// The element a reduction reads at one point of its nest, given the pointers of its `reads`.
+using ElementFn = std::function<llvm::Value*(const std::vector<llvm::Value*>& ptrs)>;
+// Reduction `red` of the tensor whose element is value(...) into k.out[0] in the
+// interpreter's order (sum/mean accumulate in double in k.scratch[0]).
+void emit_reduction(KernelCtx& k, const ir::Node& red, std::vector<Access> reads, const ElementFn& value);
+// A fusion region as one loop nest (region.h), or else as a call of its body.
+void emit_fusion(KernelCtx& k);
 void emit_argmax(KernelCtx& k);
 void emit_max_pool(KernelCtx& k);
 void emit_max_pool_grad(KernelCtx& k);
@@ -108,7 +120,11 @@ void optimize_module(llvm::Module& m, llvm::TargetMachine* tm);
 // The whole module of one program: `entry_name` is an external function
 //   void entry(ptr params[], ptr results[], i64 N, ptr fixed_arena, ptr batch_arena, ptr i32 err)
 // laid out by plan_graph(g); every node is an internal kernel function.
+// Fusion kernels are functions named after their region
+// (`<graph>.fusion.dense.matmul_bias_relu`), kept out of line so the names
+// reach the asm; regions emitted unfused are listed in the module's
+// `!kiln.unfused` metadata and counted in `stats`.
 std::unique_ptr<llvm::Module> lower_graph(const ir::Graph& g, llvm::LLVMContext& ctx, const std::string& entry_name,
-                                          const TargetInfo& target);
+                                          const TargetInfo& target, LoweringStats* stats = nullptr);
 
 }  // namespace kiln::codegen

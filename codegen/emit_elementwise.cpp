@@ -12,6 +12,7 @@
 
 #include "codegen/emit.h"
 #include "codegen/emit_math.h"
+#include "codegen/region.h"
 #include "ir/error.h"
 #include "runtime/rng.h"
 
@@ -35,29 +36,6 @@ llvm::Type* elem_type(llvm::LLVMContext& c, ir::DType t) {
     case ir::DType::i1: return llvm::Type::getInt8Ty(c);
   }
   KILN_UNREACHABLE("bad dtype");
-}
-
-std::vector<Sym> sym_dims(const ir::TensorType& t) {
-  std::vector<Sym> d;
-  for (int64_t x : t.shape) d.push_back(ir::is_batch_dim(x) ? Sym{ir::batch_factor(x), true} : Sym{x, false});
-  return d;
-}
-
-Sym sym_mul(Sym a, Sym b) {
-  KILN_ASSERT(!(a.n && b.n), "codegen: N*N in a size");
-  return {a.c * b.c, a.n || b.n};
-}
-
-Sym sym_product(const std::vector<Sym>& dims, size_t from, size_t to) {
-  Sym p{1, false};
-  for (size_t i = from; i < to; ++i) p = sym_mul(p, dims[i]);
-  return p;
-}
-
-std::vector<Sym> sym_strides(const ir::TensorType& t) {
-  std::vector<Sym> d = sym_dims(t), st(d.size(), Sym{1, false});
-  for (size_t i = d.size(); i-- > 1;) st[i - 1] = sym_mul(st[i], d[i]);
-  return st;
 }
 
 int64_t norm_axis(int64_t axis, int64_t rank) {
@@ -215,16 +193,20 @@ Value* int_div(KernelCtx& k, Value* a, Value* c) {
   return b.CreateSelect(minus1, b.CreateSub(b.getInt32(0), a), b.CreateSDiv(a, safe));
 }
 
+// The dtype an elementwise node computes in (select: its values', not its condition's).
+ir::DType operand_dtype(const ir::Node& n) { return n.operands[n.op == ir::OpKind::Select ? 1 : 0]->type.dtype; }
+
 }  // namespace
 
-Value* scalar_op(KernelCtx& k, ir::OpKind op, const std::vector<Value*>& x, ir::DType t) {
+Value* scalar_op(KernelCtx& k, const ir::Node& n, const std::vector<Value*>& x) {
   llvm::IRBuilder<>& b = k.b;
+  const ir::DType t = operand_dtype(n);
   const bool f = t == ir::DType::f32;
   auto fc = [&](double v) { return llvm::ConstantFP::get(b.getFloatTy(), v); };
   auto dc = [&](double v) { return llvm::ConstantFP::get(b.getDoubleTy(), v); };
   auto nan = [&](Value* v) { return b.CreateFCmpUNO(v, v); };
   using ir::OpKind;
-  switch (op) {
+  switch (n.op) {
     case OpKind::Neg: return f ? b.CreateFNeg(x[0]) : b.CreateSub(b.getInt32(0), x[0]);
     case OpKind::Abs:
       if (f) return b.CreateUnaryIntrinsic(llvm::Intrinsic::fabs, x[0]);
@@ -244,7 +226,7 @@ Value* scalar_op(KernelCtx& k, ir::OpKind op, const std::vector<Value*>& x, ir::
     case OpKind::Tanh: return emit_tanh_f32(b, x[0]);
     case OpKind::Sigmoid: return emit_sigmoid_f32(b, x[0]);
     case OpKind::Relu: return b.CreateSelect(b.CreateFCmpOLT(x[0], fc(0)), fc(0), x[0]);  // NaN stays NaN
-    case OpKind::Convert: return convert(k, x[0], t, k.node.attrs.get<ir::DType>("dtype"));
+    case OpKind::Convert: return convert(k, x[0], t, n.attrs.get<ir::DType>("dtype"));
     case OpKind::Add: return f ? b.CreateFAdd(x[0], x[1]) : b.CreateAdd(x[0], x[1]);
     case OpKind::Sub: return f ? b.CreateFSub(x[0], x[1]) : b.CreateSub(x[0], x[1]);
     case OpKind::Mul: return f ? b.CreateFMul(x[0], x[1]) : b.CreateMul(x[0], x[1]);
@@ -263,7 +245,7 @@ Value* scalar_op(KernelCtx& k, ir::OpKind op, const std::vector<Value*>& x, ir::
       return b.CreateCall(k.callee("kiln_rt_ipow_i32",
                                    llvm::FunctionType::get(b.getInt32Ty(), {b.getInt32Ty(), b.getInt32Ty()}, false)),
                           {x[0], x[1]});
-    case OpKind::Compare: return compare(k, k.node.attrs.s("dir"), x[0], x[1], t);
+    case OpKind::Compare: return compare(k, n.attrs.s("dir"), x[0], x[1], t);
     case OpKind::Select: return b.CreateSelect(b.CreateICmpNE(x[0], b.getInt8(0)), x[1], x[2]);
     case OpKind::Constant:
     case OpKind::Iota:
@@ -287,32 +269,22 @@ Value* scalar_op(KernelCtx& k, ir::OpKind op, const std::vector<Value*>& x, ir::
     case OpKind::Scan:
     case OpKind::Fusion: break;
   }
-  KILN_UNREACHABLE(std::string("codegen: ") + std::string(ir::op_name(op)) + " is not elementwise");
+  KILN_UNREACHABLE(std::string("codegen: ") + std::string(ir::op_name(n.op)) + " is not elementwise");
 }
 
 void emit_elementwise(KernelCtx& k) {
   const ir::Node& n = k.node;
   const ir::TensorType& rt = n.results[0]->type;
-  std::vector<Sym> dims = sym_dims(rt), contiguous = sym_strides(rt);
-  std::vector<Access> acc{{k.out[0], elem_type(k.ctx(), rt.dtype), contiguous}};
-  const ir::DType t = n.operands[n.op == ir::OpKind::Select ? 1 : 0]->type.dtype;
+  std::vector<Access> acc{{k.out[0], elem_type(k.ctx(), rt.dtype), sym_strides(rt)}};
   for (size_t i = 0; i < n.operands.size(); ++i) {
-    const ir::TensorType& ot = n.operands[i]->type;
-    std::vector<Sym> st(dims.size(), Sym{0, false});
-    if (i == 1 && n.attrs.has("broadcast_dims")) {
-      // rhs dim j is result dim broadcast_dims[j].
-      const auto& bd = n.attrs.ints("broadcast_dims");
-      std::vector<Sym> ost = sym_strides(ot);
-      for (size_t j = 0; j < bd.size(); ++j) st[static_cast<size_t>(bd[j])] = ost[j];
-    } else if (ot.rank() == rt.rank()) {
-      st = contiguous;
-    }  // else a rank-0 operand: stride 0 everywhere
-    acc.push_back({k.in[i], elem_type(k.ctx(), ot.dtype), st});
+    std::optional<std::vector<Sym>> st = operand_strides(n, i, rt);
+    KILN_ASSERT(st, "codegen: " + std::string(ir::op_name(n.op)) + " operand " + std::to_string(i) + " does not fit");
+    acc.push_back({k.in[i], elem_type(k.ctx(), n.operands[i]->type.dtype), *st});
   }
-  emit_nest(k, dims, acc, [&](const std::vector<Value*>&, const std::vector<Value*>& p) {
+  emit_nest(k, sym_dims(rt), acc, [&](const std::vector<Value*>&, const std::vector<Value*>& p) {
     std::vector<Value*> x;
     for (size_t i = 1; i < p.size(); ++i) x.push_back(k.b.CreateLoad(acc[i].elem, p[i]));
-    k.b.CreateStore(scalar_op(k, n.op, x, t), p[0]);
+    k.b.CreateStore(scalar_op(k, n, x), p[0]);
   });
 }
 
@@ -328,16 +300,20 @@ int32_t to_i32(double x) {
 
 }  // namespace
 
+llvm::Constant* splat_value(KernelCtx& k, const ir::Node& constant) {
+  double v = constant.attrs.f("value");
+  switch (constant.results[0]->type.dtype) {
+    case ir::DType::f32: return llvm::ConstantFP::get(k.b.getFloatTy(), static_cast<float>(v));
+    case ir::DType::i32: return k.b.getInt32(static_cast<uint32_t>(to_i32(v)));
+    case ir::DType::i1: return k.b.getInt8(v != 0);
+  }
+  KILN_UNREACHABLE("bad dtype");
+}
+
 void emit_constant(KernelCtx& k) {
   const ir::TensorType& rt = k.node.results[0]->type;
-  double v = k.node.attrs.f("value");
-  Value* c = nullptr;
-  switch (rt.dtype) {
-    case ir::DType::f32: c = llvm::ConstantFP::get(k.b.getFloatTy(), static_cast<float>(v)); break;
-    case ir::DType::i32: c = k.b.getInt32(static_cast<uint32_t>(to_i32(v))); break;
-    case ir::DType::i1: c = k.b.getInt8(v != 0); break;
-  }
-  emit_fill(k, k.out[0], elem_type(k.ctx(), rt.dtype), k.sym({rt.static_elements(), rt.has_batch()}), c);
+  emit_fill(k, k.out[0], elem_type(k.ctx(), rt.dtype), k.sym({rt.static_elements(), rt.has_batch()}),
+            splat_value(k, k.node));
 }
 
 void emit_iota(KernelCtx& k) {

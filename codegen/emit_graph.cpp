@@ -3,6 +3,7 @@
 // (one switch over ir::OpKind); contractions as calls into rt_kernels; scan
 // and fusion bodies as graph functions of their own, emitted once and called
 // per step (so code size does not grow with the sequence length).
+#include <cctype>
 #include <unordered_map>
 
 #include "codegen/emit.h"
@@ -117,18 +118,6 @@ void emit_scan(KernelCtx& k) {
 
 namespace {
 
-// A fusion region, until its kind has a fused emitter: its body as one call.
-void emit_fusion_call(KernelCtx& k) {
-  llvm::IRBuilder<>& b = k.b;
-  llvm::Type* p = ptr_t(k.ctx());
-  llvm::Function* fn = k.body_fn(*k.node.body);
-  llvm::AllocaInst* params = b.CreateAlloca(p, k.c64(static_cast<int64_t>(k.in.size())), "params");
-  llvm::AllocaInst* results = b.CreateAlloca(p, k.c64(static_cast<int64_t>(k.out.size())), "results");
-  for (size_t i = 0; i < k.in.size(); ++i) b.CreateStore(k.in[i], b.CreateConstInBoundsGEP1_64(p, params, i));
-  for (size_t i = 0; i < k.out.size(); ++i) b.CreateStore(k.out[i], b.CreateConstInBoundsGEP1_64(p, results, i));
-  b.CreateCall(fn, {params, results, k.n, k.scratch[0], k.scratch[1], k.err});
-}
-
 // The op dispatch: one emitter per op; reshape never gets here (an alias).
 void emit_node(KernelCtx& k) {
   using ir::OpKind;
@@ -173,14 +162,31 @@ void emit_node(KernelCtx& k) {
     case OpKind::MaxPool2D: return emit_max_pool(k);
     case OpKind::MaxPool2DGrad: return emit_max_pool_grad(k);
     case OpKind::Scan: return emit_scan(k);
-    case OpKind::Fusion: return emit_fusion_call(k);
+    case OpKind::Fusion: return emit_fusion(k);
   }
   KILN_UNREACHABLE("codegen: no emitter for " + std::string(ir::op_name(k.node.op)));
 }
 
+// Letters, digits, '.' and '_' of s; anything else becomes '_'.
+std::string symbol_safe(const std::string& s) {
+  std::string out = s;
+  for (char& c : out)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_') c = '_';
+  return out;
+}
+
+// A fusion kernel is named after its region (`mlp.train_step.fusion.dense.matmul_bias_relu`:
+// the graph, then the fusion's first result, which says which layer and ops);
+// any other kernel `<function>.<position>.<op>`.
+std::string kernel_name(const ir::Graph& g, const std::string& fn_name, const ir::Node& n, int idx) {
+  if (n.op == ir::OpKind::Fusion) return symbol_safe((g.name.empty() ? fn_name : g.name) + "." + n.results[0]->name);
+  return fn_name + "." + std::to_string(idx) + "." + std::string(ir::op_name(n.op));
+}
+
 class Lowering {
  public:
-  Lowering(llvm::Module& m, const TargetInfo& t) : m_(m), c_(m.getContext()), target_(t) {}
+  Lowering(llvm::Module& m, const TargetInfo& t, LoweringStats* stats)
+      : m_(m), c_(m.getContext()), target_(t), stats_(stats) {}
 
   llvm::Function* graph_fn(const ir::Graph& g, const std::string& name, bool external) {
     llvm::Type* p = ptr_t(c_);
@@ -212,8 +218,7 @@ class Lowering {
       for (Slot s : plan.scratch.at(n)) args.push_back(addr(s));
       args.push_back(N);
       args.push_back(fn->getArg(5));
-      std::string kname = name + "." + std::to_string(idx) + "." + std::string(ir::op_name(n->op));
-      b.CreateCall(kernel_fn(*n, kname, args.size() - 2), args);
+      b.CreateCall(kernel_fn(*n, kernel_name(g, name, *n, idx), args.size() - 2), args);
     }
     for (size_t j = 0; j < plan.result_copy.size(); ++j) {
       const ir::Value* v = plan.result_copy[j];
@@ -231,6 +236,7 @@ class Lowering {
   llvm::Module& m_;
   llvm::LLVMContext& c_;
   TargetInfo target_;
+  LoweringStats* stats_;
   std::unordered_map<const ir::Graph*, llvm::Function*> bodies_;
   int body_count_ = 0;
 
@@ -252,6 +258,7 @@ class Lowering {
     attributes(fn);
     for (size_t i = 0; i < nbuf; ++i) fn->addParamAttr(static_cast<unsigned>(i), llvm::Attribute::NoAlias);
     fn->addParamAttr(static_cast<unsigned>(nbuf + 1), llvm::Attribute::NoAlias);
+    if (n.op == ir::OpKind::Fusion) fn->addFnAttr(llvm::Attribute::NoInline);  // its name reaches the asm
     llvm::IRBuilder<> b(llvm::BasicBlock::Create(c_, "entry", fn));
     KernelCtx k{b,
                 m_,
@@ -262,7 +269,8 @@ class Lowering {
                 {},
                 {},
                 {},
-                [this](const ir::Graph& body) { return body_fn(body); }};
+                [this](const ir::Graph& body) { return body_fn(body); },
+                stats_};
     size_t a = 0;
     for (size_t i = 0; i < n.results.size(); ++i) k.out.push_back(fn->getArg(static_cast<unsigned>(a++)));
     for (size_t i = 0; i < n.operands.size(); ++i) k.in.push_back(fn->getArg(static_cast<unsigned>(a++)));
@@ -283,9 +291,9 @@ class Lowering {
 }  // namespace
 
 std::unique_ptr<llvm::Module> lower_graph(const ir::Graph& g, llvm::LLVMContext& ctx, const std::string& entry_name,
-                                          const TargetInfo& target) {
+                                          const TargetInfo& target, LoweringStats* stats) {
   auto m = std::make_unique<llvm::Module>(entry_name, ctx);
-  Lowering(*m, target).graph_fn(g, entry_name, true);
+  Lowering(*m, target, stats).graph_fn(g, entry_name, true);
   return m;
 }
 

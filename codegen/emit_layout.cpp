@@ -79,51 +79,48 @@ void emit_pad(KernelCtx& k) {
        {k.in[0], nullptr, sym_strides(xt)});
 }
 
-void emit_reduce(KernelCtx& k) {
-  const ir::Node& n = k.node;
-  const ir::TensorType &rt = result_type(k), &xt = operand_type(k, 0);
+void emit_reduction(KernelCtx& k, const ir::Node& red, std::vector<Access> reads, const ElementFn& value) {
+  const ir::TensorType &rt = red.results[0]->type, &xt = red.operands[0]->type;
   llvm::IRBuilder<>& b = k.b;
   std::vector<bool> drop(static_cast<size_t>(xt.rank()), false);
-  for (int64_t a : n.attrs.ints("axes")) drop[static_cast<size_t>(norm_axis(a, xt.rank()))] = true;
+  for (int64_t a : red.attrs.ints("axes")) drop[static_cast<size_t>(norm_axis(a, xt.rank()))] = true;
   // Strides of the output element each input index feeds (0 along reduced dims).
   std::vector<Sym> rst = sym_strides(rt), to_out;
   for (size_t d = 0, j = 0; d < drop.size(); ++d) to_out.push_back(drop[d] ? Sym{0, false} : rst[j++]);
-  std::vector<Sym> xdims = sym_dims(xt), xst = sym_strides(xt);
   Value* n_out = elements(k, rt);
   const bool f = xt.dtype == ir::DType::f32;
+  const size_t nr = reads.size();
+  // The nest visits the input in row-major order: reads..., then the output or accumulator.
+  auto accumulate = [&](Value* buf, llvm::Type* acc_t, const std::function<Value*(Value*, Value*)>& step) {
+    reads.push_back({buf, acc_t, to_out});
+    emit_nest(k, sym_dims(xt), reads, [&](const auto&, const std::vector<Value*>& p) {
+      Value* v = value(std::vector<Value*>(p.begin(), p.begin() + static_cast<std::ptrdiff_t>(nr)));
+      b.CreateStore(step(b.CreateLoad(acc_t, p[nr]), v), p[nr]);
+    });
+  };
 
-  if (n.op == ir::OpKind::ReduceMax) {
+  if (red.op == ir::OpKind::ReduceMax) {
     llvm::Type* e = et(k, rt);
     Value* init = f ? static_cast<Value*>(llvm::ConstantFP::getInfinity(e, true))
                     : b.getInt32(static_cast<uint32_t>(std::numeric_limits<int32_t>::min()));
     emit_fill(k, k.out[0], e, n_out, init);
-    emit_nest(k, xdims, {{k.in[0], e, xst}, {k.out[0], e, to_out}}, [&](const auto&, const std::vector<Value*>& p) {
-      Value* v = b.CreateLoad(e, p[0]);
-      Value* o = b.CreateLoad(e, p[1]);
-      Value* r;
-      if (f) {  // if (v > o || isnan(v)) o = isnan(o) ? o : v
-        Value* take = b.CreateOr(b.CreateFCmpOGT(v, o), b.CreateFCmpUNO(v, v));
-        r = b.CreateSelect(take, b.CreateSelect(b.CreateFCmpUNO(o, o), o, v), o);
-      } else {
-        r = b.CreateSelect(b.CreateICmpSGT(v, o), v, o);
-      }
-      b.CreateStore(r, p[1]);
+    accumulate(k.out[0], e, [&](Value* o, Value* v) -> Value* {
+      if (!f) return b.CreateSelect(b.CreateICmpSGT(v, o), v, o);
+      // if (v > o || isnan(v)) o = isnan(o) ? o : v
+      Value* take = b.CreateOr(b.CreateFCmpOGT(v, o), b.CreateFCmpUNO(v, v));
+      return b.CreateSelect(take, b.CreateSelect(b.CreateFCmpUNO(o, o), o, v), o);
     });
     return;
   }
   // Sum/mean: 8-byte accumulators in scratch, then one rounding per output.
   llvm::Type* acc_t = f ? b.getDoubleTy() : b.getInt64Ty();
-  llvm::Type* e = et(k, xt);
   emit_fill(k, k.scratch[0], acc_t, n_out, llvm::Constant::getNullValue(acc_t));
-  emit_nest(k, xdims, {{k.in[0], e, xst}, {k.scratch[0], acc_t, to_out}},
-            [&](const auto&, const std::vector<Value*>& p) {
-              Value* v = b.CreateLoad(e, p[0]);
-              v = f ? b.CreateFPExt(v, acc_t) : b.CreateSExt(v, acc_t);
-              Value* a = b.CreateLoad(acc_t, p[1]);
-              b.CreateStore(f ? b.CreateFAdd(a, v) : b.CreateAdd(a, v), p[1]);
-            });
+  accumulate(k.scratch[0], acc_t, [&](Value* a, Value* v) {
+    v = f ? b.CreateFPExt(v, acc_t) : b.CreateSExt(v, acc_t);
+    return f ? b.CreateFAdd(a, v) : b.CreateAdd(a, v);
+  });
   Value* count = nullptr;
-  if (n.op == ir::OpKind::ReduceMean) {
+  if (red.op == ir::OpKind::ReduceMean) {
     Value* n_in = elements(k, xt);
     Value* nred = b.CreateSDiv(n_in, b.CreateSelect(b.CreateICmpSGT(n_out, k.c64(0)), n_out, k.c64(1)));
     count = b.CreateSIToFP(nred, acc_t);
@@ -135,6 +132,13 @@ void emit_reduce(KernelCtx& k) {
     else r = b.CreateTrunc(a, b.getInt32Ty());  // wraps
     b.CreateStore(r, b.CreateInBoundsGEP(et(k, rt), k.out[0], i));
   });
+}
+
+void emit_reduce(KernelCtx& k) {
+  const ir::TensorType& xt = operand_type(k, 0);
+  llvm::Type* e = et(k, xt);
+  emit_reduction(k, k.node, {{k.in[0], e, sym_strides(xt)}},
+                 [&](const std::vector<Value*>& p) { return k.b.CreateLoad(e, p[0]); });
 }
 
 void emit_argmax(KernelCtx& k) {

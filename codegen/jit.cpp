@@ -37,7 +37,7 @@ namespace kiln::codegen {
 namespace {
 
 // Bump when generated code changes meaning: it is part of every cache key.
-constexpr const char* kCodegenVersion = "kiln-codegen-2";  // 2: exp/tanh/sigmoid inline (emit_math.cpp)
+constexpr const char* kCodegenVersion = "kiln-codegen-3";  // 2: exp/tanh/sigmoid inline (emit_math.cpp); 3: fused regions
 
 using EntryFn = void (*)(void** params, void** results, int64_t n, void* fixed, void* batch, int32_t* err);
 
@@ -144,7 +144,10 @@ class JitState {
     }
     if (!k->entry) {
       auto ctx = std::make_unique<llvm::LLVMContext>();
-      std::unique_ptr<llvm::Module> m = build(g, *ctx, name);
+      LoweringStats ls;
+      std::unique_ptr<llvm::Module> m = build(g, *ctx, name, &ls);
+      stats_.fused_regions += ls.fused_regions;
+      stats_.unfused_regions += ls.unfused_regions;
       last_object_.clear();
       if (auto e = jit_->addIRModule(llvm::orc::ThreadSafeModule(std::move(m), std::move(ctx))))
         fail("adding the module", std::move(e));
@@ -157,8 +160,9 @@ class JitState {
   }
 
   // Lowered and optimized module (for dumps; also the compile path).
-  std::unique_ptr<llvm::Module> build(const ir::Graph& g, llvm::LLVMContext& ctx, const std::string& name) {
-    std::unique_ptr<llvm::Module> m = lower_graph(g, ctx, name, target_);
+  std::unique_ptr<llvm::Module> build(const ir::Graph& g, llvm::LLVMContext& ctx, const std::string& name,
+                                      LoweringStats* stats = nullptr) {
+    std::unique_ptr<llvm::Module> m = lower_graph(g, ctx, name, target_, stats);
     m->setDataLayout(tm_->createDataLayout());
     m->setTargetTriple(tm_->getTargetTriple().str());
     std::string msg;

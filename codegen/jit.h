@@ -41,6 +41,11 @@ struct JitStats {
   int64_t memory_hits = 0;    // compile() answered from the in-memory cache
   int64_t disk_hits = 0;      // objects loaded from the disk cache
   int64_t disk_rejected = 0;  // cache files found corrupt or foreign (then recompiled)
+  // Fusion regions of the compiled graphs: emitted as one loop nest each, or
+  // as a call of the region's body (a region with no nest, e.g. a contraction;
+  // `!kiln.unfused` in the LLVM IR says which and why).
+  int64_t fused_regions = 0;
+  int64_t unfused_regions = 0;
 };
 
 struct Kernel;  // compiled code + buffer plan, shared by programs of one graph

@@ -4,6 +4,9 @@
 #include <algorithm>
 #include <map>
 
+#include "codegen/region.h"
+#include "ir/error.h"
+
 namespace kiln::codegen {
 namespace {
 
@@ -74,6 +77,29 @@ bool is_alias(const ir::Node& n) { return n.op == ir::OpKind::Reshape; }
 
 }  // namespace
 
+std::vector<Sym> sym_dims(const ir::TensorType& t) {
+  std::vector<Sym> d;
+  for (int64_t x : t.shape) d.push_back(ir::is_batch_dim(x) ? Sym{ir::batch_factor(x), true} : Sym{x, false});
+  return d;
+}
+
+Sym sym_mul(Sym a, Sym b) {
+  KILN_ASSERT(!(a.n && b.n), "codegen: N*N in a size");
+  return {a.c * b.c, a.n || b.n};
+}
+
+Sym sym_product(const std::vector<Sym>& dims, size_t from, size_t to) {
+  Sym p{1, false};
+  for (size_t i = from; i < to; ++i) p = sym_mul(p, dims[i]);
+  return p;
+}
+
+std::vector<Sym> sym_strides(const ir::TensorType& t) {
+  std::vector<Sym> d = sym_dims(t), st(d.size(), Sym{1, false});
+  for (size_t i = d.size(); i-- > 1;) st[i - 1] = sym_mul(st[i], d[i]);
+  return st;
+}
+
 Sym bytes_of(const ir::TensorType& t) {
   return {t.static_elements() * static_cast<int64_t>(ir::dtype_size(t.dtype)), t.has_batch()};
 }
@@ -112,7 +138,9 @@ std::vector<Sym> scratch_needs(const ir::Node& n) {
       s.push_back({body.batch_bytes, true});
       return s;
     }
-    case ir::OpKind::Fusion: {  // until fused emission covers a kind: the body's arena
+    case ir::OpKind::Fusion: {  // one nest: its reduction's accumulators; else the body's arena
+      RegionNest r = region_nest(n);
+      if (r.nested()) return r.reduction ? scratch_needs(*r.reduction) : std::vector<Sym>{};
       GraphPlan body = plan_graph(*n.body);
       return {Sym{body.fixed_bytes, false}, Sym{body.batch_bytes, true}};
     }

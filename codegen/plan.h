@@ -27,6 +27,12 @@ struct Sym {
 
 // Bytes of one tensor of type t (batch dims count as N * factor).
 Sym bytes_of(const ir::TensorType& t);
+// Each dim as a Sym (a batch dim N*k is {k, true}).
+std::vector<Sym> sym_dims(const ir::TensorType& t);
+// Row-major strides in elements.
+std::vector<Sym> sym_strides(const ir::TensorType& t);
+Sym sym_mul(Sym a, Sym b);  // asserts that N does not appear twice
+Sym sym_product(const std::vector<Sym>& dims, size_t from, size_t to);
 
 struct Slot {
   enum Kind : uint8_t { Param, Result, Fixed, Batch };

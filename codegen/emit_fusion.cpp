@@ -1,0 +1,110 @@
+// Fusion regions: one loop nest per region (region.h) in which every member is
+// one scalar element generator (scalar_op) evaluated at each point, so
+// vectorizing the nest vectorizes every fused op; intermediate values stay in
+// registers. The members keep the interpreter's per-op roundings and order
+// (no fast-math flags), so the results are bit-identical. A region without a
+// nest is emitted as a call of its body, counted and listed in the module's
+// `!kiln.unfused` metadata with the reason.
+#include <unordered_map>
+
+#include "codegen/emit.h"
+#include "codegen/region.h"
+
+namespace kiln::codegen {
+
+using llvm::Value;
+
+namespace {
+
+llvm::Type* ptr_t(llvm::LLVMContext& c) { return llvm::PointerType::get(c, 0); }
+
+// The members' values at one point of the nest, given the pointers of r.reads
+// there: each read loaded once, then each member's element generator in body order.
+std::unordered_map<const ir::Value*, Value*> point_values(KernelCtx& k, const RegionNest& r,
+                                                          const std::vector<Value*>& ptrs) {
+  const ir::Graph& body = *k.node.body;
+  std::unordered_map<const ir::Value*, Value*> v;
+  std::vector<Value*> loaded(r.reads.size(), nullptr);
+  auto read = [&](int at) {
+    const size_t i = static_cast<size_t>(at);
+    if (!loaded[i])
+      loaded[i] = k.b.CreateLoad(elem_type(k.ctx(), body.params()[r.reads[i].param]->type.dtype), ptrs[i]);
+    return loaded[i];
+  };
+  for (const ir::Node* n : body.nodes()) {
+    if (n->op == ir::OpKind::Constant) {
+      v[n->results[0]] = splat_value(k, *n);
+      continue;
+    }
+    const std::vector<int>& reads = r.read_of.at(n);
+    std::vector<Value*> x;
+    for (size_t i = 0; i < n->operands.size(); ++i) x.push_back(reads[i] < 0 ? v.at(n->operands[i]) : read(reads[i]));
+    if (n == r.reduction) {
+      v[n->operands[0]] = x[0];  // what the reduction reads at this point
+      continue;
+    }
+    v[n->results[0]] = scalar_op(k, *n, x);
+  }
+  return v;
+}
+
+std::vector<Access> read_accesses(KernelCtx& k, const RegionNest& r) {
+  std::vector<Access> acc;
+  for (const RegionRead& rd : r.reads)
+    acc.push_back({k.in[rd.param], elem_type(k.ctx(), k.node.operands[rd.param]->type.dtype), rd.strides});
+  return acc;
+}
+
+// A loop region: out_j[i] = member_j(i) for every point i.
+void emit_loop(KernelCtx& k, const RegionNest& r) {
+  const ir::Graph& body = *k.node.body;
+  std::vector<Access> acc = read_accesses(k, r);
+  const size_t nr = acc.size();
+  for (size_t j = 0; j < body.results().size(); ++j)
+    acc.push_back({k.out[j], elem_type(k.ctx(), body.results()[j]->type.dtype), sym_strides(r.space)});
+  emit_nest(k, sym_dims(r.space), acc, [&](const std::vector<Value*>&, const std::vector<Value*>& p) {
+    std::unordered_map<const ir::Value*, Value*> v = point_values(k, r, p);
+    for (size_t j = 0; j < body.results().size(); ++j) k.b.CreateStore(v.at(body.results()[j]), p[nr + j]);
+  });
+}
+
+// A reduction region: the reduction's nest with the chain evaluated inside it.
+void emit_reduction_region(KernelCtx& k, const RegionNest& r) {
+  const ir::Value* x = r.reduction->operands[0];
+  emit_reduction(k, *r.reduction, read_accesses(k, r),
+                 [&](const std::vector<Value*>& p) { return point_values(k, r, p).at(x); });
+}
+
+// The region's body as a graph function of per-node kernels, called once.
+void emit_body_call(KernelCtx& k) {
+  llvm::IRBuilder<>& b = k.b;
+  llvm::Type* p = ptr_t(k.ctx());
+  llvm::Function* fn = k.body_fn(*k.node.body);
+  llvm::AllocaInst* params = b.CreateAlloca(p, k.c64(static_cast<int64_t>(k.in.size())), "params");
+  llvm::AllocaInst* results = b.CreateAlloca(p, k.c64(static_cast<int64_t>(k.out.size())), "results");
+  for (size_t i = 0; i < k.in.size(); ++i) b.CreateStore(k.in[i], b.CreateConstInBoundsGEP1_64(p, params, i));
+  for (size_t i = 0; i < k.out.size(); ++i) b.CreateStore(k.out[i], b.CreateConstInBoundsGEP1_64(p, results, i));
+  b.CreateCall(fn, {params, results, k.n, k.scratch[0], k.scratch[1], k.err});
+}
+
+// Records an unfused region: "<kernel function>: <reason>" in !kiln.unfused.
+void note_unfused(KernelCtx& k, const std::string& why) {
+  if (k.stats) ++k.stats->unfused_regions;
+  llvm::NamedMDNode* md = k.m.getOrInsertNamedMetadata("kiln.unfused");
+  md->addOperand(llvm::MDNode::get(k.ctx(), llvm::MDString::get(k.ctx(), k.fn->getName().str() + ": " + why)));
+}
+
+}  // namespace
+
+void emit_fusion(KernelCtx& k) {
+  RegionNest r = region_nest(k.node);
+  if (!r.nested()) {
+    note_unfused(k, r.why_not);
+    return emit_body_call(k);
+  }
+  if (k.stats) ++k.stats->fused_regions;
+  if (r.reduction) return emit_reduction_region(k, r);
+  emit_loop(k, r);
+}
+
+}  // namespace kiln::codegen

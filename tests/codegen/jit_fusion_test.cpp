@@ -1,0 +1,148 @@
+// Fusion regions in codegen (codegen/region.h, emit_fusion.cpp): a loop or
+// reduction region is one kernel function named after the region, with no
+// intermediate buffers, and the names reach the LLVM IR and the asm; the MLP
+// train step's fused kernels are packed vector code; a region without a nest
+// (a contraction) runs as a call of its body, and that shows in JitStats and
+// in the module's !kiln.unfused. (JIT == interpreter on fused regions:
+// tests/data/ir/ops/fusion*.kir in jit_ops_test and the models in jit_models_test.)
+#include <regex>
+
+#include "ir/parser.h"
+#include "jit_test_util.h"
+#include "kiln/kiln.h"
+#include "passes/pipelines.h"
+#include "training/tasks.h"
+#include "zoo.h"
+
+using namespace kiln;
+
+namespace {
+
+codegen::JitOptions no_disk() { return codegen::JitOptions{.cache_dir = "", .disk_cache = false}; }
+
+// exp, mul, add, relu of x: as four kernels, three intermediates of N*64 bytes.
+const char* kChain = R"(func @chain(%x: f32[N,16], %b: f32[16]) -> (f32[N,16]) {
+  %fusion.layer.exp_mul_add_relu = fusion %x, %b {kind="loop"} : f32[N,16] {
+    ^layer.exp_mul_add_relu(%x: f32[N,16], %b: f32[16]):
+    %e = exp %x : f32[N,16]
+    %m = mul %e, %x : f32[N,16]
+    %a = add %m, %b {broadcast_dims=[1]} : f32[N,16]
+    %r = relu %a : f32[N,16]
+    return %r
+  }
+  return %fusion.layer.exp_mul_add_relu
+}
+)";
+
+TEST(FusedRegion, IsOneKernelWithoutIntermediateBuffers) {
+  auto g = ir::parse_graph(kChain);
+  codegen::Jit jit(no_disk());
+  auto prog = jit.compile(*g);
+  EXPECT_EQ(jit.stats().fused_regions, 1);
+  EXPECT_EQ(jit.stats().unfused_regions, 0);
+  EXPECT_EQ(prog->arena_bytes(32), 0);  // the chain's values never leave registers
+  std::string ir = prog->llvm_ir();
+  EXPECT_NE(ir.find("void @chain.fusion.layer.exp_mul_add_relu("), std::string::npos) << ir;
+  EXPECT_EQ(ir.find("kiln.unfused"), std::string::npos);
+  // One function for the region: no per-op kernels beside it.
+  EXPECT_FALSE(std::regex_search(ir, std::regex(R"(define internal [^@]*@[^(]*\.(exp|mul|add|relu)\()"))) << ir;
+  std::vector<Tensor> args = jit_test::random_args(*g, 7, 3);
+  EXPECT_TRUE(jit_test::close(prog->run(args)[0], runtime::interpret(*g, args)[0], 0));
+}
+
+TEST(FusedRegion, ReductionKeepsOnlyItsAccumulators) {
+  auto g = ir::parse_graph(R"(func @sumsq(%x: f32[N,64]) -> (f32[N]) {
+  %fusion.sumsq = fusion %x {kind="reduction"} : f32[N] {
+    ^sumsq(%x: f32[N,64]):
+    %sq = mul %x, %x : f32[N,64]
+    %s = reduce_sum %sq {axes=[1]} : f32[N]
+    return %s
+  }
+  return %fusion.sumsq
+}
+)");
+  codegen::Jit jit(no_disk());
+  auto prog = jit.compile(*g);
+  EXPECT_EQ(jit.stats().fused_regions, 1);
+  // One double accumulator per row (the batch pool rounds it to 64 bytes per
+  // sample); no buffer for the 256 bytes per sample of squares.
+  EXPECT_EQ(prog->arena_bytes(32), 32 * 64);
+}
+
+TEST(FusedRegion, ContractionRegionFallsBackVisibly) {
+  auto g = ir::parse_graph(R"(func @dense(%x: f32[N,10], %w: f32[10,4], %b: f32[4]) -> (f32[N,4]) {
+  %fusion.dense.matmul_bias_relu = fusion %x, %w, %b {kind="contraction"} : f32[N,4] {
+    ^dense.matmul_bias_relu(%x: f32[N,10], %w: f32[10,4], %b: f32[4]):
+    %m = matmul %x, %w : f32[N,4]
+    %a = add %m, %b {broadcast_dims=[1]} : f32[N,4]
+    %r = relu %a : f32[N,4]
+    return %r
+  }
+  return %fusion.dense.matmul_bias_relu
+}
+)");
+  codegen::Jit jit(no_disk());
+  auto prog = jit.compile(*g);
+  EXPECT_EQ(jit.stats().fused_regions, 0);
+  EXPECT_EQ(jit.stats().unfused_regions, 1);
+  std::string ir = prog->llvm_ir();
+  EXPECT_NE(ir.find("!kiln.unfused"), std::string::npos);
+  EXPECT_NE(ir.find("dense.fusion.dense.matmul_bias_relu: a contraction region"), std::string::npos) << ir;
+}
+
+// The optimized MLP train step, as the "jit" backend compiles it.
+std::unique_ptr<ir::Graph> mlp_train_step() {
+  set_seed(1);
+  Model model = zoo::build("mlp");
+  zoo::Task task = zoo::synthetic_task("mlp", 8, 1);
+  CompileOptions opts = task.compile;
+  opts.backend = "interpreter";
+  model.compile(opts);
+  std::unique_ptr<ir::Graph> g = model.step_graphs(task.y).train_step->clone();
+  passes::optimize(*g, passes::Pipeline::TrainStep);
+  return g;
+}
+
+// The asm of each function whose label matches `name` (up to its .Lfunc_end).
+std::vector<std::string> asm_functions(const std::string& as, const std::regex& name) {
+  std::vector<std::string> out;
+  std::regex label(R"((^|\n)([A-Za-z0-9_.$"]+):\n)");
+  for (auto it = std::sregex_iterator(as.begin(), as.end(), label); it != std::sregex_iterator(); ++it) {
+    std::string l = (*it)[2].str();
+    if (l.rfind(".L", 0) == 0 || !std::regex_search(l, name)) continue;
+    size_t from = static_cast<size_t>(it->position(0)), to = as.find(".Lfunc_end", from);
+    out.push_back(as.substr(from, to == std::string::npos ? std::string::npos : to - from));
+  }
+  return out;
+}
+
+TEST(FusedRegion, MlpTrainStepKernelsAreNamedAndPacked) {
+  std::unique_ptr<ir::Graph> g = mlp_train_step();
+  int regions = 0, loops = 0;
+  for (const ir::Node* n : g->nodes())
+    if (n->op == ir::OpKind::Fusion) {
+      ++regions;
+      loops += n->attrs.s("kind") != "contraction";
+    }
+  codegen::Jit jit(no_disk());
+  auto prog = jit.compile(*g);
+  EXPECT_EQ(jit.stats().fused_regions, loops);
+  EXPECT_EQ(jit.stats().fused_regions + jit.stats().unfused_regions, regions);
+  ASSERT_GT(loops, 0);
+  // Every fused region is a function named after it, in the IR and in the asm.
+  std::string ir = prog->llvm_ir(), as = prog->asm_text();
+  for (const ir::Node* n : g->nodes()) {
+    if (n->op != ir::OpKind::Fusion || n->attrs.s("kind") == "contraction") continue;
+    std::string fn = g->name + "." + n->results[0]->name;
+    EXPECT_NE(ir.find("void @" + fn + "("), std::string::npos) << fn;
+    EXPECT_NE(as.find("\n" + fn + ":\n"), std::string::npos) << fn;
+  }
+  std::vector<std::string> fused = asm_functions(as, std::regex(R"(\.train_step\.fusion\.)"));
+  ASSERT_FALSE(fused.empty());
+  std::regex packed(R"(\bv(mul|add|sub|div|max|min|cmp\w*|blendm)ps\s+[^\n]*%[yz]mm)");
+  int vector_kernels = 0;
+  for (const std::string& f : fused) vector_kernels += std::regex_search(f, packed);
+  EXPECT_GT(vector_kernels, 0) << "no fused kernel of the MLP train step has packed ymm/zmm float arithmetic";
+}
+
+}  // namespace

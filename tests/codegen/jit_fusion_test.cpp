@@ -3,8 +3,11 @@
 // intermediate buffers, and the names reach the LLVM IR and the asm; the MLP
 // train step's fused kernels are packed vector code; a region without a nest
 // (a contraction) runs as a call of its body, and that shows in JitStats and
-// in the module's !kiln.unfused. (JIT == interpreter on fused regions:
-// tests/data/ir/ops/fusion*.kir in jit_ops_test and the models in jit_models_test.)
+// in the module's !kiln.unfused. JIT == interpreter on fused regions: the
+// models in jit_models_test, and tests/data/ir/ops/fusion_regions.kir in
+// jit_ops_test (parameters read contiguously, as rank-0 scalars and through
+// broadcast_dims; splat constants; i1 masks and select; i32 division; several
+// results; reductions of a chain and of a parameter).
 #include <regex>
 
 #include "ir/parser.h"

@@ -21,6 +21,7 @@
 #include <llvm/Support/raw_ostream.h>
 #include <llvm/TargetParser/Host.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -57,6 +58,17 @@ T check(llvm::Expected<T> v, const std::string& what) {
   if (!v) fail(what, v.takeError());
   return std::move(*v);
 }
+
+// Adds the seconds from construction to stop() to `total`.
+class Stopwatch {
+ public:
+  explicit Stopwatch(double& total) : total_(total), t0_(std::chrono::steady_clock::now()) {}
+  void stop() { total_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count(); }
+
+ private:
+  double& total_;
+  std::chrono::steady_clock::time_point t0_;
+};
 
 }  // namespace
 
@@ -145,13 +157,15 @@ class JitState {
     if (!k->entry) {
       auto ctx = std::make_unique<llvm::LLVMContext>();
       LoweringStats ls;
-      std::unique_ptr<llvm::Module> m = build(g, *ctx, name, &ls);
+      std::unique_ptr<llvm::Module> m = build(g, *ctx, name, &ls, &stats_);
       stats_.fused_regions += ls.fused_regions;
       stats_.unfused_regions += ls.unfused_regions;
       last_object_.clear();
+      Stopwatch codegen(stats_.codegen_seconds);
       if (auto e = jit_->addIRModule(llvm::orc::ThreadSafeModule(std::move(m), std::move(ctx))))
         fail("adding the module", std::move(e));
       k->entry = check(jit_->lookup(name), "linking " + name).toPtr<EntryFn>();
+      codegen.stop();
       ++stats_.compilations;
       if (disk_ && !last_object_.empty()) disk_->store(key, last_object_);
     }
@@ -160,15 +174,25 @@ class JitState {
   }
 
   // Lowered and optimized module (for dumps; also the compile path).
+  // (`times`, when given, adds the lowering and optimization times.)
   std::unique_ptr<llvm::Module> build(const ir::Graph& g, llvm::LLVMContext& ctx, const std::string& name,
-                                      LoweringStats* stats = nullptr) {
+                                      LoweringStats* stats = nullptr, JitStats* times = nullptr) {
+    double lower_s = 0, optimize_s = 0;
+    Stopwatch lower(lower_s);
     std::unique_ptr<llvm::Module> m = lower_graph(g, ctx, name, target_, stats);
     m->setDataLayout(tm_->createDataLayout());
     m->setTargetTriple(tm_->getTargetTriple().str());
     std::string msg;
     llvm::raw_string_ostream os(msg);
     if (llvm::verifyModule(*m, &os)) throw Error("jit: generated invalid LLVM IR for @" + g.name + ": " + os.str());
+    lower.stop();
+    Stopwatch opt(optimize_s);
     optimize(*m);
+    opt.stop();
+    if (times) {
+      times->lower_seconds += lower_s;
+      times->optimize_seconds += optimize_s;
+    }
     return m;
   }
 

@@ -46,6 +46,10 @@ struct JitStats {
   // `!kiln.unfused` in the LLVM IR says which and why).
   int64_t fused_regions = 0;
   int64_t unfused_regions = 0;
+  // Where compile time went (seconds, summed over compilations): building the
+  // LLVM module, the LLVM IR optimization pipeline, and machine code
+  // generation and linking.
+  double lower_seconds = 0, optimize_seconds = 0, codegen_seconds = 0;
 };
 
 struct Kernel;  // compiled code + buffer plan, shared by programs of one graph

@@ -340,6 +340,11 @@ std::unique_ptr<CompiledProgram> Jit::compile(const ir::Graph& g) {
 }
 
 JitStats Jit::stats() const { return state_->stats(); }
+
+int64_t planned_arena_bytes(const ir::Graph& g, int64_t n) {
+  GraphPlan plan = plan_graph(g);
+  return plan.fixed_bytes + plan.batch_bytes * n;
+}
 std::string Jit::cpu_name() const { return state_->cpu(); }
 
 void optimize_module(llvm::Module& m, llvm::TargetMachine* tm) {

@@ -86,6 +86,11 @@ class CompiledProgram {
   std::unique_ptr<Arena> arena_;
 };
 
+// Scratch bytes the JIT allocates for g at batch size n (codegen/plan.h: the
+// values' buffers plus each kernel's scratch), without compiling: what
+// CompiledProgram::arena_bytes(n) will say.
+int64_t planned_arena_bytes(const ir::Graph& g, int64_t n);
+
 class Jit {
  public:
   explicit Jit(JitOptions opts = {});

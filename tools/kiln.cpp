@@ -178,7 +178,10 @@ std::string optimized_text(const std::string& name, bool predict, const kiln::pa
   std::unique_ptr<kiln::ir::Graph> g = predict ? build(name).forward_ir() : train_step_graph(name);
   namespace kp = kiln::passes;
   kp::optimize(*g, predict ? kp::Pipeline::Predict : kp::Pipeline::TrainStep, opts);
-  return "// " + kp::kernel_summary(*g) + "\n" + kp::print_with_plan(*g);
+  // plan-memory's plan is the IR-level view; the JIT allocates codegen's (HACKING.md: two planners).
+  return "// " + kp::kernel_summary(*g) + "\n" + kp::print_with_plan(*g) +
+         "// jit arena (what the JIT allocates, codegen/plan.h) at N=32: " +
+         std::to_string(kiln::codegen::planned_arena_bytes(*g, 32)) + " bytes\n";
 }
 
 // The optimized train step through the JIT (as the "jit" backend compiles it):

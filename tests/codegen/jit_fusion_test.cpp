@@ -129,6 +129,7 @@ TEST(FusedRegion, MlpTrainStepKernelsAreNamedAndPacked) {
     }
   codegen::Jit jit(no_disk());
   auto prog = jit.compile(*g);
+  EXPECT_EQ(codegen::planned_arena_bytes(*g, 32), prog->arena_bytes(32));  // what `kiln ir --stage=optimized` prints
   EXPECT_EQ(jit.stats().fused_regions, loops);
   EXPECT_EQ(jit.stats().fused_regions + jit.stats().unfused_regions, regions);
   ASSERT_GT(loops, 0);

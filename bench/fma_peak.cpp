@@ -14,6 +14,8 @@ namespace {
 
 // Ten independent accumulators (kept in registers: written out, an array would
 // live on the stack) cover FMA latency (4 cycles) times throughput (2 per cycle).
+// Each starts from a different value: chains with equal inputs are one chain to
+// the compiler (GCC 12 merged ten into one, and the "peak" read 10x too high).
 constexpr int kChains = 10;
 constexpr int64_t kStepsPerIteration = 1 << 16;
 
@@ -23,7 +25,10 @@ double flops_per_call(int lanes) { return 2.0 * kChains * lanes * static_cast<do
 // kStepsPerIteration steps of kChains independent <16 x float> FMAs; returns one lane of their sum.
 __attribute__((target("avx512f"))) float fma_chains_avx512(float seed) {
   const __m512 a = _mm512_set1_ps(0.999999f), b = _mm512_set1_ps(1e-7f);
-  __m512 c0 = _mm512_set1_ps(seed), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0, c8 = c0, c9 = c0;
+  __m512 c0 = _mm512_set1_ps(seed), c1 = _mm512_set1_ps(seed + 1), c2 = _mm512_set1_ps(seed + 2),
+         c3 = _mm512_set1_ps(seed + 3), c4 = _mm512_set1_ps(seed + 4), c5 = _mm512_set1_ps(seed + 5),
+         c6 = _mm512_set1_ps(seed + 6), c7 = _mm512_set1_ps(seed + 7), c8 = _mm512_set1_ps(seed + 8),
+         c9 = _mm512_set1_ps(seed + 9);
   for (int64_t i = 0; i < kStepsPerIteration; ++i) {
     c0 = _mm512_fmadd_ps(c0, a, b);
     c1 = _mm512_fmadd_ps(c1, a, b);
@@ -46,7 +51,10 @@ __attribute__((target("avx512f"))) float fma_chains_avx512(float seed) {
 // The same with <8 x float> AVX2 FMAs.
 __attribute__((target("avx2,fma"))) float fma_chains_avx2(float seed) {
   const __m256 a = _mm256_set1_ps(0.999999f), b = _mm256_set1_ps(1e-7f);
-  __m256 c0 = _mm256_set1_ps(seed), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0, c8 = c0, c9 = c0;
+  __m256 c0 = _mm256_set1_ps(seed), c1 = _mm256_set1_ps(seed + 1), c2 = _mm256_set1_ps(seed + 2),
+         c3 = _mm256_set1_ps(seed + 3), c4 = _mm256_set1_ps(seed + 4), c5 = _mm256_set1_ps(seed + 5),
+         c6 = _mm256_set1_ps(seed + 6), c7 = _mm256_set1_ps(seed + 7), c8 = _mm256_set1_ps(seed + 8),
+         c9 = _mm256_set1_ps(seed + 9);
   for (int64_t i = 0; i < kStepsPerIteration; ++i) {
     c0 = _mm256_fmadd_ps(c0, a, b);
     c1 = _mm256_fmadd_ps(c1, a, b);

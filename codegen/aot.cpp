@@ -50,16 +50,6 @@ bool is_c_identifier(const std::string& s) {
   return true;
 }
 
-std::string shape_text(const ir::TensorType& t) {
-  std::string s = std::string(ir::dtype_name(t.dtype)) + "[";
-  for (size_t i = 0; i < t.shape.size(); ++i) {
-    int64_t d = t.shape[i];
-    if (i) s += ",";
-    s += !ir::is_batch_dim(d) ? std::to_string(d) : d == ir::kBatch ? "N" : "N*" + std::to_string(-d);
-  }
-  return s + "]";
-}
-
 constexpr int64_t kAlign = 64;
 int64_t align_up(int64_t v) { return (v + kAlign - 1) / kAlign * kAlign; }
 
@@ -84,22 +74,8 @@ struct TensorDesc {
 };
 using TensorLists = std::array<std::vector<TensorDesc>, KILN_AOT_KINDS>;
 
-TensorDesc desc_of(const ir::Value* v) {
-  TensorDesc t{v->name, v->type.shape};
-  for (int64_t& d : t.dims)
-    if (ir::is_batch_dim(d)) d = -ir::batch_factor(d);
-  return t;
-}
-
-// "f32[N,3]" from descriptor dims, for the header.
-std::string dims_text(const ir::Dims& dims) {
-  std::string s = "f32[";
-  for (size_t i = 0; i < dims.size(); ++i) {
-    int64_t d = dims[i];
-    s += (i ? "," : "") + (d >= 0 ? std::to_string(d) : d == -1 ? "N" : "N*" + std::to_string(-d));
-  }
-  return s + "]";
-}
+// IR dims already encode a batch dim N*k as -k (ir::batch_dim).
+TensorDesc desc_of(const ir::Value* v) { return {v->name, v->type.shape}; }
 
 // The compiled graph functions and their scratch.
 struct Program {
@@ -277,8 +253,8 @@ std::string header_text(const std::string& graph_name, const TensorLists& lists,
     << " * N is the batch size passed to the call.\n";
   for (int k = 0; k < KILN_AOT_KINDS; ++k)
     for (size_t i = 0; i < lists[k].size(); ++i)
-      h << " * " << kKindNames[k] << " " << i << " '" << lists[k][i].name << "': " << dims_text(lists[k][i].dims)
-        << "\n";
+      h << " * " << kKindNames[k] << " " << i << " '" << lists[k][i].name << "': f32"
+        << ir::dims_to_string(lists[k][i].dims) << "\n";
   h << " */\n"
     << "#ifndef " << up << "_AOT_H\n#define " << up << "_AOT_H\n\n"
     << "#include <stddef.h>\n#include <stdint.h>\n\n"
@@ -399,18 +375,18 @@ std::unique_ptr<llvm::Module> compile_graph_module(const ir::Graph& g, llvm::LLV
 void check_f32(const ir::Graph& g) {
   for (const ir::Value* v : g.params())
     if (v->type.dtype != ir::DType::f32)
-      throw Error("aot: parameter %" + v->name + " of @" + g.name + " is " + shape_text(v->type) +
+      throw Error("aot: parameter %" + v->name + " of @" + g.name + " is " + v->type.to_string() +
                   "; only f32 is supported");
   for (const ir::Value* v : g.results())
     if (v->type.dtype != ir::DType::f32)
-      throw Error("aot: result %" + v->name + " of @" + g.name + " is " + shape_text(v->type) +
+      throw Error("aot: result %" + v->name + " of @" + g.name + " is " + v->type.to_string() +
                   "; only f32 is supported");
 }
 
 // Checks that `t` is a concrete f32 tensor of `v`'s type (`what`: "weight", "optimizer slot").
 void check_tensor(const ir::Value* v, const Tensor& t, const std::string& what) {
   if (v->type.has_batch() || t.dtype() != ir::DType::f32 || t.shape() != v->type.shape)
-    throw Error("aot: " + what + " %" + v->name + " is " + shape_text(v->type) + " but the tensor given is " +
+    throw Error("aot: " + what + " %" + v->name + " is " + v->type.to_string() + " but the tensor given is " +
                 t.shape_string());
 }
 
@@ -439,8 +415,8 @@ TensorLists tensor_lists(const ir::Graph& fwd, const std::vector<Tensor>& weight
                 " logs has " + std::to_string(n_in + nt + nw + ns + 1) + " and " + std::to_string(nl + nw + ns));
   auto same = [&](const ir::Value* a, const ir::Value* b) {
     if (a->type != b->type)
-      throw Error("aot: %" + a->name + " of @" + g.name + " is " + shape_text(a->type) + " but %" + b->name + " is " +
-                  shape_text(b->type));
+      throw Error("aot: %" + a->name + " of @" + g.name + " is " + a->type.to_string() + " but %" + b->name + " is " +
+                  b->type.to_string());
   };
   for (size_t i = 0; i < n_in; ++i) same(g.params()[i], fwd.params()[i]);
   for (size_t w = 0; w < nw; ++w) {
@@ -453,7 +429,7 @@ TensorLists tensor_lists(const ir::Graph& fwd, const std::vector<Tensor>& weight
   }
   for (size_t i = 0; i < nl; ++i)
     if (!g.results()[i]->type.shape.empty())
-      throw Error("aot: log '" + train->log_names[i] + "' of @" + g.name + " is " + shape_text(g.results()[i]->type) +
+      throw Error("aot: log '" + train->log_names[i] + "' of @" + g.name + " is " + g.results()[i]->type.to_string() +
                   ", not a scalar");
   if (!g.params().back()->type.shape.empty())
     throw Error("aot: the learning rate %" + g.params().back()->name + " of @" + g.name + " is not a scalar");

@@ -12,7 +12,9 @@
 #include <llvm/ExecutionEngine/Orc/ExecutionUtils.h>
 #include <llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h>
 #include <llvm/ExecutionEngine/Orc/LLJIT.h>
+#include <llvm/ExecutionEngine/JITEventListener.h>
 #include <llvm/ExecutionEngine/Orc/ObjectTransformLayer.h>
+#include <llvm/ExecutionEngine/Orc/RTDyldObjectLinkingLayer.h>
 #include <llvm/IR/LegacyPassManager.h>
 #include <llvm/IR/Verifier.h>
 #include <llvm/Passes/PassBuilder.h>
@@ -94,6 +96,7 @@ class JitState {
     target_.vector_width = target_.features.find("+avx512f") != std::string::npos ? 512 : 256;
     tm_ = check(jtmb.createTargetMachine(), "creating the target machine");
     jit_ = check(llvm::orc::LLJITBuilder().setJITTargetMachineBuilder(jtmb).create(), "creating LLJIT");
+    register_perf_listener();
     llvm::orc::JITDylib& jd = jit_->getMainJITDylib();
     // O3 turns zero-fill loops into memset: resolve C library symbols from the process.
     jd.addGenerator(
@@ -114,6 +117,18 @@ class JitState {
     const char* env = std::getenv("KILN_JIT_DISK_CACHE");
     if (opts.disk_cache && !(env && std::string(env) == "0"))
       disk_.emplace(opts.cache_dir.empty() ? default_cache_dir() : opts.cache_dir);
+  }
+
+  // With KILN_JIT_PERF=1, LLVM's perf listener writes jit-PID.dump (into
+  // $JITDUMPDIR, default ~/.debug/jit) so that `perf record -k 1` followed by
+  // `perf inject --jit` names every compiled kernel in a profile.
+  void register_perf_listener() {
+    const char* env = std::getenv("KILN_JIT_PERF");
+    if (!env || std::string(env) != "1") return;
+    llvm::JITEventListener* perf = llvm::JITEventListener::createPerfJITEventListener();
+    auto* rtdyld = llvm::dyn_cast<llvm::orc::RTDyldObjectLinkingLayer>(&jit_->getObjLinkingLayer());
+    if (!perf || !rtdyld) throw Error("jit: KILN_JIT_PERF=1 but this LLVM build has no perf listener for its linker");
+    rtdyld->registerJITEventListener(*perf);
   }
 
   std::shared_ptr<Kernel> get(const ir::Graph& g) {

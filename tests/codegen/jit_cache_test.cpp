@@ -134,4 +134,27 @@ TEST(JitDump, MlpTrainStepIsPackedVectorCode) {
   EXPECT_EQ(jit.stats().compilations, 1);  // dumps do not add code to the JIT
 }
 
+// KILN_JIT_PERF=1 makes LLVM write a perf jitdump naming the compiled entry,
+// so `perf inject --jit` can attribute samples to it.
+TEST(JitDump, PerfJitdumpNamesTheEntry) {
+  char tmpl[] = "/tmp/kiln-jitdump-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  setenv("JITDUMPDIR", tmpl, 1);
+  setenv("KILN_JIT_PERF", "1", 1);
+  std::string hash;
+  {
+    codegen::Jit jit(codegen::JitOptions{.cache_dir = "", .disk_cache = false});
+    hash = jit.compile(*ir::parse_graph(kGraph))->hash();
+  }
+  unsetenv("KILN_JIT_PERF");
+  std::string dump;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(tmpl))
+    if (e.path().filename().string().rfind("jit-", 0) == 0) {
+      std::ifstream in(e.path(), std::ios::binary);
+      dump.assign(std::istreambuf_iterator<char>(in), {});
+    }
+  std::filesystem::remove_all(tmpl);
+  EXPECT_NE(dump.find("kiln_" + hash), std::string::npos) << "no jit-*.dump naming the entry under JITDUMPDIR";
+}
+
 }  // namespace

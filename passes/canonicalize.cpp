@@ -3,6 +3,8 @@
 // (single) result, or null when it does not apply.
 #include "passes/canonicalize.h"
 
+#include <cmath>
+
 #include "passes/rewrite.h"
 
 namespace kiln::passes {
@@ -203,6 +205,37 @@ Value* relu_mask_from_output(Graph& g, Node& n) {
   return nullptr;
 }
 
+bool is_positive_zero(const Value* v) { return is_constant_equal(v, 0.0) && !std::signbit(constant_value(v)); }
+
+// select(y > 0, max_pool2d_grad(y, g), 0) -> max_pool2d_grad(y, select(p > 0, g, 0))
+// where p = max_pool2d(y) with the same window is already in the graph: the
+// gradient lands only on window winners, and a winner's y is its window's p,
+// so the mask moves to the pooled (smaller) tensor. Exact: a cell gets the
+// same sum of the same g in the same order, or +0.
+Value* relu_mask_before_max_pool_grad(Graph& g, Node& n) {
+  if (n.op != OpKind::Select || !is_positive_zero(n.operands[2])) return nullptr;
+  Node* mask = n.operands[0]->def;
+  Node* grad = n.operands[1]->def;
+  if (!mask || mask->op != OpKind::Compare || mask->attrs.s("dir") != "gt" || !no_broadcast_dims(*mask) ||
+      !is_constant_equal(mask->operands[1], 0.0) || mask->operands[1]->type.rank() != 0)
+    return nullptr;
+  Value* y = mask->operands[0];
+  if (!grad || grad->op != OpKind::MaxPool2DGrad || grad->operands[0] != y || g.use_count(grad->result()) != 1)
+    return nullptr;
+  const UseMap uses = users(g);
+  for (Node* pool : uses.at(y)) {
+    if (pool->op != OpKind::MaxPool2D || pool->attrs != grad->attrs) continue;
+    Value* dy = grad->operands[1];
+    Value* p_pos = g.add(OpKind::Compare, {pool->result(), mask->operands[1]}, mask->attrs, dy->name + ".mask");
+    AttrMap zeros_attrs = n.operands[2]->def->attrs;
+    zeros_attrs.set("shape", dy->type.shape);
+    Value* zeros = g.add(OpKind::Constant, {}, zeros_attrs, dy->name + ".zeros");
+    Value* masked = g.add(OpKind::Select, {p_pos, dy, zeros}, {}, dy->name + ".masked");
+    return g.add(OpKind::MaxPool2DGrad, {y, masked}, grad->attrs, n.result()->name + ".pooled_mask");
+  }
+  return nullptr;
+}
+
 using Rewrite = Value* (*)(Graph&, Node&);
 struct Named {
   const char* name;
@@ -230,6 +263,7 @@ constexpr Named kRewrites[] = {
     {"binary-scalar-constant", binary_scalar_constant},
     {"constant-to-rhs", constant_to_rhs},
     {"relu-mask-from-output", relu_mask_from_output},
+    {"relu-mask-before-max-pool-grad", relu_mask_before_max_pool_grad},
 };
 
 RewriteStats canonicalize_graph(Graph& g) {

@@ -233,12 +233,66 @@ Value* beats(llvm::IRBuilder<>& b, Value* v, Value* best) {
   return b.CreateAnd(b.CreateFCmpORD(best, best), b.CreateOr(b.CreateFCmpOGT(v, best), b.CreateFCmpUNO(v, v)));
 }
 
+// Without padding every window cell lies inside x, so the window is unrolled
+// (cells in row-major order) around a channel loop that LLVM vectorizes.
+// Windows above this many cells keep the generic loops.
+constexpr int64_t kMaxUnrolledCells = 16;
+
+bool unrollable(const Pool& g) { return g.pt == 0 && g.pl == 0 && g.kh * g.kw <= kMaxUnrolledCells; }
+
+// Per output pixel (n,i,j) and channel c (the innermost, vectorized loop):
+// f(cells, winner, best, base_y, c) where cells[t] is the offset in x of
+// window cell t, winner its index (i64) among the cells and best its value,
+// chosen exactly as the interpreter does (the first maximum; NaN wins).
+void for_each_window_unrolled(
+    KernelCtx& k, const Pool& g,
+    const std::function<void(const std::vector<Value*>&, Value*, Value*, Value*, Value*)>& f) {
+  llvm::IRBuilder<>& b = k.b;
+  llvm::Type* fl = b.getFloatTy();
+  auto c = [&](int64_t v) { return k.c64(v); };
+  emit_for(k, c(0), k.sym(g.n), [&](Value* n) {
+    emit_for(k, c(0), c(g.oh), [&](Value* i) {
+      emit_for(k, c(0), c(g.ow), [&](Value* j) {
+        Value* base_y =
+            b.CreateMul(b.CreateAdd(b.CreateMul(b.CreateAdd(b.CreateMul(n, c(g.oh)), i), c(g.ow)), j), c(g.c));
+        std::vector<Value*> cell_base;
+        for (int64_t a = 0; a < g.kh; ++a)
+          for (int64_t bb = 0; bb < g.kw; ++bb) {
+            Value* y = b.CreateAdd(b.CreateMul(i, c(g.sh)), c(a));
+            Value* x = b.CreateAdd(b.CreateMul(j, c(g.sw)), c(bb));
+            cell_base.push_back(
+                b.CreateMul(b.CreateAdd(b.CreateMul(b.CreateAdd(b.CreateMul(n, c(g.h)), y), c(g.w)), x), c(g.c)));
+          }
+        emit_for(k, c(0), c(g.c), [&](Value* ch) {
+          std::vector<Value*> cells;
+          for (Value* cb : cell_base) cells.push_back(b.CreateAdd(cb, ch));
+          Value* best = b.CreateLoad(fl, b.CreateInBoundsGEP(fl, k.in[0], cells[0]));
+          Value* winner = c(0);
+          for (size_t t = 1; t < cells.size(); ++t) {
+            Value* v = b.CreateLoad(fl, b.CreateInBoundsGEP(fl, k.in[0], cells[t]));
+            Value* take = beats(b, v, best);
+            best = b.CreateSelect(take, v, best);
+            winner = b.CreateSelect(take, c(static_cast<int64_t>(t)), winner);
+          }
+          f(cells, winner, best, base_y, ch);
+        });
+      });
+    });
+  });
+}
+
 }  // namespace
 
 void emit_max_pool(KernelCtx& k) {
   Pool g = pool_of(k);
   llvm::IRBuilder<>& b = k.b;
   llvm::Type* f = b.getFloatTy();
+  if (unrollable(g)) {
+    for_each_window_unrolled(k, g, [&](const std::vector<Value*>&, Value*, Value* best, Value* by, Value* c) {
+      b.CreateStore(best, b.CreateInBoundsGEP(f, k.out[0], b.CreateAdd(by, c)));
+    });
+    return;
+  }
   for_each_cell(k, g, [&](Value* bx, Value* by, Value* first) {
     emit_for(k, k.c64(0), k.c64(g.c), [&](Value* c) {
       Value* v = b.CreateLoad(f, b.CreateInBoundsGEP(f, k.in[0], b.CreateAdd(bx, c)));
@@ -249,11 +303,50 @@ void emit_max_pool(KernelCtx& k) {
   });
 }
 
+namespace {
+
+// Zeroes the cells of x no window covers when the windows tile x (strides
+// equal to the window, no padding): rows from oh*kh and, above them, columns
+// from ow*kw.
+void zero_uncovered(KernelCtx& k, const Pool& g) {
+  llvm::IRBuilder<>& b = k.b;
+  llvm::Type* f = b.getFloatTy();
+  Value* zero = llvm::ConstantFP::get(f, 0.0);
+  auto c = [&](int64_t v) { return k.c64(v); };
+  const int64_t rows = g.oh * g.kh, cols = g.ow * g.kw;
+  emit_for(k, c(0), k.sym(g.n), [&](Value* n) {
+    Value* image = b.CreateMul(n, c(g.h * g.w * g.c));
+    if (rows < g.h)
+      emit_fill(k, b.CreateInBoundsGEP(f, k.out[0], b.CreateAdd(image, c(rows * g.w * g.c))), f,
+                c((g.h - rows) * g.w * g.c), zero);
+    if (cols < g.w)
+      emit_for(k, c(0), c(rows), [&](Value* y) {
+        Value* at = b.CreateAdd(image, b.CreateMul(b.CreateAdd(b.CreateMul(y, c(g.w)), c(cols)), c(g.c)));
+        emit_fill(k, b.CreateInBoundsGEP(f, k.out[0], at), f, c((g.w - cols) * g.c), zero);
+      });
+  });
+}
+
+}  // namespace
+
 void emit_max_pool_grad(KernelCtx& k) {
   Pool g = pool_of(k);
   llvm::IRBuilder<>& b = k.b;
   llvm::Type* f = b.getFloatTy();
   const ir::TensorType& xt = k.node.operands[0]->type;
+  if (unrollable(g) && g.sh == g.kh && g.sw == g.kw) {
+    // The windows tile x: each cell is written once, with the interpreter's
+    // 0 + dy at the winner (so -0 becomes +0, as there) and 0 elsewhere.
+    Value* zero = llvm::ConstantFP::get(f, 0.0);
+    for_each_window_unrolled(k, g, [&](const std::vector<Value*>& cells, Value* winner, Value*, Value* by, Value* c) {
+      Value* d = b.CreateFAdd(zero, b.CreateLoad(f, b.CreateInBoundsGEP(f, k.in[1], b.CreateAdd(by, c))));
+      for (size_t t = 0; t < cells.size(); ++t)
+        b.CreateStore(b.CreateSelect(b.CreateICmpEQ(winner, k.c64(static_cast<int64_t>(t))), d, zero),
+                      b.CreateInBoundsGEP(f, k.out[0], cells[t]));
+    });
+    zero_uncovered(k, g);
+    return;
+  }
   emit_fill(k, k.out[0], f, k.sym({xt.static_elements(), xt.has_batch()}), llvm::ConstantFP::get(f, 0.0));
   // Per output pixel: the winning offset of each channel (scratch-free: a
   // second pass over the window per channel), then dx[arg] += dy.

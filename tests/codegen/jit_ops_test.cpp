@@ -5,6 +5,8 @@
 // op table and fails for any op that none of these graphs contains.
 #include <filesystem>
 #include <fstream>
+#include <limits>
+#include <random>
 #include <set>
 #include <sstream>
 
@@ -150,6 +152,55 @@ TEST(JitSweep, LargeElementwiseAndReductions) {
   check_graph(*ir::parse_graph(func("%a: i32[N,3,17]", "  %y = reduce_max %a {axes=[1]} : i32[N,17]\n", "i32[N,17]")),
               "i32 reduce_max");
   check_graph(*ir::parse_graph(func("%a: i32[N,17]", "  %y = argmax %a {axis=1} : i32[N]\n", "i32[N]")), "i32 argmax");
+}
+
+// Pooling inputs full of ties, zeros of both signs and NaNs: the winner rule
+// (first maximum in row-major window order, NaN wins) must match exactly.
+std::vector<Tensor> tie_heavy_args(const ir::Graph& g, int64_t batch, uint32_t seed) {
+  std::vector<Tensor> args = jit_test::random_args(g, batch, seed);
+  std::mt19937 rng(seed);
+  const float pool[] = {-1.0f, -0.0f, 0.0f, 1.0f, 2.0f, std::numeric_limits<float>::quiet_NaN()};
+  for (Tensor& t : args)
+    for (int64_t i = 0; i < t.size(); ++i) t.data()[i] = pool[rng() % 6];
+  return args;
+}
+
+// max_pool2d and its gradient over the geometries the JIT lowers differently:
+// windows that tile the input exactly or with uncovered rows/columns (the
+// unrolled paths), overlapping and gapped strides, padding, and a window too
+// large to unroll (the generic loops); odd channel counts.
+TEST(JitSweep, MaxPoolGeometries) {
+  struct Geo {
+    int64_t h, w, c, kh, kw, sh, sw, pt, pb, pl, pr;
+  };
+  const Geo geos[] = {
+      {8, 8, 3, 2, 2, 2, 2, 0, 0, 0, 0},  {7, 9, 17, 2, 2, 2, 2, 0, 0, 0, 0}, {9, 7, 5, 3, 2, 3, 2, 0, 0, 0, 0},
+      {7, 7, 4, 3, 3, 2, 2, 0, 0, 0, 0},  {9, 9, 2, 2, 2, 3, 3, 0, 0, 0, 0},  {6, 5, 3, 3, 3, 2, 2, 1, 1, 1, 1},
+      {11, 10, 2, 5, 5, 1, 2, 0, 0, 0, 0}, {5, 5, 1, 1, 1, 1, 1, 0, 0, 0, 0},
+  };
+  for (const Geo& q : geos) {
+    const int64_t oh = (q.h + q.pt + q.pb - q.kh) / q.sh + 1, ow = (q.w + q.pl + q.pr - q.kw) / q.sw + 1;
+    auto dims = [](int64_t a, int64_t b, int64_t c) {
+      return "f32[N," + std::to_string(a) + "," + std::to_string(b) + "," + std::to_string(c) + "]";
+    };
+    const std::string xt = dims(q.h, q.w, q.c), yt = dims(oh, ow, q.c);
+    auto list = [](std::initializer_list<int64_t> v) {
+      std::string s;
+      for (int64_t x : v) s += (s.empty() ? "" : ",") + std::to_string(x);
+      return "[" + s + "]";
+    };
+    const std::string attrs = "{window=" + list({q.kh, q.kw}) + ", strides=" + list({q.sh, q.sw}) +
+                              ", padding=" + list({q.pt, q.pb, q.pl, q.pr}) + "}";
+    auto fwd = ir::parse_graph(func("%x: " + xt, "  %y = max_pool2d %x " + attrs + " : " + yt + "\n", yt));
+    auto bwd = ir::parse_graph(
+        func("%x: " + xt + ", %dy: " + yt, "  %y = max_pool2d_grad %x, %dy " + attrs + " : " + xt + "\n", xt));
+    for (const ir::Graph* g : {fwd.get(), bwd.get()}) {
+      check_graph(*g, "max pool " + attrs + " on " + xt);
+      for (int64_t b : {1, 5})
+        expect_same(jit(), *g, tie_heavy_args(*g, b, static_cast<uint32_t>(b)), 0,
+                    "max pool with ties and NaN " + attrs + " on " + xt + " at N=" + std::to_string(b));
+    }
+  }
 }
 
 // Every op in the table appears in some graph above: the samples (run by

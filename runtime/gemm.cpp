@@ -386,20 +386,29 @@ const char* kiln_gemm_isa() {
 }
 
 void kiln_im2col_f32(const int64_t* g, const float* x, int64_t n0, int64_t cnt, float* cols) {
-  const int64_t c = g[2], patch = g[3] * g[4] * g[2], rows_per_image = g[6] * g[7];
+  const int64_t h = g[0], w = g[1], c = g[2], kh = g[3], kw = g[4], oh = g[6], ow = g[7];
+  const int64_t sh = g[8], sw = g[9], pt = g[10], pl = g[11], dh = g[12], dw = g[13];
+  const int64_t patch = kh * kw * c, span = kw * c;  // a filter row's part of a patch row
   for_image_ranges(g, cnt, [&](int64_t b, int64_t e) {
-    float* out = cols + b * rows_per_image * patch;
-    if (c == 1) {  // one float per tap (a first conv on one channel): no memcpy call per element
-      for_each_patch(g, n0 + b, e - b, [&](int64_t row, int64_t tap, int64_t src) {
-        out[row * patch + tap] = src < 0 ? 0.0f : x[src];
-      });
-      return;
-    }
-    for_each_patch(g, n0 + b, e - b, [&](int64_t row, int64_t tap, int64_t src) {
-      float* dst = out + row * patch + tap * c;
-      if (src < 0) std::fill(dst, dst + c, 0.0f);
-      else std::memcpy(dst, x + src, static_cast<size_t>(c) * sizeof(float));
-    });
+    float* row = cols + b * oh * ow * patch;
+    for (int64_t n = n0 + b; n < n0 + e; ++n)
+      for (int64_t i = 0; i < oh; ++i)
+        for (int64_t j = 0; j < ow; ++j, row += patch)
+          for (int64_t a = 0; a < kh; ++a) {
+            float* dst = row + a * span;
+            const int64_t y = i * sh + a * dh - pt, x0 = j * sw - pl;
+            if (y < 0 || y >= h) {
+              std::fill(dst, dst + span, 0.0f);
+            } else if (dw == 1 && x0 >= 0 && x0 + kw <= w) {  // the filter row's taps are adjacent in x
+              std::memcpy(dst, x + ((n * h + y) * w + x0) * c, static_cast<size_t>(span) * sizeof(float));
+            } else {
+              for (int64_t t = 0; t < kw; ++t) {
+                const int64_t xx = x0 + t * dw;
+                if (xx < 0 || xx >= w) std::fill(dst + t * c, dst + (t + 1) * c, 0.0f);
+                else std::memcpy(dst + t * c, x + ((n * h + y) * w + xx) * c, static_cast<size_t>(c) * sizeof(float));
+              }
+            }
+          }
   });
 }
 

@@ -89,7 +89,7 @@ void BM_gemm(benchmark::State& state) {
   kiln_set_num_threads(threads);
   for (auto _ : state) {
     kiln_gemm_f32(a.data(), s.ta ? s.k : s.m, s.ta ? s.m : s.k, s.ta, b.data(), s.tb ? s.n : s.k, s.tb ? s.k : s.n,
-                  s.tb, c.data(), 0);
+                  s.tb, c.data(), 0, nullptr);
     benchmark::ClobberMemory();
   }
   kiln_set_num_threads(before);

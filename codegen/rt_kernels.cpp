@@ -13,7 +13,7 @@ namespace {
 
 void gemm(const float* a, int64_t ar, int64_t ac, bool ta, const float* b, int64_t br, int64_t bc, bool tb, float* c,
           bool accumulate = false) {
-  kiln_gemm_f32(a, ar, ac, ta, b, br, bc, tb, c, accumulate);
+  kiln_gemm_f32(a, ar, ac, ta, b, br, bc, tb, c, accumulate, nullptr);
 }
 
 struct Geom {
@@ -42,14 +42,14 @@ void kiln_rt_matmul(const float* a, const float* b, float* c, int64_t batch, int
 void kiln_rt_conv2d(const float* x, const float* w, float* y, const int64_t* geom, int64_t n, float* cols) {
   Geom g = geom_of(geom);
   if (n * g.pixels() * g.o == 0) return;
-  kiln_conv2d_f32(geom, x, w, n, y, cols, chunk_of(g, n));
+  kiln_conv2d_f32(geom, x, w, n, y, cols, chunk_of(g, n), nullptr);
 }
 
 void kiln_rt_conv2d_input_grad(const float* dy, const float* w, float* dx, const int64_t* geom, int64_t n,
                                float* cols) {
   Geom g = geom_of(geom);
   if (n * g.h * g.w * g.c == 0) return;
-  kiln_conv2d_input_grad_f32(geom, dy, w, n, dx, cols, chunk_of(g, n));
+  kiln_conv2d_input_grad_f32(geom, dy, w, n, dx, cols, chunk_of(g, n), nullptr);
 }
 
 void kiln_rt_conv2d_filter_grad(const float* x, const float* dy, float* dw, const int64_t* geom, int64_t n,

@@ -25,6 +25,45 @@ namespace {
 
 constexpr int64_t kKC = 256;  // k steps per block: an A sliver and a panel block stay in L1/L2
 
+// c + bias, relu, mask (gemm.h's KilnEpilogue) for one element.
+inline float epilogue_scalar(float x, const float* bias, const float* mask, bool relu) {
+  if (bias) x = x + *bias;
+  if (relu) x = x < 0.0f ? 0.0f : x;
+  if (mask) x = *mask > 0.0f ? x : 0.0f;
+  return x;
+}
+
+// The epilogue at one register tile: bias at its first column, mask at its
+// first element (rows ldm apart).
+struct TileEpilogue {
+  const float* bias;
+  const float* mask;
+  int64_t ldm;
+  bool relu;
+};
+
+// A product's epilogue (gemm.h): bias per column, relu, a mask laid out as c.
+struct Epilogue {
+  const float* bias = nullptr;
+  const float* mask = nullptr;
+  bool relu = false;
+
+  bool any() const { return bias || mask || relu; }
+  TileEpilogue at(int64_t i, int64_t j, int64_t ldc) const {
+    return {bias ? bias + j : nullptr, mask ? mask + i * ldc + j : nullptr, ldc, relu};
+  }
+  // Elements [j, j + count) of row i, held at x.
+  void apply_row(float* x, int64_t i, int64_t j, int64_t count, int64_t ldc) const {
+    for (int64_t t = 0; t < count; ++t)
+      x[t] = epilogue_scalar(x[t], bias ? bias + j + t : nullptr, mask ? mask + i * ldc + j + t : nullptr, relu);
+  }
+};
+
+Epilogue epilogue_of(const KilnEpilogue* ep) {
+  if (!ep) return {};
+  return {ep->bias, ep->mask, ep->relu != 0};
+}
+
 // The product being computed: c [m, n] (=|+=) op(a) [m, k] * op(b) [k, n].
 struct Problem {
   const float* a;
@@ -42,6 +81,7 @@ struct Problem {
   // pixel i, k = tap * O + output channel: the dy entry that tap reads it into.
   const int64_t* conv = nullptr;
   bool conv_adjoint = false;
+  Epilogue ep;  // applied to each element once its sum is complete
 };
 
 // Channels per filter tap along k: C, or O for the adjoint.
@@ -187,6 +227,13 @@ inline void vstore(float* p, V v) { _mm512_storeu_ps(p, v); }
 inline V vzero() { return _mm512_setzero_ps(); }
 inline V vbcast(float x) { return _mm512_set1_ps(x); }
 inline V vfma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
+inline V vepi(V x, const float* bias, const float* mask, bool relu) {
+  const V zero = _mm512_setzero_ps();
+  if (bias) x = _mm512_add_ps(x, _mm512_loadu_ps(bias));
+  if (relu) x = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, zero, _CMP_LT_OQ), x, zero);
+  if (mask) x = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(_mm512_loadu_ps(mask), zero, _CMP_GT_OQ), x);
+  return x;
+}
 #include "runtime/gemm_kernel.inc"
 }  // namespace isa_avx512
 #if defined(__clang__)
@@ -205,6 +252,13 @@ inline void vstore(float* p, V v) { _mm256_storeu_ps(p, v); }
 inline V vzero() { return _mm256_setzero_ps(); }
 inline V vbcast(float x) { return _mm256_set1_ps(x); }
 inline V vfma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
+inline V vepi(V x, const float* bias, const float* mask, bool relu) {
+  const V zero = _mm256_setzero_ps();
+  if (bias) x = _mm256_add_ps(x, _mm256_loadu_ps(bias));
+  if (relu) x = _mm256_blendv_ps(x, zero, _mm256_cmp_ps(x, zero, _CMP_LT_OQ));
+  if (mask) x = _mm256_and_ps(x, _mm256_cmp_ps(_mm256_loadu_ps(mask), zero, _CMP_GT_OQ));
+  return x;
+}
 #include "runtime/gemm_kernel.inc"
 }  // namespace isa_avx2
 #if defined(__clang__)
@@ -227,6 +281,10 @@ inline void vstore(float* p, V v) { std::memcpy(p, &v, sizeof v); }
 inline V vzero() { return V{0, 0, 0, 0}; }
 inline V vbcast(float x) { return V{x, x, x, x}; }
 inline V vfma(V a, V b, V c) { return a * b + c; }
+inline V vepi(V x, const float* bias, const float* mask, bool relu) {
+  for (int t = 0; t < W; ++t) x[t] = epilogue_scalar(x[t], bias ? bias + t : nullptr, mask ? mask + t : nullptr, relu);
+  return x;
+}
 #include "runtime/gemm_kernel.inc"
 }  // namespace isa_generic
 
@@ -290,6 +348,8 @@ void run(const Problem& p) {
   if (p.m == 0 || p.n == 0) return;
   if (p.k == 0) {
     if (!p.accumulate) std::fill(p.c, p.c + p.m * p.n, 0.0f);
+    if (p.ep.any())
+      for (int64_t i = 0; i < p.m; ++i) p.ep.apply_row(p.c + i * p.n, i, 0, p.n, p.n);
     return;
   }
   switch (host_isa()) {
@@ -318,28 +378,34 @@ constexpr int64_t kImplicitConvChannels = 16;
 extern "C" {
 
 void kiln_gemm_f32(const float* a, int64_t ar, int64_t ac, int32_t ta, const float* b, int64_t br, int64_t bc,
-                   int32_t tb, float* c, int32_t accumulate) {
-  run(Problem{a, ac, ta != 0, b, bc, tb != 0, c, ta ? ac : ar, tb ? br : bc, ta ? ar : ac, accumulate != 0});
+                   int32_t tb, float* c, int32_t accumulate, const KilnEpilogue* ep) {
+  Problem p{a, ac, ta != 0, b, bc, tb != 0, c, ta ? ac : ar, tb ? br : bc, ta ? ar : ac, accumulate != 0};
+  p.ep = epilogue_of(ep);
+  run(p);
 }
 
 void kiln_conv2d_f32(const int64_t* g, const float* x, const float* w, int64_t n, float* y, float* cols,
-                     int64_t chunk) {
+                     int64_t chunk, const KilnEpilogue* ep) {
   const int64_t patch = g[3] * g[4] * g[2], pixels = g[6] * g[7], o = g[5];
+  const Epilogue e = epilogue_of(ep);
   if (g[2] >= kImplicitConvChannels) {
     Problem p{x, patch, false, w, o, false, y, n * pixels, o, patch, false};
     p.conv = g;
+    p.ep = e;
     return run(p);
   }
   chunk = cache_chunk(g, chunk);
   for (int64_t n0 = 0; n0 < n; n0 += chunk) {
     const int64_t cnt = std::min(chunk, n - n0);
     kiln_im2col_f32(g, x, n0, cnt, cols);
-    run(Problem{cols, patch, false, w, o, false, y + n0 * pixels * o, cnt * pixels, o, patch, false});
+    Problem p{cols, patch, false, w, o, false, y + n0 * pixels * o, cnt * pixels, o, patch, false};
+    p.ep = {e.bias, e.mask ? e.mask + n0 * pixels * o : nullptr, e.relu};
+    run(p);
   }
 }
 
 void kiln_conv2d_input_grad_f32(const int64_t* g, const float* dy, const float* w, int64_t n, float* dx, float* cols,
-                                int64_t chunk) {
+                                int64_t chunk, const KilnEpilogue* ep) {
   const int64_t c = g[2], taps = g[3] * g[4], patch = taps * c, pixels = g[6] * g[7], o = g[5];
   if (o >= kImplicitConvChannels) {
     // dx [n*H*W, C] = dy read per tap [n*H*W, taps*O] x W rearranged [taps*O, C].
@@ -351,6 +417,7 @@ void kiln_conv2d_input_grad_f32(const int64_t* g, const float* dy, const float* 
     Problem p{dy, taps * o, false, wt.data(), c, false, dx, n * g[0] * g[1], c, taps * o, false};
     p.conv = g;
     p.conv_adjoint = true;
+    p.ep = epilogue_of(ep);
     return run(p);
   }
   std::fill(dx, dx + n * g[0] * g[1] * c, 0.0f);
@@ -361,6 +428,9 @@ void kiln_conv2d_input_grad_f32(const int64_t* g, const float* dy, const float* 
     run(Problem{dy + n0 * pixels * o, o, false, w, o, true, cols, cnt * pixels, patch, o, false});
     kiln_col2im_add_f32(g, cols, n0, cnt, dx);
   }
+  // col2im completes each dx element only at the end: the epilogue follows.
+  if (const Epilogue e = epilogue_of(ep); e.any())
+    for (int64_t i = 0; i < n * g[0] * g[1]; ++i) e.apply_row(dx + i * c, i, 0, c, c);
 }
 
 void kiln_conv2d_filter_grad_f32(const int64_t* g, const float* x, const float* dy, int64_t n, float* dw,

@@ -15,25 +15,40 @@
 
 extern "C" {
 
+// What happens to each element of a product once its sum over k is complete,
+// while its register tile is being stored (a null `ep` or null/0 fields skip
+// the step), in this order and with the same float operations as the graph
+// ops it replaces, so fused and unfused results are the same bits:
+//   c = c + bias[column]               add with broadcast over the rows
+//   c = c < 0 ? 0 : c                  relu (NaN and -0 pass through)
+//   c = mask[i] > 0 ? c : 0            relu's backward mask; mask laid out as c
+typedef struct KilnEpilogue {
+  const float* bias;
+  const float* mask;
+  int32_t relu;
+} KilnEpilogue;
+
 // c = op(a) * op(b), or c += op(a) * op(b) when accumulate != 0; a is stored
 // [ar, ac] row-major and op(a) = a^T when ta != 0 (likewise b, tb); c is the
-// row-major [m, p] result (m = ta ? ac : ar, p = tb ? br : bc).
+// row-major [m, p] result (m = ta ? ac : ar, p = tb ? br : bc); then `ep`.
 void kiln_gemm_f32(const float* a, int64_t ar, int64_t ac, int32_t ta, const float* b, int64_t br, int64_t bc,
-                   int32_t tb, float* c, int32_t accumulate);
+                   int32_t tb, float* c, int32_t accumulate, const KilnEpilogue* ep);
 
 // conv2d of images [0, n) (NHWC x, HWIO w, geom as for im2col below) into y
-// [n, OH, OW, O]: the same bits as kiln_im2col_f32 + kiln_gemm_f32 per chunk
-// of images. Inputs with many channels are read in place (implicit GEMM,
-// cols unused); otherwise each chunk of `chunk` images is im2col'ed into cols.
+// [n, OH, OW, O], then `ep` (bias per output channel): the same bits as
+// kiln_im2col_f32 + kiln_gemm_f32 per chunk of images. Inputs with many
+// channels are read in place (implicit GEMM, cols unused); otherwise each
+// chunk of `chunk` images is im2col'ed into cols.
 void kiln_conv2d_f32(const int64_t* geom, const float* x, const float* w, int64_t n, float* y, float* cols,
-                     int64_t chunk);
+                     int64_t chunk, const KilnEpilogue* ep);
 
-// Its adjoint: dx [n, H, W, C] = the input gradient for dy [n, OH, OW, O].
+// Its adjoint: dx [n, H, W, C] = the input gradient for dy [n, OH, OW, O],
+// then `ep` (bias per input channel; mask laid out as dx).
 // With many output channels dx is one implicit GEMM (each input pixel reads,
 // tap by tap, the dy row of the output pixel that tap maps it to); otherwise
 // col2im of dy * W^T per chunk of images (cols as scratch).
 void kiln_conv2d_input_grad_f32(const int64_t* geom, const float* dy, const float* w, int64_t n, float* dx,
-                                float* cols, int64_t chunk);
+                                float* cols, int64_t chunk, const KilnEpilogue* ep);
 
 // The filter gradient dw [KH*KW*C, O] = patches(x)^T * dy, im2col'ed in
 // chunks of at most `chunk` images (small enough to stay in cache) into cols.

@@ -22,7 +22,7 @@ namespace {
 // c = op(a) * op(b) (accumulate: c += ...), with a stored [ar, ac] and b [br, bc] row-major.
 void gemm(const float* a, int64_t ar, int64_t ac, bool ta, const float* b, int64_t br, int64_t bc, bool tb, float* c,
           bool accumulate = false) {
-  kiln_gemm_f32(a, ar, ac, ta, b, br, bc, tb, c, accumulate);
+  kiln_gemm_f32(a, ar, ac, ta, b, br, bc, tb, c, accumulate, nullptr);
 }
 
 // The geometry of one conv2d: input [N,H,W,C], filter [KH,KW,C,O], output [N,OH,OW,O].
@@ -93,7 +93,7 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Window2D& win) {
   int64_t chunk = images_per_chunk(g);
   // Uninitialized: the implicit-GEMM path never touches it (likewise below).
   std::unique_ptr<float[]> cols(new float[static_cast<size_t>(chunk * g.pixels() * g.patch())]);
-  kiln_conv2d_f32(im2col_geom(g).data(), x.data(), w.data(), g.n, y.data(), cols.get(), chunk);
+  kiln_conv2d_f32(im2col_geom(g).data(), x.data(), w.data(), g.n, y.data(), cols.get(), chunk, nullptr);
   return y;
 }
 
@@ -104,7 +104,7 @@ Tensor conv2d_input_grad(const Tensor& dy, const Tensor& w, const Dims& input_sh
   if (dx.size() == 0) return dx;
   int64_t chunk = images_per_chunk(g);
   std::unique_ptr<float[]> cols(new float[static_cast<size_t>(chunk * g.pixels() * g.patch())]);
-  kiln_conv2d_input_grad_f32(im2col_geom(g).data(), dy.data(), w.data(), g.n, dx.data(), cols.get(), chunk);
+  kiln_conv2d_input_grad_f32(im2col_geom(g).data(), dy.data(), w.data(), g.n, dx.data(), cols.get(), chunk, nullptr);
   return dx;
 }
 

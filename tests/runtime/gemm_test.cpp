@@ -43,7 +43,7 @@ struct Operands {
 std::vector<float> run(const Case& t, const Operands& o) {
   std::vector<float> c = o.c;
   kiln_gemm_f32(o.a.data(), t.ta ? t.k : t.m, t.ta ? t.m : t.k, t.ta, o.b.data(), t.tb ? t.n : t.k,
-                t.tb ? t.k : t.n, t.tb, c.data(), t.acc);
+                t.tb ? t.k : t.n, t.tb, c.data(), t.acc, nullptr);
   return c;
 }
 
@@ -100,12 +100,57 @@ TEST(Gemm, IsOneFmaChainPerElement) {
   }
 }
 
+// The epilogue as the graph ops it stands for: add the bias row, relu
+// (x < 0 ? 0 : x), select(mask > 0, x, 0).
+void reference_epilogue(std::vector<float>& c, int64_t n, const float* bias, const float* mask, bool relu) {
+  for (size_t e = 0; e < c.size(); ++e) {
+    float x = c[e];
+    if (bias) x = x + bias[static_cast<int64_t>(e) % n];
+    if (relu) x = x < 0.0f ? 0.0f : x;
+    if (mask) x = mask[e] > 0.0f ? x : 0.0f;
+    c[e] = x;
+  }
+}
+
+// Values that exercise every branch of the epilogue: signs, zeros of both
+// signs, NaN.
+std::vector<float> special_floats(size_t n, uint32_t seed) {
+  std::vector<float> v = random_floats(n, seed);
+  const float odd[] = {0.0f, -0.0f, std::nanf(""), -1.0f, 1.0f};
+  for (size_t i = 0; i < n; i += 3) v[i] = odd[(i / 3) % 5];
+  return v;
+}
+
+// A product with an epilogue is the product, then the epilogue, bit for bit,
+// for every combination of steps, at whole tiles (also past the first column
+// panel) and edge tiles, with accumulate, and for k = 0.
+TEST(Gemm, EpilogueEqualsProductThenOps) {
+  uint32_t seed = 40;
+  for (Case t : {Case{25, 70, 16, false, false, false}, Case{31, 17, 257, true, false, true},
+                 Case{24, 64, 3, false, true, true}, Case{5, 65, 1, true, true, false}, Case{7, 9, 0, false, false, false}}) {
+    SCOPED_TRACE(name(t));
+    Operands o(t, seed += 3);
+    std::vector<float> bias = special_floats(static_cast<size_t>(t.n), seed + 100);
+    std::vector<float> mask = special_floats(static_cast<size_t>(t.m * t.n), seed + 200);
+    for (int f = 1; f < 8; ++f) {
+      const bool use_bias = f & 1, relu = f & 2, use_mask = f & 4;
+      std::vector<float> want = run(t, o);
+      reference_epilogue(want, t.n, use_bias ? bias.data() : nullptr, use_mask ? mask.data() : nullptr, relu);
+      KilnEpilogue ep{use_bias ? bias.data() : nullptr, use_mask ? mask.data() : nullptr, relu};
+      std::vector<float> got = o.c;
+      kiln_gemm_f32(o.a.data(), t.ta ? t.k : t.m, t.ta ? t.m : t.k, t.ta, o.b.data(), t.tb ? t.n : t.k,
+                    t.tb ? t.k : t.n, t.tb, got.data(), t.acc, &ep);
+      EXPECT_EQ(std::memcmp(got.data(), want.data(), want.size() * sizeof(float)), 0) << "epilogue steps " << f;
+    }
+  }
+}
+
 TEST(Gemm, ZeroKClearsOrKeeps) {
   std::vector<float> c(6, 3.0f);
   float dummy = 0;
-  kiln_gemm_f32(&dummy, 2, 0, 0, &dummy, 0, 3, 0, c.data(), 1);
+  kiln_gemm_f32(&dummy, 2, 0, 0, &dummy, 0, 3, 0, c.data(), 1, nullptr);
   EXPECT_EQ(c, std::vector<float>(6, 3.0f));
-  kiln_gemm_f32(&dummy, 2, 0, 0, &dummy, 0, 3, 0, c.data(), 0);
+  kiln_gemm_f32(&dummy, 2, 0, 0, &dummy, 0, 3, 0, c.data(), 0, nullptr);
   EXPECT_EQ(c, std::vector<float>(6, 0.0f));
 }
 
@@ -143,11 +188,18 @@ TEST(Gemm, Conv2dEqualsIm2colThenGemm) {
     std::vector<float> w = random_floats(static_cast<size_t>(patch * v.o), 4);
     std::vector<float> cols(static_cast<size_t>(rows * patch)), want(static_cast<size_t>(rows * v.o));
     kiln_im2col_f32(geom, x.data(), 0, v.n, cols.data());
-    kiln_gemm_f32(cols.data(), rows, patch, 0, w.data(), patch, v.o, 0, want.data(), 0);
+    kiln_gemm_f32(cols.data(), rows, patch, 0, w.data(), patch, v.o, 0, want.data(), 0, nullptr);
+    std::vector<float> bias = special_floats(static_cast<size_t>(v.o), 12);
+    std::vector<float> fused_want = want;
+    reference_epilogue(fused_want, v.o, bias.data(), nullptr, true);
+    const KilnEpilogue ep{bias.data(), nullptr, 1};
     for (int64_t chunk : {int64_t{1}, v.n}) {
       std::vector<float> got(want.size(), 7.0f), scratch(static_cast<size_t>(chunk * oh * ow * patch));
-      kiln_conv2d_f32(geom, x.data(), w.data(), v.n, got.data(), scratch.data(), chunk);
+      kiln_conv2d_f32(geom, x.data(), w.data(), v.n, got.data(), scratch.data(), chunk, nullptr);
       EXPECT_EQ(std::memcmp(got.data(), want.data(), want.size() * sizeof(float)), 0) << "chunk " << chunk;
+      kiln_conv2d_f32(geom, x.data(), w.data(), v.n, got.data(), scratch.data(), chunk, &ep);
+      EXPECT_EQ(std::memcmp(got.data(), fused_want.data(), want.size() * sizeof(float)), 0)
+          << "bias + relu epilogue, chunk " << chunk;
     }
   }
 }
@@ -186,8 +238,14 @@ TEST(Gemm, Conv2dInputGradMatchesReference) {
             }
     for (int64_t chunk : {int64_t{1}, v.n}) {
       std::vector<float> got(want.size(), 7.0f), scratch(static_cast<size_t>(chunk * oh * ow * patch));
-      kiln_conv2d_input_grad_f32(geom, dy.data(), w.data(), v.n, got.data(), scratch.data(), chunk);
+      kiln_conv2d_input_grad_f32(geom, dy.data(), w.data(), v.n, got.data(), scratch.data(), chunk, nullptr);
       for (size_t i = 0; i < want.size(); ++i) ASSERT_NEAR(got[i], want[i], 1e-4) << "chunk " << chunk << " at " << i;
+      // relu's backward mask as the epilogue: the plain result, masked, bit for bit.
+      std::vector<float> mask = special_floats(want.size(), 13), masked(want.size(), 7.0f);
+      reference_epilogue(got, v.c, nullptr, mask.data(), false);
+      const KilnEpilogue ep{nullptr, mask.data(), 0};
+      kiln_conv2d_input_grad_f32(geom, dy.data(), w.data(), v.n, masked.data(), scratch.data(), chunk, &ep);
+      EXPECT_EQ(std::memcmp(got.data(), masked.data(), got.size() * sizeof(float)), 0) << "mask epilogue, chunk " << chunk;
     }
   }
 }

@@ -82,7 +82,12 @@ class Model {
   const detail::Network& network() const;
 
   // --- persistence (frontend/persistence/; free functions in kiln/persistence.h) ---
-  //   model.save_weights("w.h5");   // tf.keras 2.x HDF5 layout; any other extension: Kiln's format
+  //   model.save_weights("w.weights.h5");  // Keras 3's layout (saving_lib: layers/dense/vars/0, ...)
+  //   model.save_weights("w.h5");          // tf.keras 2.x's legacy HDF5 layout
+  //   model.save_weights("w.kw");          // any other extension: Kiln's format
+  // load_weights reads an HDF5 file (by extension or signature) in whichever Keras layout it
+  // holds. Layers pair up as Keras pairs them (legacy: in order; Keras 3: by path); a mismatch
+  // throws naming the first layer and both shapes, and leaves the model unchanged.
   //   std::string json = model.to_json();  model.save("m.kiln");
   void save_weights(const std::string& path) const;
   void load_weights(const std::string& path);

@@ -2,9 +2,10 @@
 //
 //   std::string json = model.to_json();            // Keras's model config (tf.keras 2.13)
 //   Model copy = model_from_json(json);            // same layers, names and graph; fresh weights
-//   model.save_weights("w.h5");                    // tf.keras 2.x HDF5 layout (loads in Keras)
+//   model.save_weights("w.weights.h5");            // Keras 3's layout (keras.Model.load_weights)
+//   model.save_weights("w.h5");                    // tf.keras 2.x's legacy HDF5 layout
 //   model.save_weights("w.kw");                    // any other name: Kiln's binary weights format
-//   model.load_weights("w.h5");
+//   model.load_weights("w.h5");                    // either Keras layout, told apart by content
 //   model.save("m.kiln");                          // architecture + weights + compile + optimizer
 //   Model m = load_model("m.kiln");                // fit() resumes where it stopped
 //

@@ -6,7 +6,8 @@
 // load in tf.keras 2.x. A flat container gives the same "one file" guarantee,
 // is written with one atomic rename, and every section reuses a reader Kiln
 // already has (Keras JSON, Kiln weights); interop with Keras goes through
-// to_json() and save_weights("w.h5"), which Keras reads directly.
+// to_json() and save_weights("w.weights.h5") (Keras 3) or ("w.h5") (tf.keras 2.x), which
+// Keras reads directly.
 //
 // Layout, little-endian:
 //   magic "\x89KILNMD\n" (8 bytes), u32 version (1), u32 section count (<= 16), then per section

@@ -3,6 +3,7 @@
 #include "persistence/weights.h"
 
 #include <cstring>
+#include <fstream>
 
 #include "runtime/atomic_file.h"
 
@@ -25,6 +26,13 @@ std::string shapes_of(const StoredLayer& l) {
   return "[" + s + "]";
 }
 
+// Whether the file at `path` begins with HDF5's signature (Keras files renamed away from .h5).
+bool starts_like_hdf5(const std::string& path) {
+  char head[8] = {};
+  std::ifstream f(path, std::ios::binary);
+  return f.read(head, sizeof head) && std::memcmp(head, "\x89HDF\r\n\x1a\n", sizeof head) == 0;
+}
+
 std::vector<const StoredLayer*> with_weights(const std::vector<StoredLayer>& ls) {
   std::vector<const StoredLayer*> out;
   for (const StoredLayer& l : ls)
@@ -44,22 +52,25 @@ std::vector<StoredLayer> model_layout(const Model& model) {
   return out;
 }
 
+void check_layer_fits(const StoredLayer& model, const StoredLayer& file, const std::string& what,
+                      const std::string& which) {
+  bool same = model.weights.size() == file.weights.size();
+  for (size_t k = 0; same && k < model.weights.size(); ++k) same = model.weights[k].shape == file.weights[k].shape;
+  if (!same)
+    throw Error(what + ": the weights do not fit the model at layer \"" + model.name + "\"" + which +
+                ": the model has " + shapes_of(model) + ", the file's layer \"" + file.name + "\" has " +
+                shapes_of(file) + ". Was the file saved from a different architecture?");
+}
+
 std::vector<std::pair<size_t, size_t>> match_layout(const std::vector<StoredLayer>& model,
                                                     const std::vector<StoredLayer>& file, const std::string& what) {
   std::vector<const StoredLayer*> m = with_weights(model), f = with_weights(file);
   std::vector<std::pair<size_t, size_t>> out;
   for (size_t i = 0; i < std::min(m.size(), f.size()); ++i) {
-    const StoredLayer& ml = *m[i];
     const StoredLayer& fl = *f[i];
-    bool same = ml.weights.size() == fl.weights.size();
-    for (size_t k = 0; same && k < ml.weights.size(); ++k) same = ml.weights[k].shape == fl.weights[k].shape;
-    if (!same)
-      throw Error(what + ": the weights do not fit the model at layer \"" + ml.name +
-                  "\" (the model's layer with weights number " + std::to_string(i + 1) + "): the model has " +
-                  shapes_of(ml) + ", the file's layer \"" + fl.name + "\" has " + shapes_of(fl) +
-                  ". Was the file saved from a different architecture?");
+    check_layer_fits(*m[i], fl, what, " (the model's layer with weights number " + std::to_string(i + 1) + ")");
     size_t file_index = static_cast<size_t>(&fl - file.data());
-    for (size_t k = 0; k < ml.weights.size(); ++k) out.push_back({file_index, k});
+    for (size_t k = 0; k < m[i]->weights.size(); ++k) out.push_back({file_index, k});
   }
   if (m.size() != f.size()) {
     std::string extra = m.size() > f.size()
@@ -131,11 +142,7 @@ std::vector<StoredLayer> read_kiln_index(FileReader& r) {
   char magic[8];
   if (r.remaining() < sizeof magic) r.fail("not a Kiln weights file (too short)");
   r.read(magic, sizeof magic);
-  if (std::memcmp(magic, kMagic, sizeof magic) != 0) {
-    if (std::memcmp(magic, "\x89HDF\r\n\x1a\n", 8) == 0)
-      r.fail("this is an HDF5 file; give it a name ending in .h5 to load it as Keras weights");
-    r.fail("not a Kiln weights file (bad magic bytes)");
-  }
+  if (std::memcmp(magic, kMagic, sizeof magic) != 0) r.fail("not a Kiln weights file (bad magic bytes)");
   uint32_t version = r.u32();
   if (version != kVersion)
     r.fail("unsupported Kiln weights format version " + std::to_string(version) + " (this Kiln reads version 1)");
@@ -190,6 +197,7 @@ namespace kiln {
 
 void Model::save_weights(const std::string& path) const {
   using namespace persistence;
+  if (ends_with(path, ".weights.h5")) return save_weights_keras3(*this, path);
   if (ends_with(path, ".h5") || ends_with(path, ".hdf5")) return save_weights_h5(*this, path);
   std::vector<StoredLayer> layout = model_layout(*this);
   std::vector<Tensor> values;
@@ -207,7 +215,7 @@ void Model::save_weights(const std::string& path) const {
 
 void Model::load_weights(const std::string& path) {
   using namespace persistence;
-  if (ends_with(path, ".h5") || ends_with(path, ".hdf5")) return load_weights_h5(*this, path);
+  if (ends_with(path, ".h5") || ends_with(path, ".hdf5") || starts_like_hdf5(path)) return load_weights_h5(*this, path);
   FileReader r(path, "load_weights");
   std::vector<StoredLayer> file = read_kiln_index(r);
   std::vector<std::pair<size_t, size_t>> match = match_layout(model_layout(*this), file, "load_weights: " + path);

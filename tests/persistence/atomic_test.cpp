@@ -99,8 +99,52 @@ Model big_model() {
   return Model(x, Dense(2000)(x), "big");
 }
 
-// The child saves forever, alternating two weight sets; killed at several moments, the file
-// always holds one complete set.
+// The write end of the pipe the frozen child reports on (set in the child only).
+volatile sig_atomic_t g_frozen_fd = -1;
+
+// SIGUSR1 in the child: report "frozen" and stop right where the save was.
+void freeze_here(int) {
+  char c = 1;
+  (void)!::write(g_frozen_fd, &c, 1);
+  for (;;) ::pause();
+}
+
+// Forks a child that runs `save_forever`; once a temporary file appears in `dir` (a save is
+// under way), freezes the child with SIGUSR1, waits for it to report, then SIGKILLs it.
+// Returns whether the kill landed inside a save: a temporary file existed while the child
+// was frozen, i.e. between its creation and the rename. Deterministic: the verdict is read
+// while the child cannot move.
+bool kill_child_mid_save(const std::string& dir, const std::function<void()>& save_forever) {
+  int p[2];
+  EXPECT_EQ(::pipe(p), 0);
+  pid_t pid = ::fork();
+  EXPECT_GE(pid, 0);
+  if (pid == 0) {
+    ::close(p[0]);
+    g_frozen_fd = p[1];
+    ::signal(SIGUSR1, freeze_here);
+    try {
+      save_forever();
+    } catch (...) {}
+    ::_exit(0);
+  }
+  ::close(p[1]);
+  // Wait (at most ~60 s, however loaded the machine) for a save to be under way.
+  for (int i = 0; i < 60000 && temp_files_in(dir) == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  ::kill(pid, SIGUSR1);
+  char c = 0;
+  EXPECT_EQ(::read(p[0], &c, 1), 1) << "the child exited before freezing";
+  bool mid_save = temp_files_in(dir) > 0;
+  ::kill(pid, SIGKILL);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  ::close(p[0]);
+  return mid_save;
+}
+
+// The child saves forever, alternating two weight sets, and is killed inside a save (three
+// times, at whatever point of the save the freeze lands); every time the file still holds
+// one complete set.
 void kill_repeatedly_while_saving(const std::string& file, const std::function<void(Model&, const std::string&)>& save,
                                   const std::function<void(Model&, const std::string&)>& load) {
   TempDir dir;
@@ -112,19 +156,16 @@ void kill_repeatedly_while_saving(const std::string& file, const std::function<v
   std::vector<Tensor> b = m.get_weights();
   m.set_weights(a);
   save(m, path);
-  int killed_mid_write = 0;
-  // Six rounds at growing delays; on a loaded machine the child may not have reached a write
-  // by then, so keep going (up to 20 rounds) until one kill has landed inside a write.
-  for (int round = 0; round < 6 || (killed_mid_write == 0 && round < 20); ++round) {
-    kill_child_during(
-        [&](int) {
-          for (int i = 0;; ++i) {
-            m.set_weights(i % 2 ? a : b);
-            save(m, path);
-          }
-        },
-        std::chrono::milliseconds(40 + 35 * (round % 6)));
-    killed_mid_write += temp_files_in(dir.dir()) > 0;
+  int killed_mid_save = 0, round = 0;
+  // A freeze can land just after a rename (then no save is under way): such rounds still
+  // check the file, and the loop goes on until three kills landed inside a save.
+  for (; killed_mid_save < 3 && round < 100; ++round) {
+    killed_mid_save += kill_child_mid_save(dir.dir(), [&] {
+      for (int i = 0;; ++i) {
+        m.set_weights(i % 2 ? a : b);
+        save(m, path);
+      }
+    });
     for (const auto& e : std::filesystem::directory_iterator(dir.dir()))
       if (e.path().filename().string().find(".tmp.") != std::string::npos) std::filesystem::remove(e.path());
     Model check = big_model();
@@ -132,7 +173,7 @@ void kill_repeatedly_while_saving(const std::string& file, const std::function<v
     std::vector<Tensor> got = check.get_weights();
     EXPECT_TRUE(same_weights(got, a) || same_weights(got, b)) << "round " << round;
   }
-  EXPECT_GT(killed_mid_write, 0) << "no kill landed inside a write; the test proved nothing";
+  EXPECT_EQ(killed_mid_save, 3) << "in " << round << " rounds";
 }
 
 TEST(AtomicWrite, KilledWhileSavingKilnWeights) {
@@ -144,6 +185,12 @@ TEST(AtomicWrite, KilledWhileSavingKilnWeights) {
 TEST(AtomicWrite, KilledWhileSavingH5Weights) {
   kill_repeatedly_while_saving(
       "w.h5", [](Model& m, const std::string& p) { m.save_weights(p); },
+      [](Model& m, const std::string& p) { m.load_weights(p); });
+}
+
+TEST(AtomicWrite, KilledWhileSavingKeras3Weights) {
+  kill_repeatedly_while_saving(
+      "w.weights.h5", [](Model& m, const std::string& p) { m.save_weights(p); },
       [](Model& m, const std::string& p) { m.load_weights(p); });
 }
 

@@ -1,9 +1,10 @@
 // save_weights / load_weights with .weights.h5: Keras 3's saving_lib layout
 // (frontend/persistence/weights_keras3.cpp), checked object by object through the
 // HDF5 C API so the test fails if the layout drifts from Keras's; round trips on
-// the seven tutorial models; a file written here with the HDF5 C API the way
-// Keras 3.15 + h5py write one (layer names Kiln would not choose, an optimizer
-// group) that loads; renamed files; mismatches; hostile and truncated files.
+// the seven tutorial models; files written the way Keras 3.15 + h5py write one
+// (layer names Kiln would not choose, an optimizer group) that load: one made
+// here with the HDF5 C API, one by h5py (tests/data/persistence); renamed files;
+// mismatches; hostile and truncated files.
 #include <hdf5.h>
 
 #include <filesystem>
@@ -354,6 +355,34 @@ TEST(Keras3Weights, LoadsAFileWrittenTheWayKerasWritesIt) {
     EXPECT_EQ(w[3].to_vector(), ramp(8, 2.0f)) << group;
     EXPECT_EQ(w[4].to_vector(), ramp(2, -1.0f)) << group;
   }
+}
+
+// tests/data/persistence/keras3_lstm_dense.weights.h5 is written by h5py (Debian's python3-h5py)
+// replaying saving_lib's calls (make_keras3_weights.py beside it says how and which model).
+TEST(Keras3Weights, LoadsAFileH5pyWroteTheWayKerasDoes) {
+  Model m = fixture_model();
+  m.load_weights(data_path("keras3_lstm_dense.weights.h5"));
+  std::vector<Tensor> w = m.get_weights();
+  ASSERT_EQ(w.size(), 5u);
+  EXPECT_EQ(w[0].to_vector(), ramp(48, 0.5f));
+  EXPECT_EQ(w[1].to_vector(), ramp(64, -0.25f));
+  EXPECT_EQ(w[2].to_vector(), ramp(16, 1.0f));
+  EXPECT_EQ(w[3].to_vector(), ramp(8, 2.0f));
+  EXPECT_EQ(w[4].to_vector(), ramp(2, -1.0f));
+}
+
+// Kiln's file for the same model, named as Keras names it, holds exactly what h5py wrote (every
+// group, name attribute and its string type, dataset type, layout and shape), less the optimizer.
+TEST(Keras3Weights, WritesWhatH5pyWritesForKeras) {
+  TempDir dir;
+  clear_session();
+  Sequential s({LSTM(4, {.input_shape = std::vector<int64_t>{5, 3}}), Dense(2)});
+  ASSERT_EQ(s.name(), "sequential");
+  s.save_weights(dir.path("kiln.weights.h5"));
+  std::vector<std::string> keras = listing(data_path("keras3_lstm_dense.weights.h5"));
+  std::erase_if(keras, [](const std::string& l) { return l.rfind("optimizer", 0) == 0; });
+  EXPECT_EQ(listing(dir.path("kiln.weights.h5")), keras);
+  EXPECT_EQ(keras.size(), 13u);  // not two empty listings
 }
 
 TEST(Keras3Weights, MismatchNamesLayerAndShapes) {

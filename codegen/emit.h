@@ -19,6 +19,7 @@
 #include <functional>
 #include <vector>
 
+#include "codegen/epilogue.h"
 #include "codegen/plan.h"
 #include "ir/graph.h"
 
@@ -41,6 +42,9 @@ struct KernelCtx {
   // Emits (once) and returns the graph function of a scan body.
   std::function<llvm::Function*(const ir::Graph&)> body_fn;
   LoweringStats* stats;
+  // A contraction's epilogue (epilogue.h): its bias and mask follow the
+  // contraction's operands in `in`, out[0] is the chain's last value.
+  const ContractionEpilogue* epilogue = nullptr;
 
   llvm::LLVMContext& ctx() { return m.getContext(); }
   llvm::Type* i64() { return b.getInt64Ty(); }

@@ -3,8 +3,9 @@
 // vectorizing the nest vectorizes every fused op; intermediate values stay in
 // registers. The members keep the interpreter's per-op roundings and order
 // (no fast-math flags), so the results are bit-identical. A region without a
-// nest is emitted as a call of its body, counted and listed in the module's
-// `!kiln.unfused` metadata with the reason.
+// nest is emitted as a call of its body: a contraction region whose members
+// are all its GEMM's epilogue (epilogue.h) counts as fused, any other is
+// counted and listed in the module's `!kiln.unfused` metadata with the reason.
 #include <unordered_map>
 
 #include "codegen/emit.h"
@@ -99,7 +100,15 @@ void note_unfused(KernelCtx& k, const std::string& why) {
 void emit_fusion(KernelCtx& k) {
   RegionNest r = region_nest(k.node);
   if (!r.nested()) {
-    note_unfused(k, r.why_not);
+    // A contraction region whose members its epilogue covers is one GEMM call
+    // (epilogue.h) in its body's graph function.
+    if (k.node.attrs.s("kind") != "contraction") {
+      note_unfused(k, r.why_not);
+    } else if (std::string left = uncovered_members(*k.node.body); !left.empty()) {
+      note_unfused(k, "no GEMM epilogue for " + left);
+    } else if (k.stats) {
+      ++k.stats->fused_regions;
+    }
     return emit_body_call(k);
   }
   if (k.stats) ++k.stats->fused_regions;

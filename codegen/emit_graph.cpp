@@ -21,6 +21,23 @@ std::vector<Sym> dims_of(const ir::Value* v) { return sym_dims(v->type); }
 
 }  // namespace
 
+namespace {
+
+// The epilogue arguments of a runtime contraction call: bias, mask (null
+// pointers when absent, read from `in` after the contraction's two operands)
+// and relu.
+std::vector<Value*> epilogue_args(KernelCtx& k) {
+  llvm::PointerType* p = llvm::PointerType::get(k.ctx(), 0);
+  Value* null = llvm::ConstantPointerNull::get(p);
+  const ContractionEpilogue* e = k.epilogue;
+  size_t at = 2;
+  Value* bias = e && e->bias ? k.in[at++] : null;
+  Value* mask = e && e->mask ? k.in[at++] : null;
+  return {bias, mask, k.b.getInt32(e && e->relu)};
+}
+
+}  // namespace
+
 void emit_matmul(KernelCtx& k) {
   const ir::TensorType &at = k.node.operands[0]->type, &bt = k.node.operands[1]->type;
   const bool ta = k.node.attrs.b("transpose_a"), tb = k.node.attrs.b("transpose_b");
@@ -37,10 +54,12 @@ void emit_matmul(KernelCtx& k) {
   llvm::Type* i64 = k.i64();
   llvm::Type* p = ptr_t(k.ctx());
   llvm::Type* i32t = k.b.getInt32Ty();
-  auto fn = k.callee("kiln_rt_matmul",
-                     llvm::FunctionType::get(k.b.getVoidTy(), {p, p, p, i64, i64, i64, i32t, i64, i64, i32t}, false));
-  k.b.CreateCall(fn, {k.in[0], k.in[1], k.out[0], k.sym(batch), k.sym(a_rows), k.sym(a_cols), i32(ta),
-                      k.sym(bd[br - 2]), k.sym(bd[br - 1]), i32(tb)});
+  auto fn = k.callee("kiln_rt_matmul", llvm::FunctionType::get(
+                                         k.b.getVoidTy(), {p, p, p, i64, i64, i64, i32t, i64, i64, i32t, p, p, i32t}, false));
+  std::vector<Value*> args{k.in[0], k.in[1], k.out[0], k.sym(batch), k.sym(a_rows), k.sym(a_cols), i32(ta),
+                           k.sym(bd[br - 2]), k.sym(bd[br - 1]), i32(tb)};
+  for (Value* e : epilogue_args(k)) args.push_back(e);
+  k.b.CreateCall(fn, args);
 }
 
 void emit_conv(KernelCtx& k) {
@@ -60,8 +79,14 @@ void emit_conv(KernelCtx& k) {
   auto* gv = new llvm::GlobalVariable(k.m, data->getType(), true, llvm::GlobalValue::PrivateLinkage, data, "conv.geom");
   llvm::Type* p = ptr_t(k.ctx());
   const char* name = in_grad ? "kiln_rt_conv2d_input_grad" : f_grad ? "kiln_rt_conv2d_filter_grad" : "kiln_rt_conv2d";
-  auto fn = k.callee(name, llvm::FunctionType::get(k.b.getVoidTy(), {p, p, p, p, k.i64(), p}, false));
-  k.b.CreateCall(fn, {k.in[0], k.in[1], k.out[0], gv, k.sym(sym_dims(x)[0]), k.scratch[0]});
+  std::vector<Value*> args{k.in[0], k.in[1], k.out[0], gv, k.sym(sym_dims(x)[0]), k.scratch[0]};
+  std::vector<llvm::Type*> types{p, p, p, p, k.i64(), p};
+  if (!f_grad) {  // the filter gradient has no epilogue
+    for (Value* e : epilogue_args(k)) args.push_back(e);
+    types.insert(types.end(), {p, p, k.b.getInt32Ty()});
+  }
+  auto fn = k.callee(name, llvm::FunctionType::get(k.b.getVoidTy(), types, false));
+  k.b.CreateCall(fn, args);
 }
 
 void emit_scan(KernelCtx& k) {
@@ -208,17 +233,28 @@ class Lowering {
       }
       return nullptr;
     };
+    const GraphEpilogues epilogues = contraction_epilogues(g);
     int idx = 0;
     for (const ir::Node* n : g.nodes()) {
       ++idx;
-      if (n->op == ir::OpKind::Reshape) continue;
+      if (n->op == ir::OpKind::Reshape || epilogues.absorbed.count(n)) continue;
+      auto ep = epilogues.of.find(n);
+      const ContractionEpilogue* e = ep == epilogues.of.end() ? nullptr : &ep->second;
       std::vector<Value*> args;
-      for (const ir::Value* r : n->results) args.push_back(addr(plan.slots.at(r)));
+      if (e) {
+        args.push_back(addr(plan.slots.at(e->out)));
+      } else {
+        for (const ir::Value* r : n->results) args.push_back(addr(plan.slots.at(r)));
+      }
+      size_t nout = args.size();
       for (const ir::Value* v : n->operands) args.push_back(addr(plan.slots.at(v)));
+      if (e && e->bias) args.push_back(addr(plan.slots.at(e->bias)));
+      if (e && e->mask) args.push_back(addr(plan.slots.at(e->mask)));
+      size_t nin = args.size() - nout;
       for (Slot s : plan.scratch.at(n)) args.push_back(addr(s));
       args.push_back(N);
       args.push_back(fn->getArg(5));
-      b.CreateCall(kernel_fn(*n, kernel_name(g, name, *n, idx), args.size() - 2), args);
+      b.CreateCall(kernel_fn(*n, kernel_name(g, name, *n, idx), nout, nin, args.size() - 2, e), args);
     }
     for (size_t j = 0; j < plan.result_copy.size(); ++j) {
       const ir::Value* v = plan.result_copy[j];
@@ -247,8 +283,10 @@ class Lowering {
     fn->addFnAttr("prefer-vector-width", std::to_string(target_.vector_width));
   }
 
-  // void kernel(ptr noalias buffers..., i64 N, ptr noalias err)
-  llvm::Function* kernel_fn(const ir::Node& n, const std::string& name, size_t nbuf) {
+  // void kernel(ptr noalias buffers..., i64 N, ptr noalias err): nout
+  // results, nin inputs, then scratch buffers.
+  llvm::Function* kernel_fn(const ir::Node& n, const std::string& name, size_t nout, size_t nin, size_t nbuf,
+                            const ContractionEpilogue* epilogue) {
     llvm::Type* p = ptr_t(c_);
     std::vector<llvm::Type*> tys(nbuf, p);
     tys.push_back(llvm::Type::getInt64Ty(c_));
@@ -270,10 +308,11 @@ class Lowering {
                 {},
                 {},
                 [this](const ir::Graph& body) { return body_fn(body); },
-                stats_};
+                stats_,
+                epilogue};
     size_t a = 0;
-    for (size_t i = 0; i < n.results.size(); ++i) k.out.push_back(fn->getArg(static_cast<unsigned>(a++)));
-    for (size_t i = 0; i < n.operands.size(); ++i) k.in.push_back(fn->getArg(static_cast<unsigned>(a++)));
+    for (size_t i = 0; i < nout; ++i) k.out.push_back(fn->getArg(static_cast<unsigned>(a++)));
+    for (size_t i = 0; i < nin; ++i) k.in.push_back(fn->getArg(static_cast<unsigned>(a++)));
     while (a < nbuf) k.scratch.push_back(fn->getArg(static_cast<unsigned>(a++)));
     emit_node(k);
     b.CreateRetVoid();

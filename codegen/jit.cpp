@@ -40,7 +40,7 @@ namespace kiln::codegen {
 namespace {
 
 // Bump when generated code changes meaning: it is part of every cache key.
-constexpr const char* kCodegenVersion = "kiln-codegen-3";  // 2: exp/tanh/sigmoid inline (emit_math.cpp); 3: fused regions
+constexpr const char* kCodegenVersion = "kiln-codegen-4";  // 2: exp/tanh/sigmoid inline (emit_math.cpp); 3: fused regions; 4: contraction epilogues (runtime calls take bias, mask, relu)
 
 using EntryFn = void (*)(void** params, void** results, int64_t n, void* fixed, void* batch, int32_t* err);
 

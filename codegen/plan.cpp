@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <map>
 
+#include "codegen/epilogue.h"
 #include "codegen/region.h"
 #include "ir/error.h"
 
@@ -18,7 +19,8 @@ int64_t round_up(int64_t x) { return (x + kAlign - 1) / kAlign * kAlign; }
 class Pool {
  public:
   int64_t alloc(int64_t size) {
-    size = std::max<int64_t>(round_up(size), kAlign);
+    if (size == 0) return 0;  // nothing to hold: any address will do
+    size = round_up(size);
     for (auto it = free_.begin(); it != free_.end(); ++it) {
       if (it->second < size) continue;
       int64_t at = it->first, left = it->second - size;
@@ -39,7 +41,8 @@ class Pool {
     return at;
   }
   void release(int64_t at, int64_t size) {
-    size = std::max<int64_t>(round_up(size), kAlign);
+    if (size == 0) return;
+    size = round_up(size);
     auto it = free_.emplace(at, size).first;
     auto next = std::next(it);
     if (next != free_.end() && at + size == next->first) {
@@ -195,9 +198,14 @@ GraphPlan plan_graph(const ir::Graph& g) {
   };
   for (const ir::Node* n : nodes)
     if (is_alias(*n)) root[n->results[0]] = root_of(n->operands[0]);
+  // A contraction's epilogue chain (epilogue.h) lives in its last value's
+  // buffer; the nodes it absorbed read and write nothing.
+  const GraphEpilogues epilogues = contraction_epilogues(g);
+  for (const auto& [c, e] : epilogues.of) root[c->results[0]] = e.out;
   std::unordered_map<const ir::Value*, size_t> last_use;
   for (size_t i = 0; i < nodes.size(); ++i)
-    for (const ir::Value* v : nodes[i]->operands) last_use[root_of(v)] = i;
+    if (!epilogues.absorbed.count(nodes[i]))
+      for (const ir::Value* v : nodes[i]->operands) last_use[root_of(v)] = i;
   for (const ir::Value* v : g.results()) last_use[root_of(v)] = end;
 
   // Results computed in place: the first occurrence of a non-alias node result.
@@ -213,7 +221,11 @@ GraphPlan plan_graph(const ir::Graph& g) {
   Pools pools;
   for (size_t i = 0; i < nodes.size(); ++i) {
     const ir::Node& n = *nodes[i];
-    for (const ir::Value* r : n.results) {
+    if (epilogues.absorbed.count(&n)) continue;
+    auto ep = epilogues.of.find(&n);
+    const std::vector<ir::Value*> outs =
+        ep == epilogues.of.end() ? n.results : std::vector<ir::Value*>{const_cast<ir::Value*>(ep->second.out)};
+    for (const ir::Value* r : outs) {
       if (is_alias(n)) p.slots[r] = p.slots.at(n.operands[0]);
       else if (auto it = in_place.find(r); it != in_place.end()) p.slots[r] = {Slot::Result, it->second};
       else p.slots[r] = pools.alloc(bytes_of(r->type));
@@ -232,7 +244,7 @@ GraphPlan plan_graph(const ir::Graph& g) {
     };
     for (const ir::Value* v : n.operands)
       if (last_use.count(root_of(v)) && last_use[root_of(v)] == i) release(root_of(v));
-    for (const ir::Value* r : n.results)
+    for (const ir::Value* r : outs)
       if (!last_use.count(r)) release(r);
   }
   p.fixed_bytes = pools.fixed.top();

@@ -11,10 +11,6 @@
 
 namespace {
 
-void gemm(const float* a, int64_t ar, int64_t ac, bool ta, const float* b, int64_t br, int64_t bc, bool tb, float* c,
-          bool accumulate = false) {
-  kiln_gemm_f32(a, ar, ac, ta, b, br, bc, tb, c, accumulate, nullptr);
-}
 
 struct Geom {
   int64_t h, w, c, kh, kw, o, oh, ow, sh, sw, pt, pl, dh, dw;
@@ -33,23 +29,29 @@ int64_t chunk_of(const Geom& g, int64_t n) { return kiln::codegen::conv_chunk_im
 extern "C" {
 
 void kiln_rt_matmul(const float* a, const float* b, float* c, int64_t batch, int64_t ar, int64_t ac, int32_t ta,
-                    int64_t br, int64_t bc, int32_t tb) {
+                    int64_t br, int64_t bc, int32_t tb, const float* bias, const float* mask, int32_t relu) {
   int64_t m = ta ? ac : ar, p = tb ? br : bc;
   if (batch * m * p == 0) return;
-  for (int64_t i = 0; i < batch; ++i) gemm(a + i * ar * ac, ar, ac, ta, b + i * br * bc, br, bc, tb, c + i * m * p);
+  for (int64_t i = 0; i < batch; ++i) {
+    const KilnEpilogue ep{bias, mask ? mask + i * m * p : nullptr, relu};
+    kiln_gemm_f32(a + i * ar * ac, ar, ac, ta, b + i * br * bc, br, bc, tb, c + i * m * p, 0, &ep);
+  }
 }
 
-void kiln_rt_conv2d(const float* x, const float* w, float* y, const int64_t* geom, int64_t n, float* cols) {
+void kiln_rt_conv2d(const float* x, const float* w, float* y, const int64_t* geom, int64_t n, float* cols,
+                    const float* bias, const float* mask, int32_t relu) {
   Geom g = geom_of(geom);
   if (n * g.pixels() * g.o == 0) return;
-  kiln_conv2d_f32(geom, x, w, n, y, cols, chunk_of(g, n), nullptr);
+  const KilnEpilogue ep{bias, mask, relu};
+  kiln_conv2d_f32(geom, x, w, n, y, cols, chunk_of(g, n), &ep);
 }
 
 void kiln_rt_conv2d_input_grad(const float* dy, const float* w, float* dx, const int64_t* geom, int64_t n,
-                               float* cols) {
+                               float* cols, const float* bias, const float* mask, int32_t relu) {
   Geom g = geom_of(geom);
   if (n * g.h * g.w * g.c == 0) return;
-  kiln_conv2d_input_grad_f32(geom, dy, w, n, dx, cols, chunk_of(g, n), nullptr);
+  const KilnEpilogue ep{bias, mask, relu};
+  kiln_conv2d_input_grad_f32(geom, dy, w, n, dx, cols, chunk_of(g, n), &ep);
 }
 
 void kiln_rt_conv2d_filter_grad(const float* x, const float* dy, float* dw, const int64_t* geom, int64_t n,

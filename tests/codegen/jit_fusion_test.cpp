@@ -1,9 +1,10 @@
 // Fusion regions in codegen (codegen/region.h, emit_fusion.cpp): a loop or
 // reduction region is one kernel function named after the region, with no
 // intermediate buffers, and the names reach the LLVM IR and the asm; the MLP
-// train step's fused kernels are packed vector code; a region without a nest
-// (a contraction) runs as a call of its body, and that shows in JitStats and
-// in the module's !kiln.unfused. JIT == interpreter on fused regions: the
+// train step's fused kernels are packed vector code; a contraction region is
+// one GEMM call when its members are the GEMM's epilogue (bias, relu, relu's
+// backward mask), else a call of its body, and that shows in JitStats and in
+// the module's !kiln.unfused. JIT == interpreter on fused regions: the
 // models in jit_models_test, and tests/data/ir/ops/fusion_regions.kir in
 // jit_ops_test (parameters read contiguously, as rank-0 scalars and through
 // broadcast_dims; splat constants; i1 masks and select; i32 division; several
@@ -72,25 +73,82 @@ TEST(FusedRegion, ReductionKeepsOnlyItsAccumulators) {
   EXPECT_EQ(prog->arena_bytes(32), 32 * 64);
 }
 
-TEST(FusedRegion, ContractionRegionFallsBackVisibly) {
-  auto g = ir::parse_graph(R"(func @dense(%x: f32[N,10], %w: f32[10,4], %b: f32[4]) -> (f32[N,4]) {
-  %fusion.dense.matmul_bias_relu = fusion %x, %w, %b {kind="contraction"} : f32[N,4] {
-    ^dense.matmul_bias_relu(%x: f32[N,10], %w: f32[10,4], %b: f32[4]):
-    %m = matmul %x, %w : f32[N,4]
-    %a = add %m, %b {broadcast_dims=[1]} : f32[N,4]
-    %r = relu %a : f32[N,4]
+// A contraction region's body with `extra` members after matmul + bias:
+// relu (the epilogue covers everything) or sigmoid (it does not).
+std::unique_ptr<ir::Graph> dense_region(const std::string& act) {
+  return ir::parse_graph(R"(func @dense(%x: f32[N,10], %w: f32[10,40], %b: f32[40]) -> (f32[N,40]) {
+  %fusion.dense.matmul_bias_)" + act + R"( = fusion %x, %w, %b {kind="contraction"} : f32[N,40] {
+    ^dense.matmul_bias_)" + act + R"((%x: f32[N,10], %w: f32[10,40], %b: f32[40]):
+    %m = matmul %x, %w : f32[N,40]
+    %a = add %m, %b {broadcast_dims=[1]} : f32[N,40]
+    %r = )" + act + R"( %a : f32[N,40]
     return %r
   }
-  return %fusion.dense.matmul_bias_relu
+  return %fusion.dense.matmul_bias_)" + act + R"(
 }
 )");
+}
+
+// matmul + bias + relu is one GEMM call that applies bias and relu to each
+// register tile (runtime/gemm.h): no buffer for the product or the sum.
+TEST(FusedRegion, ContractionRegionIsOneGemmWithItsEpilogue) {
+  auto g = dense_region("relu");
+  codegen::Jit jit(no_disk());
+  auto prog = jit.compile(*g);
+  EXPECT_EQ(jit.stats().fused_regions, 1);
+  EXPECT_EQ(jit.stats().unfused_regions, 0);
+  EXPECT_EQ(prog->arena_bytes(32), 0);
+  std::string ir = prog->llvm_ir();
+  EXPECT_EQ(ir.find("kiln.unfused"), std::string::npos);
+  EXPECT_TRUE(std::regex_search(ir, std::regex(R"(call void @kiln_rt_matmul\([^\n]*ptr %\w+, ptr null, i32 1\))"))) << ir;
+  EXPECT_FALSE(std::regex_search(ir, std::regex(R"(define internal [^@]*@[^(]*\.(add|relu)\()"))) << ir;
+  for (int64_t n : {1, 13, 32}) {
+    std::vector<Tensor> args = jit_test::random_args(*g, n, 5);
+    EXPECT_TRUE(jit_test::close(prog->run(args)[0], runtime::interpret(*g, args)[0], 0)) << "N=" << n;
+  }
+}
+
+// A member the epilogue does not cover keeps the body's per-node kernels, and
+// says so in JitStats and !kiln.unfused.
+TEST(FusedRegion, ContractionRegionBeyondTheEpilogueFallsBackVisibly) {
+  auto g = dense_region("sigmoid");
   codegen::Jit jit(no_disk());
   auto prog = jit.compile(*g);
   EXPECT_EQ(jit.stats().fused_regions, 0);
   EXPECT_EQ(jit.stats().unfused_regions, 1);
   std::string ir = prog->llvm_ir();
-  EXPECT_NE(ir.find("!kiln.unfused"), std::string::npos);
-  EXPECT_NE(ir.find("dense.fusion.dense.matmul_bias_relu: a contraction region"), std::string::npos) << ir;
+  EXPECT_NE(ir.find("dense.fusion.dense.matmul_bias_sigmoid: no GEMM epilogue for %r (sigmoid)"), std::string::npos)
+      << ir;
+  std::vector<Tensor> args = jit_test::random_args(*g, 9, 6);
+  EXPECT_TRUE(jit_test::close(prog->run(args)[0], runtime::interpret(*g, args)[0], 0));
+}
+
+// relu's backward mask as the epilogue of the input-gradient matmul; the
+// compare and its constants emit nothing.
+TEST(FusedRegion, BackwardMaskIsTheGemmEpilogue) {
+  auto g = ir::parse_graph(R"(func @back(%dy: f32[N,40], %w: f32[10,40], %y: f32[N,10]) -> (f32[N,10]) {
+  %fusion.grad.matmul_compare_select = fusion %dy, %w, %y {kind="contraction"} : f32[N,10] {
+    ^grad.matmul_compare_select(%dy: f32[N,40], %w: f32[10,40], %y: f32[N,10]):
+    %g = matmul %dy, %w {transpose_b=true} : f32[N,10]
+    %zero = constant {value=0.0, shape=[]} : f32[]
+    %pos = compare %y, %zero {dir="gt"} : i1[N,10]
+    %zeros = constant {value=0.0, shape=[N,10]} : f32[N,10]
+    %dx = select %pos, %g, %zeros : f32[N,10]
+    return %dx
+  }
+  return %fusion.grad.matmul_compare_select
+}
+)");
+  codegen::Jit jit(no_disk());
+  auto prog = jit.compile(*g);
+  EXPECT_EQ(jit.stats().fused_regions, 1);
+  EXPECT_EQ(prog->arena_bytes(32), 0);
+  std::string ir = prog->llvm_ir();
+  EXPECT_TRUE(std::regex_search(ir, std::regex(R"(call void @kiln_rt_matmul\([^\n]*ptr null, ptr %\w+, i32 0\))"))) << ir;
+  for (int64_t n : {1, 13, 32}) {
+    std::vector<Tensor> args = jit_test::random_args(*g, n, 7);
+    EXPECT_TRUE(jit_test::close(prog->run(args)[0], runtime::interpret(*g, args)[0], 0)) << "N=" << n;
+  }
 }
 
 // The optimized MLP train step, as the "jit" backend compiles it.
@@ -130,7 +188,10 @@ TEST(FusedRegion, MlpTrainStepKernelsAreNamedAndPacked) {
   codegen::Jit jit(no_disk());
   auto prog = jit.compile(*g);
   EXPECT_EQ(codegen::planned_arena_bytes(*g, 32), prog->arena_bytes(32));  // what `kiln ir --stage=optimized` prints
-  EXPECT_EQ(jit.stats().fused_regions, loops);
+  // Every Dense layer's forward region and its backward mask region are one
+  // GEMM with its epilogue. Not: the last layer's (sigmoid, then the loss's
+  // clip and log) and the four kernel gradients' (g * g for the optimizer).
+  EXPECT_EQ(jit.stats().unfused_regions, 5);
   EXPECT_EQ(jit.stats().fused_regions + jit.stats().unfused_regions, regions);
   ASSERT_GT(loops, 0);
   // Every fused region is a function named after it, in the IR and in the asm.

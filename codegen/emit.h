@@ -73,6 +73,14 @@ using NestBody = std::function<void(const std::vector<llvm::Value*>& idx, const 
 // dims when `collapse`) and one element pointer per access.
 void emit_nest(KernelCtx& k, const std::vector<Sym>& dims, const std::vector<Access>& acc, const NestBody& body,
                bool collapse = true);
+// Runs body(child, lo, hi) on ranges of [0, count) over the thread pool
+// (runtime/thread_pool.h, via kiln_rt_parallel_for) when count * bytes_per_item
+// is large, else on [0, count) at once. The body is emitted into an outlined
+// function `<kernel>.par` whose `child` context holds the kernel's buffers
+// (noalias) and N; the ranges depend only on count and the thread count, so
+// a body whose items write disjoint elements gives the same bits for any.
+void emit_parallel_for(KernelCtx& k, llvm::Value* count, int64_t bytes_per_item,
+                       const std::function<void(KernelCtx& child, llvm::Value* lo, llvm::Value* hi)>& body);
 // Writes `value` (of the element type) to every element of buf[0, count).
 void emit_fill(KernelCtx& k, llvm::Value* buf, llvm::Type* elem, llvm::Value* count, llvm::Value* value);
 void emit_memcpy(KernelCtx& k, llvm::Value* dst, llvm::Value* src, llvm::Value* bytes);
@@ -115,6 +123,9 @@ namespace kiln::codegen {
 struct TargetInfo {
   std::string cpu, features;
   int vector_width = 256;  // "prefer-vector-width" in bits
+  // Every kernel stays a function of its own (`<function>.<position>.<op>`),
+  // so a profile attributes time to each node ($KILN_JIT_KERNEL_SYMBOLS=1).
+  bool kernel_symbols = false;
 };
 
 // LLVM's new-PM O3 pipeline for `tm` (vectorizers on; the TargetMachine must be

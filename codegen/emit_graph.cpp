@@ -89,6 +89,57 @@ void emit_conv(KernelCtx& k) {
   k.b.CreateCall(fn, args);
 }
 
+void emit_parallel_for(KernelCtx& k, Value* count, int64_t bytes_per_item,
+                       const std::function<void(KernelCtx&, Value*, Value*)>& body) {
+  llvm::LLVMContext& c = k.ctx();
+  llvm::Type* p = ptr_t(c);
+  llvm::Type* i64 = k.i64();
+  std::vector<Value*> bufs;  // out, in, scratch, err
+  for (auto* list : {&k.out, &k.in, &k.scratch}) bufs.insert(bufs.end(), list->begin(), list->end());
+  bufs.push_back(k.err);
+  // body: void <kernel>.par.body(ptr noalias bufs..., i64 N, i64 lo, i64 hi)
+  std::vector<llvm::Type*> tys(bufs.size(), p);
+  tys.insert(tys.end(), {i64, i64, i64});
+  auto* fn = llvm::Function::Create(llvm::FunctionType::get(k.b.getVoidTy(), tys, false),
+                                    llvm::Function::InternalLinkage, k.fn->getName() + ".par.body", k.m);
+  fn->setAttributes(llvm::AttributeList::get(c, k.fn->getAttributes().getFnAttrs(), {}, {}));
+  fn->removeFnAttr(llvm::Attribute::NoInline);
+  for (unsigned i = 0; i < bufs.size(); ++i) fn->addParamAttr(i, llvm::Attribute::NoAlias);
+  {
+    llvm::IRBuilder<> b(llvm::BasicBlock::Create(c, "entry", fn));
+    const unsigned nb = static_cast<unsigned>(bufs.size());
+    KernelCtx child{b, k.m, fn, k.node, fn->getArg(nb), fn->getArg(nb - 1), {}, {}, {}, k.body_fn, k.stats, k.epilogue};
+    unsigned a = 0;
+    for (size_t i = 0; i < k.out.size(); ++i) child.out.push_back(fn->getArg(a++));
+    for (size_t i = 0; i < k.in.size(); ++i) child.in.push_back(fn->getArg(a++));
+    for (size_t i = 0; i < k.scratch.size(); ++i) child.scratch.push_back(fn->getArg(a++));
+    body(child, fn->getArg(nb + 1), fn->getArg(nb + 2));
+    b.CreateRetVoid();
+  }
+  // trampoline: void <kernel>.par(ptr ctx, i64 lo, i64 hi), ctx = [bufs..., N]
+  auto* tramp = llvm::Function::Create(llvm::FunctionType::get(k.b.getVoidTy(), {p, i64, i64}, false),
+                                       llvm::Function::InternalLinkage, k.fn->getName() + ".par", k.m);
+  tramp->setAttributes(fn->getAttributes());
+  for (unsigned i = 0; i < bufs.size(); ++i) tramp->removeParamAttr(i, llvm::Attribute::NoAlias);
+  {
+    llvm::IRBuilder<> b(llvm::BasicBlock::Create(c, "entry", tramp));
+    std::vector<Value*> args;
+    for (size_t i = 0; i < bufs.size(); ++i)
+      args.push_back(b.CreateLoad(p, b.CreateConstInBoundsGEP1_64(p, tramp->getArg(0), i)));
+    args.push_back(b.CreatePtrToInt(b.CreateLoad(p, b.CreateConstInBoundsGEP1_64(p, tramp->getArg(0), bufs.size())), i64));
+    args.push_back(tramp->getArg(1));
+    args.push_back(tramp->getArg(2));
+    b.CreateCall(fn, args);
+    b.CreateRetVoid();
+  }
+  llvm::IRBuilder<>& b = k.b;
+  llvm::AllocaInst* ctx = b.CreateAlloca(p, k.c64(static_cast<int64_t>(bufs.size() + 1)), "par.ctx");
+  for (size_t i = 0; i < bufs.size(); ++i) b.CreateStore(bufs[i], b.CreateConstInBoundsGEP1_64(p, ctx, i));
+  b.CreateStore(b.CreateIntToPtr(k.n, p), b.CreateConstInBoundsGEP1_64(p, ctx, bufs.size()));
+  auto run = k.callee("kiln_rt_parallel_for", llvm::FunctionType::get(b.getVoidTy(), {p, p, i64, i64}, false));
+  b.CreateCall(run, {tramp, ctx, count, k.c64(bytes_per_item)});
+}
+
 void emit_scan(KernelCtx& k) {
   const ir::Node& n = k.node;
   llvm::IRBuilder<>& b = k.b;
@@ -296,7 +347,8 @@ class Lowering {
     attributes(fn);
     for (size_t i = 0; i < nbuf; ++i) fn->addParamAttr(static_cast<unsigned>(i), llvm::Attribute::NoAlias);
     fn->addParamAttr(static_cast<unsigned>(nbuf + 1), llvm::Attribute::NoAlias);
-    if (n.op == ir::OpKind::Fusion) fn->addFnAttr(llvm::Attribute::NoInline);  // its name reaches the asm
+    if (n.op == ir::OpKind::Fusion || target_.kernel_symbols)
+      fn->addFnAttr(llvm::Attribute::NoInline);  // its name reaches the asm
     llvm::IRBuilder<> b(llvm::BasicBlock::Create(c_, "entry", fn));
     KernelCtx k{b,
                 m_,

@@ -242,15 +242,16 @@ bool unrollable(const Pool& g) { return g.pt == 0 && g.pl == 0 && g.kh * g.kw <=
 
 // Per output pixel (n,i,j) and channel c (the innermost, vectorized loop):
 // f(cells, winner, best, base_y, c) where cells[t] is the offset in x of
-// window cell t, winner its index (i64) among the cells and best its value,
+// window cell t, winner its index (i32) among the cells and best its value,
 // chosen exactly as the interpreter does (the first maximum; NaN wins).
+// Images [lo, hi) only.
 void for_each_window_unrolled(
-    KernelCtx& k, const Pool& g,
+    KernelCtx& k, const Pool& g, Value* lo, Value* hi,
     const std::function<void(const std::vector<Value*>&, Value*, Value*, Value*, Value*)>& f) {
   llvm::IRBuilder<>& b = k.b;
   llvm::Type* fl = b.getFloatTy();
   auto c = [&](int64_t v) { return k.c64(v); };
-  emit_for(k, c(0), k.sym(g.n), [&](Value* n) {
+  emit_for(k, lo, hi, [&](Value* n) {
     emit_for(k, c(0), c(g.oh), [&](Value* i) {
       emit_for(k, c(0), c(g.ow), [&](Value* j) {
         Value* base_y =
@@ -267,12 +268,12 @@ void for_each_window_unrolled(
           std::vector<Value*> cells;
           for (Value* cb : cell_base) cells.push_back(b.CreateAdd(cb, ch));
           Value* best = b.CreateLoad(fl, b.CreateInBoundsGEP(fl, k.in[0], cells[0]));
-          Value* winner = c(0);
+          Value* winner = b.getInt32(0);  // i32: twice the lanes of i64 per vector
           for (size_t t = 1; t < cells.size(); ++t) {
             Value* v = b.CreateLoad(fl, b.CreateInBoundsGEP(fl, k.in[0], cells[t]));
             Value* take = beats(b, v, best);
             best = b.CreateSelect(take, v, best);
-            winner = b.CreateSelect(take, c(static_cast<int64_t>(t)), winner);
+            winner = b.CreateSelect(take, b.getInt32(static_cast<uint32_t>(t)), winner);
           }
           f(cells, winner, best, base_y, ch);
         });
@@ -287,9 +288,12 @@ void emit_max_pool(KernelCtx& k) {
   Pool g = pool_of(k);
   llvm::IRBuilder<>& b = k.b;
   llvm::Type* f = b.getFloatTy();
-  if (unrollable(g)) {
-    for_each_window_unrolled(k, g, [&](const std::vector<Value*>&, Value*, Value* best, Value* by, Value* c) {
-      b.CreateStore(best, b.CreateInBoundsGEP(f, k.out[0], b.CreateAdd(by, c)));
+  if (unrollable(g)) {  // images split over the thread pool
+    emit_parallel_for(k, k.sym(g.n), (g.h * g.w + g.oh * g.ow) * g.c * 4, [&](KernelCtx& ck, Value* lo, Value* hi) {
+      for_each_window_unrolled(ck, g, lo, hi,
+                               [&](const std::vector<Value*>&, Value*, Value* best, Value* by, Value* c) {
+                                 ck.b.CreateStore(best, ck.b.CreateInBoundsGEP(f, ck.out[0], ck.b.CreateAdd(by, c)));
+                               });
     });
     return;
   }
@@ -307,14 +311,14 @@ namespace {
 
 // Zeroes the cells of x no window covers when the windows tile x (strides
 // equal to the window, no padding): rows from oh*kh and, above them, columns
-// from ow*kw.
-void zero_uncovered(KernelCtx& k, const Pool& g) {
+// from ow*kw; in images [lo, hi).
+void zero_uncovered(KernelCtx& k, const Pool& g, Value* lo, Value* hi) {
   llvm::IRBuilder<>& b = k.b;
   llvm::Type* f = b.getFloatTy();
   Value* zero = llvm::ConstantFP::get(f, 0.0);
   auto c = [&](int64_t v) { return k.c64(v); };
   const int64_t rows = g.oh * g.kh, cols = g.ow * g.kw;
-  emit_for(k, c(0), k.sym(g.n), [&](Value* n) {
+  emit_for(k, lo, hi, [&](Value* n) {
     Value* image = b.CreateMul(n, c(g.h * g.w * g.c));
     if (rows < g.h)
       emit_fill(k, b.CreateInBoundsGEP(f, k.out[0], b.CreateAdd(image, c(rows * g.w * g.c))), f,
@@ -337,14 +341,19 @@ void emit_max_pool_grad(KernelCtx& k) {
   if (unrollable(g) && g.sh == g.kh && g.sw == g.kw) {
     // The windows tile x: each cell is written once, with the interpreter's
     // 0 + dy at the winner (so -0 becomes +0, as there) and 0 elsewhere.
+    // Images split over the thread pool.
     Value* zero = llvm::ConstantFP::get(f, 0.0);
-    for_each_window_unrolled(k, g, [&](const std::vector<Value*>& cells, Value* winner, Value*, Value* by, Value* c) {
-      Value* d = b.CreateFAdd(zero, b.CreateLoad(f, b.CreateInBoundsGEP(f, k.in[1], b.CreateAdd(by, c))));
-      for (size_t t = 0; t < cells.size(); ++t)
-        b.CreateStore(b.CreateSelect(b.CreateICmpEQ(winner, k.c64(static_cast<int64_t>(t))), d, zero),
-                      b.CreateInBoundsGEP(f, k.out[0], cells[t]));
+    emit_parallel_for(k, k.sym(g.n), (2 * g.h * g.w + g.oh * g.ow) * g.c * 4, [&](KernelCtx& ck, Value* lo, Value* hi) {
+      llvm::IRBuilder<>& cb = ck.b;
+      for_each_window_unrolled(
+          ck, g, lo, hi, [&](const std::vector<Value*>& cells, Value* winner, Value*, Value* by, Value* c) {
+            Value* d = cb.CreateFAdd(zero, cb.CreateLoad(f, cb.CreateInBoundsGEP(f, ck.in[1], cb.CreateAdd(by, c))));
+            for (size_t t = 0; t < cells.size(); ++t)
+              cb.CreateStore(cb.CreateSelect(cb.CreateICmpEQ(winner, cb.getInt32(static_cast<uint32_t>(t))), d, zero),
+                             cb.CreateInBoundsGEP(f, ck.out[0], cells[t]));
+          });
+      zero_uncovered(ck, g, lo, hi);
     });
-    zero_uncovered(k, g);
     return;
   }
   emit_fill(k, k.out[0], f, k.sym({xt.static_elements(), xt.has_batch()}), llvm::ConstantFP::get(f, 0.0));

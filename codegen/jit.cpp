@@ -94,6 +94,8 @@ class JitState {
     target_.cpu = jtmb.getCPU();
     target_.features = jtmb.getFeatures().getString();
     target_.vector_width = target_.features.find("+avx512f") != std::string::npos ? 512 : 256;
+    const char* symbols = std::getenv("KILN_JIT_KERNEL_SYMBOLS");
+    target_.kernel_symbols = symbols && std::string(symbols) == "1";
     tm_ = check(jtmb.createTargetMachine(), "creating the target machine");
     jit_ = check(llvm::orc::LLJITBuilder().setJITTargetMachineBuilder(jtmb).create(), "creating LLJIT");
     register_perf_listener();
@@ -133,7 +135,8 @@ class JitState {
 
   std::shared_ptr<Kernel> get(const ir::Graph& g) {
     std::lock_guard<std::mutex> lock(mu_);
-    std::string hash = sha256_hex(std::string(kCodegenVersion) + "\n" + target_.cpu + "\n" + target_.features + "\n" +
+    std::string hash = sha256_hex(std::string(kCodegenVersion) + (target_.kernel_symbols ? " kernel-symbols" : "") +
+                                  "\n" + target_.cpu + "\n" + target_.features + "\n" +
                                   ir::to_string(g));
     if (auto it = kernels_.find(hash); it != kernels_.end()) {
       ++stats_.memory_hits;

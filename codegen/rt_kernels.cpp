@@ -8,6 +8,7 @@
 
 #include "codegen/plan.h"
 #include "runtime/gemm.h"
+#include "runtime/thread_pool.h"
 
 namespace {
 
@@ -67,6 +68,13 @@ int32_t kiln_rt_ipow_i32(int32_t base, int32_t e) {
   return static_cast<int32_t>(r);
 }
 
+void kiln_rt_parallel_for(void (*fn)(void* ctx, int64_t lo, int64_t hi), void* ctx, int64_t count,
+                          int64_t bytes_per_item) {
+  constexpr int64_t kParallelBytes = int64_t{1} << 19;  // below this a hand-off costs more than it saves
+  const int64_t parts = count * bytes_per_item >= kParallelBytes ? kiln_num_threads() : 1;
+  kiln::runtime::parallel_ranges(count, parts, fn, ctx);
+}
+
 }  // extern "C"
 
 namespace kiln::codegen {
@@ -78,6 +86,7 @@ const RtSymbol* rt_symbols(int* count) {
       {"kiln_rt_conv2d_input_grad", reinterpret_cast<void*>(&kiln_rt_conv2d_input_grad)},
       {"kiln_rt_conv2d_filter_grad", reinterpret_cast<void*>(&kiln_rt_conv2d_filter_grad)},
       {"kiln_rt_ipow_i32", reinterpret_cast<void*>(&kiln_rt_ipow_i32)},
+      {"kiln_rt_parallel_for", reinterpret_cast<void*>(&kiln_rt_parallel_for)},
   };
   *count = static_cast<int>(sizeof(table) / sizeof(table[0]));
   return table;

@@ -28,6 +28,11 @@ void kiln_rt_conv2d_filter_grad(const float* x, const float* dy, float* dw, cons
                                 float* scratch);
 
 int32_t kiln_rt_ipow_i32(int32_t base, int32_t e);
+
+// fn(ctx, lo, hi) over ranges covering [0, count): split over the thread
+// pool when count * bytes_per_item is large enough to pay for the hand-off.
+void kiln_rt_parallel_for(void (*fn)(void* ctx, int64_t lo, int64_t hi), void* ctx, int64_t count,
+                          int64_t bytes_per_item);
 }
 
 namespace kiln::codegen {

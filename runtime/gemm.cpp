@@ -87,11 +87,30 @@ struct Problem {
 // Channels per filter tap along k: C, or O for the adjoint.
 int64_t tap_channels(const Problem& p) { return p.conv[p.conv_adjoint ? 5 : 2]; }
 
-// The k block starting at k0: at most kKC steps, and within one filter tap for a conv.
+// Whether the taps of one filter row read adjacent pixels, so a k block can
+// span the row (kw taps) instead of one tap: dilation 1, and for the adjoint
+// stride 1 too (its taps then run in reverse, see conv_adjoint_tap).
+bool row_segments(const Problem& p) {
+  const int64_t* g = p.conv;
+  return g[13] == 1 && (!p.conv_adjoint || g[9] == 1);
+}
+
+// k steps per segment of op(a)'s row that one pointer can serve: a filter row, or a tap.
+int64_t segment(const Problem& p) { return tap_channels(p) * (row_segments(p) ? p.conv[4] : 1); }
+
+// The k block starting at k0: at most kKC steps, and within one segment for a conv.
 int64_t k_block(const Problem& p, int64_t k0) {
   if (!p.conv) return std::min(kKC, p.k - k0);
-  const int64_t c = tap_channels(p);
-  return std::min(kKC, c - k0 % c);
+  const int64_t s = segment(p);
+  return std::min(kKC, s - k0 % s);
+}
+
+// The filter tap (ta, tb) that the adjoint's k-position `t` (tap index along
+// k) stands for: taps of a row run in reverse when row_segments, so that
+// consecutive k steps read consecutive dy pixels.
+int64_t conv_adjoint_tap(const Problem& p, int64_t t) {
+  const int64_t kw = p.conv[4];
+  return row_segments(p) ? t / kw * kw + (kw - 1 - t % kw) : t;
 }
 
 // The input pixel (y * W + x) that tap (ta, tb) of output pixel (oy, ox) reads, or -1 for padding.
@@ -103,24 +122,54 @@ int64_t tap_source(const int64_t* g, int64_t oy, int64_t ox, int64_t ta, int64_t
 // The output pixel (oy * OW + ox) whose tap (ta, tb) reads input pixel (y, x), or -1.
 int64_t tap_reader(const int64_t* g, int64_t y, int64_t x, int64_t ta, int64_t tb) {
   const int64_t ny = y + g[10] - ta * g[12], nx = x + g[11] - tb * g[13];
-  if (ny < 0 || nx < 0 || ny % g[8] || nx % g[9]) return -1;
-  const int64_t oy = ny / g[8], ox = nx / g[9];
+  if (ny < 0 || nx < 0) return -1;
+  const bool unit = g[8] == 1 && g[9] == 1;  // no division on the common path
+  if (!unit && (ny % g[8] || nx % g[9])) return -1;
+  const int64_t oy = unit ? ny : ny / g[8], ox = unit ? nx : nx / g[9];
   return oy < g[6] && ox < g[7] ? oy * g[7] + ox : -1;
 }
 
-// Row pointers of the implicit op(a): rows [i, i + mr) at k0 (one tap,
-// channel offset k0 % channels), each a pixel's channels or `zeros` where
-// there is nothing to read (padding; for the adjoint, no output pixel).
-void conv_rows(const Problem& p, int64_t i, int64_t mr, int64_t k0, const float* zeros, const float** rows) {
+// The pixel, on the read side, that k-position tap `t` of row pixel (py, px)
+// reads (or -1), and the offset of its channels in a's image.
+int64_t conv_read(const Problem& p, int64_t py, int64_t px, int64_t t) {
   const int64_t* g = p.conv;
-  const int64_t c = tap_channels(p), kw = g[4], tap = k0 / c, ch = k0 % c;
+  const int64_t kw = g[4];
+  if (!p.conv_adjoint) return tap_source(g, py, px, t / kw, t % kw);
+  const int64_t tap = conv_adjoint_tap(p, t);
+  return tap_reader(g, py, px, tap / kw, tap % kw);
+}
+
+// Row pointers of the implicit op(a): rows [i, i + mr) at k steps
+// [k0, k0 + kc), which lie in one segment (k_block). A row whose taps there
+// all read pixels points into a (its taps' pixels are adjacent); a row that
+// reads only padding (for the adjoint: no output pixel) points at `zeros`;
+// any other is gathered into stage + r * kKC with zeros where nothing is read.
+void conv_rows(const Problem& p, int64_t i, int64_t mr, int64_t k0, int64_t kc, const float* zeros, float* stage,
+               const float** rows) {
+  const int64_t* g = p.conv;
+  const int64_t c = tap_channels(p);
+  const int64_t t0 = k0 / c, t1 = (k0 + kc - 1) / c, ch = k0 % c;  // the taps the block touches
   const int64_t ph = p.conv_adjoint ? g[0] : g[6], pw = p.conv_adjoint ? g[1] : g[7];  // rows' pixels
   const int64_t other = p.conv_adjoint ? g[6] * g[7] : g[0] * g[1];                      // read side's
   int64_t img = i / (ph * pw), py = i / pw % ph, px = i % pw;
   for (int64_t r = 0; r < mr; ++r) {
-    const int64_t s = p.conv_adjoint ? tap_reader(g, py, px, tap / kw, tap % kw)
-                                     : tap_source(g, py, px, tap / kw, tap % kw);
-    rows[r] = s < 0 ? zeros : p.a + (img * other + s) * c + ch;
+    const float* image = p.a + img * other * c;
+    const int64_t first = conv_read(p, py, px, t0), last = t1 == t0 ? first : conv_read(p, py, px, t1);
+    if (first >= 0 && last == first + (t1 - t0)) {  // every tap inside: adjacent pixels
+      rows[r] = image + first * c + ch;
+    } else if (t1 == t0) {
+      rows[r] = zeros;
+    } else {
+      float* dst = stage + r * kKC;
+      for (int64_t t = t0; t <= t1; ++t) {
+        const int64_t from = t == t0 ? ch : 0, to = t == t1 ? (k0 + kc - 1) % c + 1 : c;
+        const int64_t src = conv_read(p, py, px, t);
+        float* d = dst + (t - t0) * c - ch + from;
+        if (src < 0) std::fill(d, d + (to - from), 0.0f);
+        else std::memcpy(d, image + src * c + from, static_cast<size_t>(to - from) * sizeof(float));
+      }
+      rows[r] = dst;
+    }
     if (++px == pw) {
       px = 0;
       if (++py == ph) py = 0, ++img;
@@ -151,13 +200,14 @@ float* sliver_buffer(int64_t floats) {
 }
 
 // op(b)'s panels for vectors of w lanes: 2w wide while more than w columns
-// remain, then one of w. A whole panel of an untransposed b is read in place;
-// the others are packed (k-major, zero-padded to the panel width).
-Panels make_panels(const Problem& p, int64_t w) {
+// remain, then one of w; all w wide when `narrow` (more panels to split over
+// threads). A whole panel of an untransposed b is read in place; the others
+// are packed (k-major, zero-padded to the panel width).
+Panels make_panels(const Problem& p, int64_t w, bool narrow) {
   Panels out;
   int64_t packed = 0;
   for (int64_t j = 0; j < p.n;) {
-    int64_t nv = p.n - j > w ? 2 : 1, nr = std::min(nv * w, p.n - j);
+    int64_t nv = p.n - j > w && !narrow ? 2 : 1, nr = std::min(nv * w, p.n - j);
     bool in_place = !p.tb && nr == nv * w;
     out.panels.push_back({nullptr, in_place ? p.ldb : nv * w, j, nr, nv});
     if (!in_place) packed += p.k * nv * w;
@@ -192,12 +242,22 @@ void pack_sliver(const Problem& p, int64_t i, int64_t mr, int64_t k0, int64_t kc
 // Products below this many multiply-adds run on the calling thread.
 constexpr int64_t kParallelFlops = int64_t{1} << 21;
 
+// The threads a product of this size is split over.
+int64_t split_threads(const Problem& p) { return p.m * p.n * p.k >= kParallelFlops ? kiln_num_threads() : 1; }
+
+// Whether a product split over threads has fewer row blocks and 2w-wide
+// panels than it needs (then its panels are made w wide).
+bool too_few_blocks(const Problem& p, int64_t mr, int64_t w) {
+  const int64_t threads = split_threads(p), row_blocks = (p.m + mr - 1) / mr;
+  return threads > 1 && row_blocks < 2 * threads && (p.n + 2 * w - 1) / (2 * w) < threads;
+}
+
 // Calls block(i0, i1, p0, p1) on row ranges (multiples of mr) or, when there
 // are too few row blocks, panel ranges, one per thread for large products.
 template <class Block>
 void run_split(const Problem& p, int64_t mr, const Panels& bp, Block&& block) {
   const int64_t row_blocks = (p.m + mr - 1) / mr, panels = static_cast<int64_t>(bp.panels.size());
-  const int64_t threads = p.m * p.n * p.k >= kParallelFlops ? kiln_num_threads() : 1;
+  const int64_t threads = split_threads(p);
   if (threads > 1 && row_blocks >= 2 * threads) {
     kiln::runtime::parallel_ranges(row_blocks, threads, [&](int64_t b0, int64_t b1) {
       block(b0 * mr, std::min(b1 * mr, p.m), int64_t{0}, panels);
@@ -411,12 +471,14 @@ void kiln_conv2d_input_grad_f32(const int64_t* g, const float* dy, const float* 
     // dx [n*H*W, C] = dy read per tap [n*H*W, taps*O] x W rearranged [taps*O, C].
     thread_local std::vector<float> wt;
     wt.resize(static_cast<size_t>(patch * o));
-    for (int64_t t = 0; t < taps; ++t)
-      for (int64_t ch = 0; ch < c; ++ch)
-        for (int64_t q = 0; q < o; ++q) wt[static_cast<size_t>((t * o + q) * c + ch)] = w[(t * c + ch) * o + q];
     Problem p{dy, taps * o, false, wt.data(), c, false, dx, n * g[0] * g[1], c, taps * o, false};
     p.conv = g;
     p.conv_adjoint = true;
+    for (int64_t t = 0; t < taps; ++t) {  // k-position t holds tap conv_adjoint_tap(t)
+      const int64_t tap = conv_adjoint_tap(p, t);
+      for (int64_t ch = 0; ch < c; ++ch)
+        for (int64_t q = 0; q < o; ++q) wt[static_cast<size_t>((t * o + q) * c + ch)] = w[(tap * c + ch) * o + q];
+    }
     p.ep = epilogue_of(ep);
     return run(p);
   }

@@ -118,8 +118,7 @@ std::vector<Sym> scratch_needs(const ir::Node& n) {
     case ir::OpKind::ReduceSum:
     case ir::OpKind::ReduceMean: return {Sym{rt.static_elements() * 8, rt.has_batch()}};
     case ir::OpKind::Conv2D:
-    case ir::OpKind::Conv2DInputGrad:
-    case ir::OpKind::Conv2DFilterGrad: {
+    case ir::OpKind::Conv2DInputGrad: {
       // x/dx [n,H,W,C], w [KH,KW,C,O], y/dy [n,OH,OW,O]: cols [images*OH*OW, KH*KW*C].
       const ir::TensorType& x = n.op == ir::OpKind::Conv2DInputGrad ? rt : n.operands[0]->type;
       const ir::TensorType& y =
@@ -180,7 +179,8 @@ std::vector<Sym> scratch_needs(const ir::Node& n) {
     case ir::OpKind::ArgMax:
     case ir::OpKind::Matmul:
     case ir::OpKind::MaxPool2D:
-    case ir::OpKind::MaxPool2DGrad: return {};
+    case ir::OpKind::MaxPool2DGrad:
+    case ir::OpKind::Conv2DFilterGrad: return {};  // reads x in place (runtime/gemm.h)
   }
   return {};
 }

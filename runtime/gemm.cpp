@@ -81,6 +81,9 @@ struct Problem {
   // pixel i, k = tap * O + output channel: the dy entry that tap reads it into.
   const int64_t* conv = nullptr;
   bool conv_adjoint = false;
+  // With conv_filter (kiln_conv2d_filter_grad_f32), op(a) = patches(x)^T:
+  // row i is patch entry i (tap * C + channel), k is the output pixel.
+  bool conv_filter = false;
   Epilogue ep;  // applied to each element once its sum is complete
 };
 
@@ -100,7 +103,7 @@ int64_t segment(const Problem& p) { return tap_channels(p) * (row_segments(p) ? 
 
 // The k block starting at k0: at most kKC steps, and within one segment for a conv.
 int64_t k_block(const Problem& p, int64_t k0) {
-  if (!p.conv) return std::min(kKC, p.k - k0);
+  if (!p.conv || p.conv_filter) return std::min(kKC, p.k - k0);
   const int64_t s = segment(p);
   return std::min(kKC, s - k0 % s);
 }
@@ -173,6 +176,46 @@ void conv_rows(const Problem& p, int64_t i, int64_t mr, int64_t k0, int64_t kc, 
     if (++px == pw) {
       px = 0;
       if (++py == ph) py = 0, ++img;
+    }
+  }
+}
+
+// The filter gradient's implicit op(a) = patches(x)^T at rows [i, i + mr)
+// (patch entries) and k steps [k0, k0 + kc) (output pixels): per_k[k - k0]
+// points at the sliver's mr_full entries of pixel k's patch row. They are
+// read in place when they lie in one filter row, inside the image, with mr
+// = mr_full (no reading past the sliver); otherwise gathered, k-major and
+// zero-padded (padding, rows past mr), into stage.
+void filter_sliver(const Problem& p, int64_t i, int64_t mr, int64_t mr_full, int64_t k0, int64_t kc, float* stage,
+                   const float** per_k) {
+  const int64_t* g = p.conv;
+  const int64_t h = g[0], w = g[1], c = g[2], kw = g[4], oh = g[6], ow = g[7];
+  const int64_t sh = g[8], sw = g[9], pt = g[10], pl = g[11], dh = g[12], dw = g[13];
+  const int64_t span = kw * c, a = i / span, off = i % span;  // filter row and offset in it
+  const int64_t b_first = off / c, b_last = (off + mr - 1) / c;
+  const bool one_row = mr == mr_full && dw == 1 && off + mr <= span;
+  int64_t img = k0 / (oh * ow), oy = k0 / ow % oh, ox = k0 % ow;
+  for (int64_t k = 0; k < kc; ++k) {
+    const int64_t y = oy * sh + a * dh - pt, x0 = ox * sw - pl;
+    const float* image = p.a + img * h * w * c;
+    if (one_row && y >= 0 && y < h && x0 + b_first >= 0 && x0 + b_last < w) {
+      per_k[k] = image + (y * w + x0) * c + off;
+    } else {
+      float* d = stage + k * mr_full;
+      for (int64_t r = 0; r < mr_full; ++r) {
+        float v = 0.0f;
+        if (r < mr) {
+          const int64_t e = i + r, ta = e / span, tb = e / c % kw, ch = e % c;
+          const int64_t yy = oy * sh + ta * dh - pt, xx = ox * sw + tb * dw - pl;
+          if (yy >= 0 && yy < h && xx >= 0 && xx < w) v = image[(yy * w + xx) * c + ch];
+        }
+        d[r] = v;
+      }
+      per_k[k] = d;
+    }
+    if (++ox == ow) {
+      ox = 0;
+      if (++oy == oh) oy = 0, ++img;
     }
   }
 }
@@ -495,17 +538,13 @@ void kiln_conv2d_input_grad_f32(const int64_t* g, const float* dy, const float* 
     for (int64_t i = 0; i < n * g[0] * g[1]; ++i) e.apply_row(dx + i * c, i, 0, c, c);
 }
 
-void kiln_conv2d_filter_grad_f32(const int64_t* g, const float* x, const float* dy, int64_t n, float* dw,
-                                 float* cols, int64_t chunk) {
+void kiln_conv2d_filter_grad_f32(const int64_t* g, const float* x, const float* dy, int64_t n, float* dw) {
   const int64_t patch = g[3] * g[4] * g[2], pixels = g[6] * g[7], o = g[5];
-  std::fill(dw, dw + patch * o, 0.0f);
-  chunk = cache_chunk(g, chunk);
-  for (int64_t n0 = 0; n0 < n; n0 += chunk) {
-    const int64_t cnt = std::min(chunk, n - n0), rows = cnt * pixels;
-    kiln_im2col_f32(g, x, n0, cnt, cols);
-    // dW [patch, O] += cols^T [patch, rows] * dy [rows, O]: one chain over all pixels in order.
-    run(Problem{cols, patch, true, dy + n0 * pixels * o, o, false, dw, patch, o, rows, true});
-  }
+  // dW [patch, O] = patches(x)^T [patch, rows] * dy [rows, O], patches never built.
+  Problem p{x, 0, true, dy, o, false, dw, patch, o, n * pixels, false};
+  p.conv = g;
+  p.conv_filter = true;
+  run(p);
 }
 
 const char* kiln_gemm_isa() {

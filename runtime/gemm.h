@@ -50,11 +50,10 @@ void kiln_conv2d_f32(const int64_t* geom, const float* x, const float* w, int64_
 void kiln_conv2d_input_grad_f32(const int64_t* geom, const float* dy, const float* w, int64_t n, float* dx,
                                 float* cols, int64_t chunk, const KilnEpilogue* ep);
 
-// The filter gradient dw [KH*KW*C, O] = patches(x)^T * dy, im2col'ed in
-// chunks of at most `chunk` images (small enough to stay in cache) into cols.
-// Chunking never changes the bits: each dw entry is one chain over all pixels.
-void kiln_conv2d_filter_grad_f32(const int64_t* geom, const float* x, const float* dy, int64_t n, float* dw,
-                                 float* cols, int64_t chunk);
+// The filter gradient dw [KH*KW*C, O] = patches(x)^T * dy, an implicit GEMM
+// that reads x in place (patch rows gathered only at the image border): each
+// dw entry is one chain over all pixels in order.
+void kiln_conv2d_filter_grad_f32(const int64_t* geom, const float* x, const float* dy, int64_t n, float* dw);
 
 // The instruction set the GEMM runs: "avx512", "avx2+fma" or "generic" (no FMA).
 // $KILN_GEMM_ISA=avx2|generic caps it, for tests and benchmarks.

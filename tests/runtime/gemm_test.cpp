@@ -251,26 +251,42 @@ TEST(Gemm, Conv2dInputGradMatchesReference) {
   }
 }
 
-// The filter gradient is one chain per entry over all pixels: the same bits
-// for any chunk of images, and the double-accumulated patches^T * dy.
-TEST(Gemm, Conv2dFilterGradIndependentOfChunk) {
-  const int64_t n = 5, h = 12, w = 11, c = 3, kh = 4, kw = 4, o = 16, oh = h - kh + 1, ow = w - kw + 1;
-  const int64_t geom[14] = {h, w, c, kh, kw, o, oh, ow, 1, 1, 0, 0, 1, 1};
-  const int64_t patch = kh * kw * c, rows = n * oh * ow;
-  std::vector<float> x = random_floats(static_cast<size_t>(n * h * w * c), 8);
-  std::vector<float> dy = random_floats(static_cast<size_t>(rows * o), 9);
-  std::vector<float> cols(static_cast<size_t>(rows * patch)), one(static_cast<size_t>(patch * o), 7.0f);
-  std::vector<float> all(one.size(), 7.0f);
-  kiln_conv2d_filter_grad_f32(geom, x.data(), dy.data(), n, one.data(), cols.data(), 1);
-  kiln_conv2d_filter_grad_f32(geom, x.data(), dy.data(), n, all.data(), cols.data(), n);
-  EXPECT_EQ(std::memcmp(one.data(), all.data(), one.size() * sizeof(float)), 0);
-  kiln_im2col_f32(geom, x.data(), 0, n, cols.data());
-  for (int64_t i = 0; i < patch; ++i)
-    for (int64_t q = 0; q < o; ++q) {
-      double s = 0;
-      for (int64_t r = 0; r < rows; ++r) s += double{cols[r * patch + i]} * dy[r * o + q];
-      ASSERT_NEAR(all[i * o + q], s, 1e-4) << i << "," << q;
+// The filter gradient (an implicit GEMM over x) gives the bits of an explicit
+// patch matrix and one transposed GEMM (one chain per entry over all pixels
+// in order), with padding, strides, dilations, slivers that cross filter rows
+// and edge slivers, on 1 and 2 threads; and the double-accumulated patches^T * dy.
+TEST(Gemm, Conv2dFilterGradEqualsIm2colThenGemm) {
+  struct Conv {
+    int64_t n, h, w, c, kh, kw, o, sh, sw, pt, pl, pb, pr, dh, dw;
+  };
+  const int32_t before = kiln_num_threads();
+  for (const Conv& v : {Conv{5, 12, 11, 3, 4, 4, 16, 1, 1, 0, 0, 0, 0, 1, 1}, Conv{3, 9, 8, 32, 3, 3, 16, 1, 1, 1, 1, 1, 1, 1, 1},
+                        Conv{2, 11, 7, 17, 4, 2, 21, 2, 1, 0, 1, 2, 0, 1, 2}, Conv{4, 20, 20, 1, 4, 4, 32, 1, 1, 0, 0, 0, 0, 1, 1},
+                        Conv{2, 13, 12, 8, 3, 3, 17, 2, 3, 1, 2, 1, 0, 2, 1}, Conv{6, 30, 30, 32, 4, 4, 16, 1, 1, 0, 0, 0, 0, 1, 1}}) {
+    const int64_t oh = (v.h + v.pt + v.pb - ((v.kh - 1) * v.dh + 1)) / v.sh + 1;
+    const int64_t ow = (v.w + v.pl + v.pr - ((v.kw - 1) * v.dw + 1)) / v.sw + 1;
+    const int64_t geom[14] = {v.h, v.w, v.c, v.kh, v.kw, v.o, oh, ow, v.sh, v.sw, v.pt, v.pl, v.dh, v.dw};
+    const int64_t patch = v.kh * v.kw * v.c, rows = v.n * oh * ow;
+    SCOPED_TRACE("c=" + std::to_string(v.c) + " o=" + std::to_string(v.o) + " patch=" + std::to_string(patch));
+    std::vector<float> x = random_floats(static_cast<size_t>(v.n * v.h * v.w * v.c), 8);
+    std::vector<float> dy = random_floats(static_cast<size_t>(rows * v.o), 9);
+    std::vector<float> cols(static_cast<size_t>(rows * patch)), want(static_cast<size_t>(patch * v.o));
+    kiln_im2col_f32(geom, x.data(), 0, v.n, cols.data());
+    kiln_gemm_f32(cols.data(), rows, patch, 1, dy.data(), rows, v.o, 0, want.data(), 0, nullptr);
+    for (int32_t threads : {1, 2}) {
+      kiln_set_num_threads(threads);
+      std::vector<float> got(want.size(), 7.0f);
+      kiln_conv2d_filter_grad_f32(geom, x.data(), dy.data(), v.n, got.data());
+      EXPECT_EQ(std::memcmp(got.data(), want.data(), want.size() * sizeof(float)), 0) << threads << " threads";
     }
+    for (int64_t i = 0; i < patch; ++i)
+      for (int64_t q = 0; q < v.o; ++q) {
+        double sum = 0;
+        for (int64_t r = 0; r < rows; ++r) sum += double{cols[r * patch + i]} * dy[r * v.o + q];
+        ASSERT_NEAR(want[i * v.o + q], sum, 1e-4 * (1 + std::sqrt(double(rows)))) << i << "," << q;
+      }
+  }
+  kiln_set_num_threads(before);
 }
 
 TEST(ThreadPool, RangesCoverOnceInOrder) {

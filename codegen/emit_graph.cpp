@@ -79,12 +79,12 @@ void emit_conv(KernelCtx& k) {
   auto* gv = new llvm::GlobalVariable(k.m, data->getType(), true, llvm::GlobalValue::PrivateLinkage, data, "conv.geom");
   llvm::Type* p = ptr_t(k.ctx());
   const char* name = in_grad ? "kiln_rt_conv2d_input_grad" : f_grad ? "kiln_rt_conv2d_filter_grad" : "kiln_rt_conv2d";
-  std::vector<Value*> args{k.in[0], k.in[1], k.out[0], gv, k.sym(sym_dims(x)[0])};
-  std::vector<llvm::Type*> types{p, p, p, p, k.i64()};
-  if (!f_grad) {  // the filter gradient has no patch scratch and no epilogue
-    args.push_back(k.scratch[0]);
+  Value* cols = k.scratch.empty() ? llvm::ConstantPointerNull::get(llvm::PointerType::get(k.ctx(), 0)) : k.scratch[0];
+  std::vector<Value*> args{k.in[0], k.in[1], k.out[0], gv, k.sym(sym_dims(x)[0]), cols};
+  std::vector<llvm::Type*> types{p, p, p, p, k.i64(), p};
+  if (!f_grad) {  // the filter gradient has no epilogue
     for (Value* e : epilogue_args(k)) args.push_back(e);
-    types.insert(types.end(), {p, p, p, k.b.getInt32Ty()});
+    types.insert(types.end(), {p, p, k.b.getInt32Ty()});
   }
   auto fn = k.callee(name, llvm::FunctionType::get(k.b.getVoidTy(), types, false));
   k.b.CreateCall(fn, args);

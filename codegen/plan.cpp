@@ -7,6 +7,7 @@
 #include "codegen/epilogue.h"
 #include "codegen/region.h"
 #include "ir/error.h"
+#include "runtime/gemm.h"
 
 namespace kiln::codegen {
 namespace {
@@ -118,12 +119,15 @@ std::vector<Sym> scratch_needs(const ir::Node& n) {
     case ir::OpKind::ReduceSum:
     case ir::OpKind::ReduceMean: return {Sym{rt.static_elements() * 8, rt.has_batch()}};
     case ir::OpKind::Conv2D:
-    case ir::OpKind::Conv2DInputGrad: {
+    case ir::OpKind::Conv2DInputGrad:
+    case ir::OpKind::Conv2DFilterGrad: {
       // x/dx [n,H,W,C], w [KH,KW,C,O], y/dy [n,OH,OW,O]: cols [images*OH*OW, KH*KW*C].
       const ir::TensorType& x = n.op == ir::OpKind::Conv2DInputGrad ? rt : n.operands[0]->type;
       const ir::TensorType& y =
           n.op == ir::OpKind::Conv2D ? rt : n.operands[n.op == ir::OpKind::Conv2DFilterGrad ? 1 : 0]->type;
       const ir::TensorType& w = n.op == ir::OpKind::Conv2DFilterGrad ? rt : n.operands[1]->type;
+      const int32_t which = n.op == ir::OpKind::Conv2D ? 0 : n.op == ir::OpKind::Conv2DInputGrad ? 1 : 2;
+      if (!kiln_conv2d_uses_cols(x.shape[3], w.shape[3], which)) return {};  // implicit GEMM: reads in place
       int64_t per_image = y.shape[1] * y.shape[2] * w.shape[0] * w.shape[1] * x.shape[3];
       int64_t images = ir::is_batch_dim(x.shape[0]) ? INT64_MAX : x.shape[0];
       return {Sym{conv_chunk_images(per_image, images) * per_image * 4, false}};
@@ -179,8 +183,7 @@ std::vector<Sym> scratch_needs(const ir::Node& n) {
     case ir::OpKind::ArgMax:
     case ir::OpKind::Matmul:
     case ir::OpKind::MaxPool2D:
-    case ir::OpKind::MaxPool2DGrad:
-    case ir::OpKind::Conv2DFilterGrad: return {};  // reads x in place (runtime/gemm.h)
+    case ir::OpKind::MaxPool2DGrad: return {};
   }
   return {};
 }

@@ -20,12 +20,13 @@ void kiln_rt_matmul(const float* a, const float* b, float* c, int64_t batch, int
 
 // geom: H, W, C, KH, KW, O, OH, OW, sh, sw, pt, pl, dh, dw; n images;
 // scratch holds conv_chunk_images(OH*OW*KH*KW*C, n) patch rows per image
-// (the filter gradient needs none).
+// when kiln_conv2d_uses_cols (runtime/gemm.h), else it may be null.
 void kiln_rt_conv2d(const float* x, const float* w, float* y, const int64_t* geom, int64_t n, float* scratch,
                     const float* bias, const float* mask, int32_t relu);
 void kiln_rt_conv2d_input_grad(const float* dy, const float* w, float* dx, const int64_t* geom, int64_t n,
                                float* scratch, const float* bias, const float* mask, int32_t relu);
-void kiln_rt_conv2d_filter_grad(const float* x, const float* dy, float* dw, const int64_t* geom, int64_t n);
+void kiln_rt_conv2d_filter_grad(const float* x, const float* dy, float* dw, const int64_t* geom, int64_t n,
+                                float* scratch);
 
 int32_t kiln_rt_ipow_i32(int32_t base, int32_t e);
 

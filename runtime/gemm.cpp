@@ -194,6 +194,12 @@ void filter_sliver(const Problem& p, int64_t i, int64_t mr, int64_t mr_full, int
   const int64_t span = kw * c, a = i / span, off = i % span;  // filter row and offset in it
   const int64_t b_first = off / c, b_last = (off + mr - 1) / c;
   const bool one_row = mr == mr_full && dw == 1 && off + mr <= span;
+  // Per sliver row: where its patch entry sits relative to the pixel's window corner.
+  int64_t ry[16], rx[16], rc[16];
+  for (int64_t r = 0; r < mr; ++r) {
+    const int64_t e = i + r;
+    ry[r] = e / span * dh - pt, rx[r] = e / c % kw * dw - pl, rc[r] = e % c;
+  }
   int64_t img = k0 / (oh * ow), oy = k0 / ow % oh, ox = k0 % ow;
   for (int64_t k = 0; k < kc; ++k) {
     const int64_t y = oy * sh + a * dh - pt, x0 = ox * sw - pl;
@@ -202,15 +208,11 @@ void filter_sliver(const Problem& p, int64_t i, int64_t mr, int64_t mr_full, int
       per_k[k] = image + (y * w + x0) * c + off;
     } else {
       float* d = stage + k * mr_full;
-      for (int64_t r = 0; r < mr_full; ++r) {
-        float v = 0.0f;
-        if (r < mr) {
-          const int64_t e = i + r, ta = e / span, tb = e / c % kw, ch = e % c;
-          const int64_t yy = oy * sh + ta * dh - pt, xx = ox * sw + tb * dw - pl;
-          if (yy >= 0 && yy < h && xx >= 0 && xx < w) v = image[(yy * w + xx) * c + ch];
-        }
-        d[r] = v;
+      for (int64_t r = 0; r < mr; ++r) {
+        const int64_t yy = oy * sh + ry[r], xx = ox * sw + rx[r];
+        d[r] = yy >= 0 && yy < h && xx >= 0 && xx < w ? image[(yy * w + xx) * c + rc[r]] : 0.0f;
       }
+      std::fill(d + mr, d + mr_full, 0.0f);
       per_k[k] = d;
     }
     if (++ox == ow) {
@@ -471,9 +473,10 @@ int64_t cache_chunk(const int64_t* g, int64_t chunk) {
   return std::clamp<int64_t>((int64_t{1} << 18) / per_image, 1, std::max<int64_t>(chunk, 1));
 }
 
-// Inputs with at least this many channels convolve by implicit GEMM (a tap's
-// channels are enough k steps per pass over the output tile); fewer through
-// an explicit patch matrix. Both give the same bits.
+// Inputs (for the input gradient: outputs) with at least this many channels
+// convolve by implicit GEMM (a tap's channels are enough k steps per pass over
+// the output tile; a filter row's patch entries fill slivers); fewer through an
+// explicit patch matrix. Both give the same bits (kiln_conv2d_uses_cols).
 constexpr int64_t kImplicitConvChannels = 16;
 
 }  // namespace
@@ -491,7 +494,7 @@ void kiln_conv2d_f32(const int64_t* g, const float* x, const float* w, int64_t n
                      int64_t chunk, const KilnEpilogue* ep) {
   const int64_t patch = g[3] * g[4] * g[2], pixels = g[6] * g[7], o = g[5];
   const Epilogue e = epilogue_of(ep);
-  if (g[2] >= kImplicitConvChannels) {
+  if (!kiln_conv2d_uses_cols(g[2], o, 0)) {
     Problem p{x, patch, false, w, o, false, y, n * pixels, o, patch, false};
     p.conv = g;
     p.ep = e;
@@ -510,7 +513,7 @@ void kiln_conv2d_f32(const int64_t* g, const float* x, const float* w, int64_t n
 void kiln_conv2d_input_grad_f32(const int64_t* g, const float* dy, const float* w, int64_t n, float* dx, float* cols,
                                 int64_t chunk, const KilnEpilogue* ep) {
   const int64_t c = g[2], taps = g[3] * g[4], patch = taps * c, pixels = g[6] * g[7], o = g[5];
-  if (o >= kImplicitConvChannels) {
+  if (!kiln_conv2d_uses_cols(c, o, 1)) {
     // dx [n*H*W, C] = dy read per tap [n*H*W, taps*O] x W rearranged [taps*O, C].
     thread_local std::vector<float> wt;
     wt.resize(static_cast<size_t>(patch * o));
@@ -538,13 +541,28 @@ void kiln_conv2d_input_grad_f32(const int64_t* g, const float* dy, const float* 
     for (int64_t i = 0; i < n * g[0] * g[1]; ++i) e.apply_row(dx + i * c, i, 0, c, c);
 }
 
-void kiln_conv2d_filter_grad_f32(const int64_t* g, const float* x, const float* dy, int64_t n, float* dw) {
+void kiln_conv2d_filter_grad_f32(const int64_t* g, const float* x, const float* dy, int64_t n, float* dw, float* cols,
+                                 int64_t chunk) {
   const int64_t patch = g[3] * g[4] * g[2], pixels = g[6] * g[7], o = g[5];
-  // dW [patch, O] = patches(x)^T [patch, rows] * dy [rows, O], patches never built.
-  Problem p{x, 0, true, dy, o, false, dw, patch, o, n * pixels, false};
-  p.conv = g;
-  p.conv_filter = true;
-  run(p);
+  if (!kiln_conv2d_uses_cols(g[2], o, 2)) {
+    // dW [patch, O] = patches(x)^T [patch, rows] * dy [rows, O], patches never built.
+    Problem p{x, 0, true, dy, o, false, dw, patch, o, n * pixels, false};
+    p.conv = g;
+    p.conv_filter = true;
+    return run(p);
+  }
+  std::fill(dw, dw + patch * o, 0.0f);
+  chunk = cache_chunk(g, chunk);
+  for (int64_t n0 = 0; n0 < n; n0 += chunk) {
+    const int64_t cnt = std::min(chunk, n - n0), rows = cnt * pixels;
+    kiln_im2col_f32(g, x, n0, cnt, cols);
+    // dW [patch, O] += cols^T [patch, rows] * dy [rows, O]: one chain over all pixels in order.
+    run(Problem{cols, patch, true, dy + n0 * pixels * o, o, false, dw, patch, o, rows, true});
+  }
+}
+
+int32_t kiln_conv2d_uses_cols(int64_t c, int64_t o, int32_t which) {
+  return (which == 1 ? o : c) < kImplicitConvChannels;
 }
 
 const char* kiln_gemm_isa() {

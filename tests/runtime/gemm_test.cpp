@@ -251,10 +251,11 @@ TEST(Gemm, Conv2dInputGradMatchesReference) {
   }
 }
 
-// The filter gradient (an implicit GEMM over x) gives the bits of an explicit
-// patch matrix and one transposed GEMM (one chain per entry over all pixels
-// in order), with padding, strides, dilations, slivers that cross filter rows
-// and edge slivers, on 1 and 2 threads; and the double-accumulated patches^T * dy.
+// The filter gradient (an implicit GEMM over x for many channels, chunked
+// im2col for few) gives the bits of an explicit patch matrix and one
+// transposed GEMM (one chain per entry over all pixels in order), with
+// padding, strides, dilations, slivers that cross filter rows and edge
+// slivers, on 1 and 2 threads; and the double-accumulated patches^T * dy.
 TEST(Gemm, Conv2dFilterGradEqualsIm2colThenGemm) {
   struct Conv {
     int64_t n, h, w, c, kh, kw, o, sh, sw, pt, pl, pb, pr, dh, dw;
@@ -275,9 +276,12 @@ TEST(Gemm, Conv2dFilterGradEqualsIm2colThenGemm) {
     kiln_gemm_f32(cols.data(), rows, patch, 1, dy.data(), rows, v.o, 0, want.data(), 0, nullptr);
     for (int32_t threads : {1, 2}) {
       kiln_set_num_threads(threads);
-      std::vector<float> got(want.size(), 7.0f);
-      kiln_conv2d_filter_grad_f32(geom, x.data(), dy.data(), v.n, got.data());
-      EXPECT_EQ(std::memcmp(got.data(), want.data(), want.size() * sizeof(float)), 0) << threads << " threads";
+      for (int64_t chunk : {int64_t{1}, v.n}) {
+        std::vector<float> got(want.size(), 7.0f), scratch(static_cast<size_t>(chunk * oh * ow * patch));
+        kiln_conv2d_filter_grad_f32(geom, x.data(), dy.data(), v.n, got.data(), scratch.data(), chunk);
+        EXPECT_EQ(std::memcmp(got.data(), want.data(), want.size() * sizeof(float)), 0)
+            << threads << " threads, chunk " << chunk;
+      }
     }
     for (int64_t i = 0; i < patch; ++i)
       for (int64_t q = 0; q < v.o; ++q) {

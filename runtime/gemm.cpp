@@ -574,6 +574,18 @@ const char* kiln_gemm_isa() {
   return "generic";
 }
 
+namespace {
+
+// dst[0, n) = src[0, n) for the short runs im2col copies (a filter row, a
+// tap): fixed-size blocks the compiler inlines, no library call per run.
+inline void copy_floats(float* dst, const float* src, int64_t n) {
+  for (; n >= 16; n -= 16, dst += 16, src += 16) std::memcpy(dst, src, 16 * sizeof(float));
+  for (; n >= 4; n -= 4, dst += 4, src += 4) std::memcpy(dst, src, 4 * sizeof(float));
+  for (; n > 0; --n) *dst++ = *src++;
+}
+
+}  // namespace
+
 void kiln_im2col_f32(const int64_t* g, const float* x, int64_t n0, int64_t cnt, float* cols) {
   const int64_t h = g[0], w = g[1], c = g[2], kh = g[3], kw = g[4], oh = g[6], ow = g[7];
   const int64_t sh = g[8], sw = g[9], pt = g[10], pl = g[11], dh = g[12], dw = g[13];
@@ -589,12 +601,12 @@ void kiln_im2col_f32(const int64_t* g, const float* x, int64_t n0, int64_t cnt, 
             if (y < 0 || y >= h) {
               std::fill(dst, dst + span, 0.0f);
             } else if (dw == 1 && x0 >= 0 && x0 + kw <= w) {  // the filter row's taps are adjacent in x
-              std::memcpy(dst, x + ((n * h + y) * w + x0) * c, static_cast<size_t>(span) * sizeof(float));
+              copy_floats(dst, x + ((n * h + y) * w + x0) * c, span);
             } else {
               for (int64_t t = 0; t < kw; ++t) {
                 const int64_t xx = x0 + t * dw;
                 if (xx < 0 || xx >= w) std::fill(dst + t * c, dst + (t + 1) * c, 0.0f);
-                else std::memcpy(dst + t * c, x + ((n * h + y) * w + xx) * c, static_cast<size_t>(c) * sizeof(float));
+                else copy_floats(dst + t * c, x + ((n * h + y) * w + xx) * c, c);
               }
             }
           }

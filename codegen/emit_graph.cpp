@@ -25,7 +25,7 @@ namespace {
 
 // The epilogue arguments of a runtime contraction call: bias, mask (null
 // pointers when absent, read from `in` after the contraction's two operands)
-// and relu.
+// and the activation.
 std::vector<Value*> epilogue_args(KernelCtx& k) {
   llvm::PointerType* p = llvm::PointerType::get(k.ctx(), 0);
   Value* null = llvm::ConstantPointerNull::get(p);
@@ -33,7 +33,7 @@ std::vector<Value*> epilogue_args(KernelCtx& k) {
   size_t at = 2;
   Value* bias = e && e->bias ? k.in[at++] : null;
   Value* mask = e && e->mask ? k.in[at++] : null;
-  return {bias, mask, k.b.getInt32(e && e->relu)};
+  return {bias, mask, k.b.getInt32(e ? static_cast<uint32_t>(e->act) : 0)};
 }
 
 }  // namespace

@@ -1,6 +1,8 @@
 // contraction_epilogues (see epilogue.h).
 #include "codegen/epilogue.h"
 
+#include "runtime/gemm.h"
+
 #include <algorithm>
 #include <cmath>
 
@@ -62,8 +64,13 @@ GraphEpilogues contraction_epilogues(const ir::Graph& g) {
       v = u->results[0];
       u = sole_user(users, results, v);
     }
-    if (u && u->op == OpKind::Relu) {
-      ep.relu = true;
+    const int32_t act = !u                             ? KILN_ACT_NONE
+                        : u->op == OpKind::Relu    ? KILN_ACT_RELU
+                        : u->op == OpKind::Sigmoid ? KILN_ACT_SIGMOID
+                        : u->op == OpKind::Tanh    ? KILN_ACT_TANH
+                                                   : KILN_ACT_NONE;
+    if (act != KILN_ACT_NONE) {
+      ep.act = act;
       chain.push_back(u);
       v = u->results[0];
       u = sole_user(users, results, v);

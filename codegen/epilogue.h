@@ -3,7 +3,7 @@
 // as it stores it (runtime/gemm.h, KilnEpilogue), so their values are never
 // written and read back. The chain, in this order, each step optional:
 //   %a = add %c, %bias {broadcast_dims=[last]}   bias: a graph parameter [P]
-//   %r = relu %a
+//   %r = relu %a (or sigmoid, tanh)
 //   %s = select (compare %m, 0 {dir="gt"}), %r, +0  m: a parameter of %c's type
 // Each step's input must have no other reader and not be a graph result. The
 // chain's last value is where the contraction writes; the nodes it absorbs
@@ -22,7 +22,7 @@ namespace kiln::codegen {
 struct ContractionEpilogue {
   const ir::Value* bias = nullptr;  // graph parameter, or null
   const ir::Value* mask = nullptr;  // graph parameter, or null
-  bool relu = false;
+  int32_t act = 0;                  // runtime/gemm.h's KILN_ACT_*
   const ir::Value* out = nullptr;   // the chain's last value
 };
 

@@ -30,28 +30,28 @@ int64_t chunk_of(const Geom& g, int64_t n) { return kiln::codegen::conv_chunk_im
 extern "C" {
 
 void kiln_rt_matmul(const float* a, const float* b, float* c, int64_t batch, int64_t ar, int64_t ac, int32_t ta,
-                    int64_t br, int64_t bc, int32_t tb, const float* bias, const float* mask, int32_t relu) {
+                    int64_t br, int64_t bc, int32_t tb, const float* bias, const float* mask, int32_t act) {
   int64_t m = ta ? ac : ar, p = tb ? br : bc;
   if (batch * m * p == 0) return;
   for (int64_t i = 0; i < batch; ++i) {
-    const KilnEpilogue ep{bias, mask ? mask + i * m * p : nullptr, relu};
+    const KilnEpilogue ep{bias, mask ? mask + i * m * p : nullptr, act};
     kiln_gemm_f32(a + i * ar * ac, ar, ac, ta, b + i * br * bc, br, bc, tb, c + i * m * p, 0, &ep);
   }
 }
 
 void kiln_rt_conv2d(const float* x, const float* w, float* y, const int64_t* geom, int64_t n, float* cols,
-                    const float* bias, const float* mask, int32_t relu) {
+                    const float* bias, const float* mask, int32_t act) {
   Geom g = geom_of(geom);
   if (n * g.pixels() * g.o == 0) return;
-  const KilnEpilogue ep{bias, mask, relu};
+  const KilnEpilogue ep{bias, mask, act};
   kiln_conv2d_f32(geom, x, w, n, y, cols, chunk_of(g, n), &ep);
 }
 
 void kiln_rt_conv2d_input_grad(const float* dy, const float* w, float* dx, const int64_t* geom, int64_t n,
-                               float* cols, const float* bias, const float* mask, int32_t relu) {
+                               float* cols, const float* bias, const float* mask, int32_t act) {
   Geom g = geom_of(geom);
   if (n * g.h * g.w * g.c == 0) return;
-  const KilnEpilogue ep{bias, mask, relu};
+  const KilnEpilogue ep{bias, mask, act};
   kiln_conv2d_input_grad_f32(geom, dy, w, n, dx, cols, chunk_of(g, n), &ep);
 }
 

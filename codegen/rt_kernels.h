@@ -10,21 +10,21 @@
 extern "C" {
 
 // Each contraction ends with its epilogue (codegen/epilogue.h): bias per
-// column (or null), relu (0/1), relu's backward mask laid out as the result
-// (or null), as runtime/gemm.h's KilnEpilogue.
+// column (or null), activation (KILN_ACT_*), relu's backward mask laid out as
+// the result (or null), as runtime/gemm.h's KilnEpilogue.
 
 // c[i] = op(a[i]) * op(b[i]) for i < batch; a[i] is stored [ar, ac] row-major
 // at a + i*ar*ac, b[i] [br, bc] at b + i*br*bc, c[i] (and mask[i]) at c + i*m*p.
 void kiln_rt_matmul(const float* a, const float* b, float* c, int64_t batch, int64_t ar, int64_t ac, int32_t ta,
-                    int64_t br, int64_t bc, int32_t tb, const float* bias, const float* mask, int32_t relu);
+                    int64_t br, int64_t bc, int32_t tb, const float* bias, const float* mask, int32_t act);
 
 // geom: H, W, C, KH, KW, O, OH, OW, sh, sw, pt, pl, dh, dw; n images;
 // scratch holds conv_chunk_images(OH*OW*KH*KW*C, n) patch rows per image
 // when kiln_conv2d_uses_cols (runtime/gemm.h), else it may be null.
 void kiln_rt_conv2d(const float* x, const float* w, float* y, const int64_t* geom, int64_t n, float* scratch,
-                    const float* bias, const float* mask, int32_t relu);
+                    const float* bias, const float* mask, int32_t act);
 void kiln_rt_conv2d_input_grad(const float* dy, const float* w, float* dx, const int64_t* geom, int64_t n,
-                               float* scratch, const float* bias, const float* mask, int32_t relu);
+                               float* scratch, const float* bias, const float* mask, int32_t act);
 void kiln_rt_conv2d_filter_grad(const float* x, const float* dy, float* dw, const int64_t* geom, int64_t n,
                                 float* scratch);
 

@@ -14,6 +14,7 @@
 #include <cstring>
 #include <vector>
 
+#include "runtime/math_f32.h"
 #include "runtime/thread_pool.h"
 
 #if defined(__x86_64__) || defined(_M_X64)
@@ -25,10 +26,20 @@ namespace {
 
 constexpr int64_t kKC = 256;  // k steps per block: an A sliver and a panel block stay in L1/L2
 
-// c + bias, relu, mask (gemm.h's KilnEpilogue) for one element.
-inline float epilogue_scalar(float x, const float* bias, const float* mask, bool relu) {
+// The activation of an epilogue (gemm.h) on one element.
+inline float activate(float x, int32_t act) {
+  switch (act) {
+    case KILN_ACT_RELU: return x < 0.0f ? 0.0f : x;
+    case KILN_ACT_SIGMOID: return kiln_sigmoid_f32(x);
+    case KILN_ACT_TANH: return kiln_tanh_f32(x);
+    default: return x;
+  }
+}
+
+// c + bias, activation, mask (gemm.h's KilnEpilogue) for one element.
+inline float epilogue_scalar(float x, const float* bias, const float* mask, int32_t act) {
   if (bias) x = x + *bias;
-  if (relu) x = x < 0.0f ? 0.0f : x;
+  x = activate(x, act);
   if (mask) x = *mask > 0.0f ? x : 0.0f;
   return x;
 }
@@ -39,29 +50,29 @@ struct TileEpilogue {
   const float* bias;
   const float* mask;
   int64_t ldm;
-  bool relu;
+  int32_t act;
 };
 
-// A product's epilogue (gemm.h): bias per column, relu, a mask laid out as c.
+// A product's epilogue (gemm.h): bias per column, activation, a mask laid out as c.
 struct Epilogue {
   const float* bias = nullptr;
   const float* mask = nullptr;
-  bool relu = false;
+  int32_t act = KILN_ACT_NONE;
 
-  bool any() const { return bias || mask || relu; }
+  bool any() const { return bias || mask || act != KILN_ACT_NONE; }
   TileEpilogue at(int64_t i, int64_t j, int64_t ldc) const {
-    return {bias ? bias + j : nullptr, mask ? mask + i * ldc + j : nullptr, ldc, relu};
+    return {bias ? bias + j : nullptr, mask ? mask + i * ldc + j : nullptr, ldc, act};
   }
   // Elements [j, j + count) of row i, held at x.
   void apply_row(float* x, int64_t i, int64_t j, int64_t count, int64_t ldc) const {
     for (int64_t t = 0; t < count; ++t)
-      x[t] = epilogue_scalar(x[t], bias ? bias + j + t : nullptr, mask ? mask + i * ldc + j + t : nullptr, relu);
+      x[t] = epilogue_scalar(x[t], bias ? bias + j + t : nullptr, mask ? mask + i * ldc + j + t : nullptr, act);
   }
 };
 
 Epilogue epilogue_of(const KilnEpilogue* ep) {
   if (!ep) return {};
-  return {ep->bias, ep->mask, ep->relu != 0};
+  return {ep->bias, ep->mask, ep->act};
 }
 
 // The product being computed: c [m, n] (=|+=) op(a) [m, k] * op(b) [k, n].
@@ -332,10 +343,12 @@ inline void vstore(float* p, V v) { _mm512_storeu_ps(p, v); }
 inline V vzero() { return _mm512_setzero_ps(); }
 inline V vbcast(float x) { return _mm512_set1_ps(x); }
 inline V vfma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
-inline V vepi(V x, const float* bias, const float* mask, bool relu) {
+V activate_lanes(V x, int32_t act);  // gemm_kernel.inc
+inline V vepi(V x, const float* bias, const float* mask, int32_t act) {
   const V zero = _mm512_setzero_ps();
   if (bias) x = _mm512_add_ps(x, _mm512_loadu_ps(bias));
-  if (relu) x = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, zero, _CMP_LT_OQ), x, zero);
+  if (act == KILN_ACT_RELU) x = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, zero, _CMP_LT_OQ), x, zero);
+  else if (act != KILN_ACT_NONE) x = activate_lanes(x, act);
   if (mask) x = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(_mm512_loadu_ps(mask), zero, _CMP_GT_OQ), x);
   return x;
 }
@@ -357,10 +370,12 @@ inline void vstore(float* p, V v) { _mm256_storeu_ps(p, v); }
 inline V vzero() { return _mm256_setzero_ps(); }
 inline V vbcast(float x) { return _mm256_set1_ps(x); }
 inline V vfma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
-inline V vepi(V x, const float* bias, const float* mask, bool relu) {
+V activate_lanes(V x, int32_t act);  // gemm_kernel.inc
+inline V vepi(V x, const float* bias, const float* mask, int32_t act) {
   const V zero = _mm256_setzero_ps();
   if (bias) x = _mm256_add_ps(x, _mm256_loadu_ps(bias));
-  if (relu) x = _mm256_blendv_ps(x, zero, _mm256_cmp_ps(x, zero, _CMP_LT_OQ));
+  if (act == KILN_ACT_RELU) x = _mm256_blendv_ps(x, zero, _mm256_cmp_ps(x, zero, _CMP_LT_OQ));
+  else if (act != KILN_ACT_NONE) x = activate_lanes(x, act);
   if (mask) x = _mm256_and_ps(x, _mm256_cmp_ps(_mm256_loadu_ps(mask), zero, _CMP_GT_OQ));
   return x;
 }
@@ -386,8 +401,8 @@ inline void vstore(float* p, V v) { std::memcpy(p, &v, sizeof v); }
 inline V vzero() { return V{0, 0, 0, 0}; }
 inline V vbcast(float x) { return V{x, x, x, x}; }
 inline V vfma(V a, V b, V c) { return a * b + c; }
-inline V vepi(V x, const float* bias, const float* mask, bool relu) {
-  for (int t = 0; t < W; ++t) x[t] = epilogue_scalar(x[t], bias ? bias + t : nullptr, mask ? mask + t : nullptr, relu);
+inline V vepi(V x, const float* bias, const float* mask, int32_t act) {
+  for (int t = 0; t < W; ++t) x[t] = epilogue_scalar(x[t], bias ? bias + t : nullptr, mask ? mask + t : nullptr, act);
   return x;
 }
 #include "runtime/gemm_kernel.inc"
@@ -505,7 +520,7 @@ void kiln_conv2d_f32(const int64_t* g, const float* x, const float* w, int64_t n
     const int64_t cnt = std::min(chunk, n - n0);
     kiln_im2col_f32(g, x, n0, cnt, cols);
     Problem p{cols, patch, false, w, o, false, y + n0 * pixels * o, cnt * pixels, o, patch, false};
-    p.ep = {e.bias, e.mask ? e.mask + n0 * pixels * o : nullptr, e.relu};
+    p.ep = {e.bias, e.mask ? e.mask + n0 * pixels * o : nullptr, e.act};
     run(p);
   }
 }

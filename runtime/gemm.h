@@ -20,12 +20,15 @@ extern "C" {
 // the step), in this order and with the same float operations as the graph
 // ops it replaces, so fused and unfused results are the same bits:
 //   c = c + bias[column]               add with broadcast over the rows
-//   c = c < 0 ? 0 : c                  relu (NaN and -0 pass through)
+//   c = act(c)                         KILN_ACT_RELU: c < 0 ? 0 : c (NaN and -0
+//                                      pass through); KILN_ACT_SIGMOID, KILN_ACT_TANH:
+//                                      kiln_sigmoid_f32, kiln_tanh_f32 (runtime/math_f32.h)
 //   c = mask[i] > 0 ? c : 0            relu's backward mask; mask laid out as c
+enum { KILN_ACT_NONE = 0, KILN_ACT_RELU = 1, KILN_ACT_SIGMOID = 2, KILN_ACT_TANH = 3 };
 typedef struct KilnEpilogue {
   const float* bias;
   const float* mask;
-  int32_t relu;
+  int32_t act;
 } KilnEpilogue;
 
 // c = op(a) * op(b), or c += op(a) * op(b) when accumulate != 0; a is stored

@@ -73,8 +73,7 @@ TEST(FusedRegion, ReductionKeepsOnlyItsAccumulators) {
   EXPECT_EQ(prog->arena_bytes(32), 32 * 64);
 }
 
-// A contraction region's body with `extra` members after matmul + bias:
-// relu (the epilogue covers everything) or sigmoid (it does not).
+// A contraction region's body: matmul, bias, then the unary op `act`.
 std::unique_ptr<ir::Graph> dense_region(const std::string& act) {
   return ir::parse_graph(R"(func @dense(%x: f32[N,10], %w: f32[10,40], %b: f32[40]) -> (f32[N,40]) {
   %fusion.dense.matmul_bias_)" + act + R"( = fusion %x, %w, %b {kind="contraction"} : f32[N,40] {
@@ -89,36 +88,40 @@ std::unique_ptr<ir::Graph> dense_region(const std::string& act) {
 )");
 }
 
-// matmul + bias + relu is one GEMM call that applies bias and relu to each
-// register tile (runtime/gemm.h): no buffer for the product or the sum.
+// matmul + bias + relu (sigmoid, tanh) is one GEMM call that applies bias
+// and activation to each register tile (runtime/gemm.h): no buffer for the
+// product or the sum, and the interpreter's bits.
 TEST(FusedRegion, ContractionRegionIsOneGemmWithItsEpilogue) {
-  auto g = dense_region("relu");
-  codegen::Jit jit(no_disk());
-  auto prog = jit.compile(*g);
-  EXPECT_EQ(jit.stats().fused_regions, 1);
-  EXPECT_EQ(jit.stats().unfused_regions, 0);
-  EXPECT_EQ(prog->arena_bytes(32), 0);
-  std::string ir = prog->llvm_ir();
-  EXPECT_EQ(ir.find("kiln.unfused"), std::string::npos);
-  EXPECT_TRUE(std::regex_search(ir, std::regex(R"(call void @kiln_rt_matmul\([^\n]*ptr %\w+, ptr null, i32 1\))"))) << ir;
-  EXPECT_FALSE(std::regex_search(ir, std::regex(R"(define internal [^@]*@[^(]*\.(add|relu)\()"))) << ir;
-  for (int64_t n : {1, 13, 32}) {
-    std::vector<Tensor> args = jit_test::random_args(*g, n, 5);
-    EXPECT_TRUE(jit_test::close(prog->run(args)[0], runtime::interpret(*g, args)[0], 0)) << "N=" << n;
+  for (const char* act : {"relu", "sigmoid", "tanh"}) {
+    SCOPED_TRACE(act);
+    auto g = dense_region(act);
+    codegen::Jit jit(no_disk());
+    auto prog = jit.compile(*g);
+    EXPECT_EQ(jit.stats().fused_regions, 1);
+    EXPECT_EQ(jit.stats().unfused_regions, 0);
+    EXPECT_EQ(prog->arena_bytes(32), 0);
+    std::string ir = prog->llvm_ir();
+    EXPECT_EQ(ir.find("kiln.unfused"), std::string::npos);
+    EXPECT_TRUE(std::regex_search(ir, std::regex(R"(call void @kiln_rt_matmul\([^\n]*ptr %\w+, ptr null, i32 [123]\))")))
+        << ir;
+    EXPECT_FALSE(std::regex_search(ir, std::regex(R"(define internal [^@]*@[^(]*\.(add|relu|sigmoid|tanh)\()"))) << ir;
+    for (int64_t n : {1, 13, 32}) {
+      std::vector<Tensor> args = jit_test::random_args(*g, n, 5);
+      EXPECT_TRUE(jit_test::close(prog->run(args)[0], runtime::interpret(*g, args)[0], 0)) << "N=" << n;
+    }
   }
 }
 
 // A member the epilogue does not cover keeps the body's per-node kernels, and
 // says so in JitStats and !kiln.unfused.
 TEST(FusedRegion, ContractionRegionBeyondTheEpilogueFallsBackVisibly) {
-  auto g = dense_region("sigmoid");
+  auto g = dense_region("exp");
   codegen::Jit jit(no_disk());
   auto prog = jit.compile(*g);
   EXPECT_EQ(jit.stats().fused_regions, 0);
   EXPECT_EQ(jit.stats().unfused_regions, 1);
   std::string ir = prog->llvm_ir();
-  EXPECT_NE(ir.find("dense.fusion.dense.matmul_bias_sigmoid: no GEMM epilogue for %r (sigmoid)"), std::string::npos)
-      << ir;
+  EXPECT_NE(ir.find("dense.fusion.dense.matmul_bias_exp: no GEMM epilogue for %r (exp)"), std::string::npos) << ir;
   std::vector<Tensor> args = jit_test::random_args(*g, 9, 6);
   EXPECT_TRUE(jit_test::close(prog->run(args)[0], runtime::interpret(*g, args)[0], 0));
 }

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "runtime/gemm.h"
+#include "runtime/math_f32.h"
 #include "runtime/thread_pool.h"
 
 namespace {
@@ -100,13 +101,16 @@ TEST(Gemm, IsOneFmaChainPerElement) {
   }
 }
 
-// The epilogue as the graph ops it stands for: add the bias row, relu
-// (x < 0 ? 0 : x), select(mask > 0, x, 0).
-void reference_epilogue(std::vector<float>& c, int64_t n, const float* bias, const float* mask, bool relu) {
+// The epilogue as the graph ops it stands for: add the bias row, the
+// activation (relu: x < 0 ? 0 : x; sigmoid and tanh: runtime/math_f32, as the
+// interpreter), select(mask > 0, x, 0).
+void reference_epilogue(std::vector<float>& c, int64_t n, const float* bias, const float* mask, int32_t act) {
   for (size_t e = 0; e < c.size(); ++e) {
     float x = c[e];
     if (bias) x = x + bias[static_cast<int64_t>(e) % n];
-    if (relu) x = x < 0.0f ? 0.0f : x;
+    if (act == KILN_ACT_RELU) x = x < 0.0f ? 0.0f : x;
+    if (act == KILN_ACT_SIGMOID) x = kiln_sigmoid_f32(x);
+    if (act == KILN_ACT_TANH) x = kiln_tanh_f32(x);
     if (mask) x = mask[e] > 0.0f ? x : 0.0f;
     c[e] = x;
   }
@@ -122,7 +126,7 @@ std::vector<float> special_floats(size_t n, uint32_t seed) {
 }
 
 // A product with an epilogue is the product, then the epilogue, bit for bit,
-// for every combination of steps, at whole tiles (also past the first column
+// for every combination of steps (relu, sigmoid, tanh), at whole tiles (also past the first column
 // panel) and edge tiles, with accumulate, and for k = 0.
 TEST(Gemm, EpilogueEqualsProductThenOps) {
   uint32_t seed = 40;
@@ -132,11 +136,12 @@ TEST(Gemm, EpilogueEqualsProductThenOps) {
     Operands o(t, seed += 3);
     std::vector<float> bias = special_floats(static_cast<size_t>(t.n), seed + 100);
     std::vector<float> mask = special_floats(static_cast<size_t>(t.m * t.n), seed + 200);
-    for (int f = 1; f < 8; ++f) {
-      const bool use_bias = f & 1, relu = f & 2, use_mask = f & 4;
+    for (int f = 1; f < 16; ++f) {  // bias, mask, and each activation
+      const bool use_bias = f & 1, use_mask = f & 2;
+      const int32_t act = f >> 2;
       std::vector<float> want = run(t, o);
-      reference_epilogue(want, t.n, use_bias ? bias.data() : nullptr, use_mask ? mask.data() : nullptr, relu);
-      KilnEpilogue ep{use_bias ? bias.data() : nullptr, use_mask ? mask.data() : nullptr, relu};
+      reference_epilogue(want, t.n, use_bias ? bias.data() : nullptr, use_mask ? mask.data() : nullptr, act);
+      KilnEpilogue ep{use_bias ? bias.data() : nullptr, use_mask ? mask.data() : nullptr, act};
       std::vector<float> got = o.c;
       kiln_gemm_f32(o.a.data(), t.ta ? t.k : t.m, t.ta ? t.m : t.k, t.ta, o.b.data(), t.tb ? t.n : t.k,
                     t.tb ? t.k : t.n, t.tb, got.data(), t.acc, &ep);
@@ -192,8 +197,8 @@ TEST(Gemm, Conv2dEqualsIm2colThenGemm) {
     kiln_gemm_f32(cols.data(), rows, patch, 0, w.data(), patch, v.o, 0, want.data(), 0, nullptr);
     std::vector<float> bias = special_floats(static_cast<size_t>(v.o), 12);
     std::vector<float> fused_want = want;
-    reference_epilogue(fused_want, v.o, bias.data(), nullptr, true);
-    const KilnEpilogue ep{bias.data(), nullptr, 1};
+    reference_epilogue(fused_want, v.o, bias.data(), nullptr, KILN_ACT_RELU);
+    const KilnEpilogue ep{bias.data(), nullptr, KILN_ACT_RELU};
     for (int64_t chunk : {int64_t{1}, v.n}) {
       std::vector<float> got(want.size(), 7.0f), scratch(static_cast<size_t>(chunk * oh * ow * patch));
       kiln_conv2d_f32(geom, x.data(), w.data(), v.n, got.data(), scratch.data(), chunk, nullptr);
@@ -243,8 +248,8 @@ TEST(Gemm, Conv2dInputGradMatchesReference) {
       for (size_t i = 0; i < want.size(); ++i) ASSERT_NEAR(got[i], want[i], 1e-4) << "chunk " << chunk << " at " << i;
       // relu's backward mask as the epilogue: the plain result, masked, bit for bit.
       std::vector<float> mask = special_floats(want.size(), 13), masked(want.size(), 7.0f);
-      reference_epilogue(got, v.c, nullptr, mask.data(), false);
-      const KilnEpilogue ep{nullptr, mask.data(), 0};
+      reference_epilogue(got, v.c, nullptr, mask.data(), KILN_ACT_NONE);
+      const KilnEpilogue ep{nullptr, mask.data(), KILN_ACT_NONE};
       kiln_conv2d_input_grad_f32(geom, dy.data(), w.data(), v.n, masked.data(), scratch.data(), chunk, &ep);
       EXPECT_EQ(std::memcmp(got.data(), masked.data(), got.size() * sizeof(float)), 0) << "mask epilogue, chunk " << chunk;
     }

@@ -5,6 +5,7 @@
 // and bitwise the same for 1 and 2 threads.
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -176,24 +177,30 @@ TEST(Gemm, SameBitsForOneAndTwoThreads) {
   kiln_set_num_threads(before);
 }
 
+// A conv case: n images h x w x c, a kh x kw filter to o channels, strides,
+// padding (top, left, bottom, right), dilations; and its derived sizes.
+struct Conv {
+  int64_t n, h, w, c, kh, kw, o, sh, sw, pt, pl, pb, pr, dh, dw;
+  int64_t oh() const { return (h + pt + pb - ((kh - 1) * dh + 1)) / sh + 1; }
+  int64_t ow() const { return (w + pl + pr - ((kw - 1) * dw + 1)) / sw + 1; }
+  int64_t patch() const { return kh * kw * c; }
+  int64_t rows() const { return n * oh() * ow(); }
+  std::array<int64_t, 14> geom() const { return {h, w, c, kh, kw, o, oh(), ow(), sh, sw, pt, pl, dh, dw}; }
+};
+
 // conv2d (implicit GEMM for many channels, im2col for few) gives the bits of
 // an explicit patch matrix and one GEMM, with padding, strides and dilations.
 TEST(Gemm, Conv2dEqualsIm2colThenGemm) {
-  struct Conv {
-    int64_t n, h, w, c, kh, kw, o, sh, sw, pt, pl, pb, pr, dh, dw;
-  };
   for (const Conv& v : {Conv{3, 9, 8, 32, 3, 3, 16, 1, 1, 1, 1, 1, 1, 1, 1}, Conv{2, 11, 7, 17, 4, 2, 21, 2, 1, 0, 1, 2, 0, 1, 2},
                         Conv{2, 9, 9, 1, 4, 4, 32, 1, 1, 0, 0, 0, 0, 1, 1}, Conv{1, 6, 5, 3, 2, 3, 5, 1, 2, 1, 0, 0, 1, 1, 1},
                         Conv{5, 30, 30, 32, 4, 4, 16, 1, 1, 0, 0, 0, 0, 1, 1}}) {
-    const int64_t oh = (v.h + v.pt + v.pb - ((v.kh - 1) * v.dh + 1)) / v.sh + 1;
-    const int64_t ow = (v.w + v.pl + v.pr - ((v.kw - 1) * v.dw + 1)) / v.sw + 1;
-    const int64_t geom[14] = {v.h, v.w, v.c, v.kh, v.kw, v.o, oh, ow, v.sh, v.sw, v.pt, v.pl, v.dh, v.dw};
-    const int64_t patch = v.kh * v.kw * v.c, rows = v.n * oh * ow;
+    const int64_t oh = v.oh(), ow = v.ow(), patch = v.patch(), rows = v.rows();
+    const std::array<int64_t, 14> geom = v.geom();
     SCOPED_TRACE("c=" + std::to_string(v.c) + " o=" + std::to_string(v.o) + " patch=" + std::to_string(patch));
     std::vector<float> x = random_floats(static_cast<size_t>(v.n * v.h * v.w * v.c), 3);
     std::vector<float> w = random_floats(static_cast<size_t>(patch * v.o), 4);
     std::vector<float> cols(static_cast<size_t>(rows * patch)), want(static_cast<size_t>(rows * v.o));
-    kiln_im2col_f32(geom, x.data(), 0, v.n, cols.data());
+    kiln_im2col_f32(geom.data(), x.data(), 0, v.n, cols.data());
     kiln_gemm_f32(cols.data(), rows, patch, 0, w.data(), patch, v.o, 0, want.data(), 0, nullptr);
     std::vector<float> bias = special_floats(static_cast<size_t>(v.o), 12);
     std::vector<float> fused_want = want;
@@ -201,9 +208,9 @@ TEST(Gemm, Conv2dEqualsIm2colThenGemm) {
     const KilnEpilogue ep{bias.data(), nullptr, KILN_ACT_RELU};
     for (int64_t chunk : {int64_t{1}, v.n}) {
       std::vector<float> got(want.size(), 7.0f), scratch(static_cast<size_t>(chunk * oh * ow * patch));
-      kiln_conv2d_f32(geom, x.data(), w.data(), v.n, got.data(), scratch.data(), chunk, nullptr);
+      kiln_conv2d_f32(geom.data(), x.data(), w.data(), v.n, got.data(), scratch.data(), chunk, nullptr);
       EXPECT_EQ(std::memcmp(got.data(), want.data(), want.size() * sizeof(float)), 0) << "chunk " << chunk;
-      kiln_conv2d_f32(geom, x.data(), w.data(), v.n, got.data(), scratch.data(), chunk, &ep);
+      kiln_conv2d_f32(geom.data(), x.data(), w.data(), v.n, got.data(), scratch.data(), chunk, &ep);
       EXPECT_EQ(std::memcmp(got.data(), fused_want.data(), want.size() * sizeof(float)), 0)
           << "bias + relu epilogue, chunk " << chunk;
     }
@@ -213,16 +220,11 @@ TEST(Gemm, Conv2dEqualsIm2colThenGemm) {
 // The input gradient (implicit GEMM over dy for many output channels, col2im
 // of dy * W^T for few) against a double-accumulated col2im reference.
 TEST(Gemm, Conv2dInputGradMatchesReference) {
-  struct Conv {
-    int64_t n, h, w, c, kh, kw, o, sh, sw, pt, pl, pb, pr, dh, dw;
-  };
   for (const Conv& v : {Conv{3, 9, 8, 32, 3, 3, 16, 1, 1, 1, 1, 1, 1, 1, 1}, Conv{2, 11, 7, 5, 4, 2, 21, 2, 1, 0, 1, 2, 0, 1, 2},
                         Conv{2, 9, 9, 1, 4, 4, 32, 1, 1, 0, 0, 0, 0, 1, 1}, Conv{1, 6, 5, 3, 2, 3, 5, 1, 2, 1, 0, 0, 1, 1, 1},
                         Conv{2, 13, 12, 8, 3, 3, 17, 2, 3, 1, 2, 1, 0, 2, 1}}) {
-    const int64_t oh = (v.h + v.pt + v.pb - ((v.kh - 1) * v.dh + 1)) / v.sh + 1;
-    const int64_t ow = (v.w + v.pl + v.pr - ((v.kw - 1) * v.dw + 1)) / v.sw + 1;
-    const int64_t geom[14] = {v.h, v.w, v.c, v.kh, v.kw, v.o, oh, ow, v.sh, v.sw, v.pt, v.pl, v.dh, v.dw};
-    const int64_t patch = v.kh * v.kw * v.c, rows = v.n * oh * ow;
+    const int64_t oh = v.oh(), ow = v.ow(), patch = v.patch(), rows = v.rows();
+    const std::array<int64_t, 14> geom = v.geom();
     SCOPED_TRACE("c=" + std::to_string(v.c) + " o=" + std::to_string(v.o) + " patch=" + std::to_string(patch));
     std::vector<float> dy = random_floats(static_cast<size_t>(rows * v.o), 5);
     std::vector<float> w = random_floats(static_cast<size_t>(patch * v.o), 6);
@@ -244,13 +246,13 @@ TEST(Gemm, Conv2dInputGradMatchesReference) {
             }
     for (int64_t chunk : {int64_t{1}, v.n}) {
       std::vector<float> got(want.size(), 7.0f), scratch(static_cast<size_t>(chunk * oh * ow * patch));
-      kiln_conv2d_input_grad_f32(geom, dy.data(), w.data(), v.n, got.data(), scratch.data(), chunk, nullptr);
+      kiln_conv2d_input_grad_f32(geom.data(), dy.data(), w.data(), v.n, got.data(), scratch.data(), chunk, nullptr);
       for (size_t i = 0; i < want.size(); ++i) ASSERT_NEAR(got[i], want[i], 1e-4) << "chunk " << chunk << " at " << i;
       // relu's backward mask as the epilogue: the plain result, masked, bit for bit.
       std::vector<float> mask = special_floats(want.size(), 13), masked(want.size(), 7.0f);
       reference_epilogue(got, v.c, nullptr, mask.data(), KILN_ACT_NONE);
       const KilnEpilogue ep{nullptr, mask.data(), KILN_ACT_NONE};
-      kiln_conv2d_input_grad_f32(geom, dy.data(), w.data(), v.n, masked.data(), scratch.data(), chunk, &ep);
+      kiln_conv2d_input_grad_f32(geom.data(), dy.data(), w.data(), v.n, masked.data(), scratch.data(), chunk, &ep);
       EXPECT_EQ(std::memcmp(got.data(), masked.data(), got.size() * sizeof(float)), 0) << "mask epilogue, chunk " << chunk;
     }
   }
@@ -262,28 +264,23 @@ TEST(Gemm, Conv2dInputGradMatchesReference) {
 // padding, strides, dilations, slivers that cross filter rows and edge
 // slivers, on 1 and 2 threads; and the double-accumulated patches^T * dy.
 TEST(Gemm, Conv2dFilterGradEqualsIm2colThenGemm) {
-  struct Conv {
-    int64_t n, h, w, c, kh, kw, o, sh, sw, pt, pl, pb, pr, dh, dw;
-  };
   const int32_t before = kiln_num_threads();
   for (const Conv& v : {Conv{5, 12, 11, 3, 4, 4, 16, 1, 1, 0, 0, 0, 0, 1, 1}, Conv{3, 9, 8, 32, 3, 3, 16, 1, 1, 1, 1, 1, 1, 1, 1},
                         Conv{2, 11, 7, 17, 4, 2, 21, 2, 1, 0, 1, 2, 0, 1, 2}, Conv{4, 20, 20, 1, 4, 4, 32, 1, 1, 0, 0, 0, 0, 1, 1},
                         Conv{2, 13, 12, 8, 3, 3, 17, 2, 3, 1, 2, 1, 0, 2, 1}, Conv{6, 30, 30, 32, 4, 4, 16, 1, 1, 0, 0, 0, 0, 1, 1}}) {
-    const int64_t oh = (v.h + v.pt + v.pb - ((v.kh - 1) * v.dh + 1)) / v.sh + 1;
-    const int64_t ow = (v.w + v.pl + v.pr - ((v.kw - 1) * v.dw + 1)) / v.sw + 1;
-    const int64_t geom[14] = {v.h, v.w, v.c, v.kh, v.kw, v.o, oh, ow, v.sh, v.sw, v.pt, v.pl, v.dh, v.dw};
-    const int64_t patch = v.kh * v.kw * v.c, rows = v.n * oh * ow;
+    const int64_t oh = v.oh(), ow = v.ow(), patch = v.patch(), rows = v.rows();
+    const std::array<int64_t, 14> geom = v.geom();
     SCOPED_TRACE("c=" + std::to_string(v.c) + " o=" + std::to_string(v.o) + " patch=" + std::to_string(patch));
     std::vector<float> x = random_floats(static_cast<size_t>(v.n * v.h * v.w * v.c), 8);
     std::vector<float> dy = random_floats(static_cast<size_t>(rows * v.o), 9);
     std::vector<float> cols(static_cast<size_t>(rows * patch)), want(static_cast<size_t>(patch * v.o));
-    kiln_im2col_f32(geom, x.data(), 0, v.n, cols.data());
+    kiln_im2col_f32(geom.data(), x.data(), 0, v.n, cols.data());
     kiln_gemm_f32(cols.data(), rows, patch, 1, dy.data(), rows, v.o, 0, want.data(), 0, nullptr);
     for (int32_t threads : {1, 2}) {
       kiln_set_num_threads(threads);
       for (int64_t chunk : {int64_t{1}, v.n}) {
         std::vector<float> got(want.size(), 7.0f), scratch(static_cast<size_t>(chunk * oh * ow * patch));
-        kiln_conv2d_filter_grad_f32(geom, x.data(), dy.data(), v.n, got.data(), scratch.data(), chunk);
+        kiln_conv2d_filter_grad_f32(geom.data(), x.data(), dy.data(), v.n, got.data(), scratch.data(), chunk);
         EXPECT_EQ(std::memcmp(got.data(), want.data(), want.size() * sizeof(float)), 0)
             << threads << " threads, chunk " << chunk;
       }

@@ -1,10 +1,10 @@
 // contraction_epilogues (see epilogue.h).
 #include "codegen/epilogue.h"
 
-#include "runtime/gemm.h"
-
 #include <algorithm>
 #include <cmath>
+
+#include "runtime/gemm.h"
 
 namespace kiln::codegen {
 

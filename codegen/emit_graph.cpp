@@ -79,9 +79,12 @@ void emit_conv(KernelCtx& k) {
   auto* gv = new llvm::GlobalVariable(k.m, data->getType(), true, llvm::GlobalValue::PrivateLinkage, data, "conv.geom");
   llvm::Type* p = ptr_t(k.ctx());
   const char* name = in_grad ? "kiln_rt_conv2d_input_grad" : f_grad ? "kiln_rt_conv2d_filter_grad" : "kiln_rt_conv2d";
-  Value* cols = k.scratch.empty() ? llvm::ConstantPointerNull::get(llvm::PointerType::get(k.ctx(), 0)) : k.scratch[0];
-  std::vector<Value*> args{k.in[0], k.in[1], k.out[0], gv, k.sym(sym_dims(x)[0]), cols};
-  std::vector<llvm::Type*> types{p, p, p, p, k.i64(), p};
+  std::vector<Value*> args{k.in[0], k.in[1], k.out[0], gv, k.sym(sym_dims(x)[0])};
+  std::vector<llvm::Type*> types{p, p, p, p, k.i64()};
+  if (n.op != ir::OpKind::Conv2D) {  // the gradients' patch scratch (or null)
+    args.push_back(k.scratch.empty() ? llvm::ConstantPointerNull::get(llvm::PointerType::get(k.ctx(), 0)) : k.scratch[0]);
+    types.push_back(p);
+  }
   if (!f_grad) {  // the filter gradient has no epilogue
     for (Value* e : epilogue_args(k)) args.push_back(e);
     types.insert(types.end(), {p, p, k.b.getInt32Ty()});

@@ -39,12 +39,12 @@ void kiln_rt_matmul(const float* a, const float* b, float* c, int64_t batch, int
   }
 }
 
-void kiln_rt_conv2d(const float* x, const float* w, float* y, const int64_t* geom, int64_t n, float* cols,
-                    const float* bias, const float* mask, int32_t act) {
+void kiln_rt_conv2d(const float* x, const float* w, float* y, const int64_t* geom, int64_t n, const float* bias,
+                    const float* mask, int32_t act) {
   Geom g = geom_of(geom);
   if (n * g.pixels() * g.o == 0) return;
   const KilnEpilogue ep{bias, mask, act};
-  kiln_conv2d_f32(geom, x, w, n, y, cols, chunk_of(g, n), &ep);
+  kiln_conv2d_f32(geom, x, w, n, y, &ep);
 }
 
 void kiln_rt_conv2d_input_grad(const float* dy, const float* w, float* dx, const int64_t* geom, int64_t n,

@@ -95,6 +95,9 @@ struct Problem {
   // With conv_filter (kiln_conv2d_filter_grad_f32), op(a) = patches(x)^T:
   // row i is patch entry i (tap * C + channel), k is the output pixel.
   bool conv_filter = false;
+  // With conv_koff (kiln_conv2d_f32, few channels), row i of op(a) is output
+  // pixel i's receptive field read in place: entry k at its corner + conv_koff[k].
+  const int64_t* conv_koff = nullptr;
   Epilogue ep;  // applied to each element once its sum is complete
 };
 
@@ -114,7 +117,7 @@ int64_t segment(const Problem& p) { return tap_channels(p) * (row_segments(p) ? 
 
 // The k block starting at k0: at most kKC steps, and within one segment for a conv.
 int64_t k_block(const Problem& p, int64_t k0) {
-  if (!p.conv || p.conv_filter) return std::min(kKC, p.k - k0);
+  if (!p.conv || p.conv_filter || p.conv_koff) return std::min(kKC, p.k - k0);
   const int64_t s = segment(p);
   return std::min(kKC, s - k0 % s);
 }
@@ -231,6 +234,43 @@ void filter_sliver(const Problem& p, int64_t i, int64_t mr, int64_t mr_full, int
       if (++oy == oh) oy = 0, ++img;
     }
   }
+}
+
+// Rows [i, i + mr) of conv2d's op(a) through conv_koff, at k steps [k0, k0 + kc):
+// when all mr_full rows are pixels whose receptive field lies inside the
+// image, rows[r] is the field's corner and the result is true; else every
+// row's entries are gathered into stage + r * kKC (zeros for padding and
+// rows past mr), rows[r] points there and the result is false.
+bool conv_fields(const Problem& p, int64_t i, int64_t mr, int64_t mr_full, int64_t k0, int64_t kc, float* stage,
+                 const float** rows) {
+  const int64_t* g = p.conv;
+  const int64_t h = g[0], w = g[1], c = g[2], kh = g[3], kw = g[4], oh = g[6], ow = g[7];
+  const int64_t sh = g[8], sw = g[9], pt = g[10], pl = g[11], dh = g[12], dw = g[13];
+  const int64_t reach_y = (kh - 1) * dh, reach_x = (kw - 1) * dw;
+  int64_t img = i / (oh * ow), oy = i / ow % oh, ox = i % ow;
+  int64_t y0[16], x0[16], base[16];
+  bool inside = mr == mr_full;
+  for (int64_t r = 0; r < mr; ++r) {
+    y0[r] = oy * sh - pt, x0[r] = ox * sw - pl, base[r] = img * h * w * c;
+    inside = inside && y0[r] >= 0 && y0[r] + reach_y < h && x0[r] >= 0 && x0[r] + reach_x < w;
+    if (++ox == ow) {
+      ox = 0;
+      if (++oy == oh) oy = 0, ++img;
+    }
+  }
+  if (inside) {
+    for (int64_t r = 0; r < mr; ++r) rows[r] = p.a + base[r] + (y0[r] * w + x0[r]) * c;
+    return true;
+  }
+  for (int64_t r = 0; r < mr_full; ++r) {
+    float* d = stage + r * kKC;
+    for (int64_t k = 0; k < kc; ++k) {
+      const int64_t e = k0 + k, y = r < mr ? y0[r] + e / (kw * c) * dh : -1, x = r < mr ? x0[r] + e / c % kw * dw : -1;
+      d[k] = y >= 0 && y < h && x >= 0 && x < w ? p.a[base[r] + (y * w + x) * c + e % c] : 0.0f;
+    }
+    rows[r] = d;
+  }
+  return false;
 }
 
 // One column panel of op(b): columns [j, j + nr) as nv vectors; row k at data + k * ld.
@@ -505,24 +545,21 @@ void kiln_gemm_f32(const float* a, int64_t ar, int64_t ac, int32_t ta, const flo
   run(p);
 }
 
-void kiln_conv2d_f32(const int64_t* g, const float* x, const float* w, int64_t n, float* y, float* cols,
-                     int64_t chunk, const KilnEpilogue* ep) {
+void kiln_conv2d_f32(const int64_t* g, const float* x, const float* w, int64_t n, float* y, const KilnEpilogue* ep) {
   const int64_t patch = g[3] * g[4] * g[2], pixels = g[6] * g[7], o = g[5];
-  const Epilogue e = epilogue_of(ep);
-  if (!kiln_conv2d_uses_cols(g[2], o, 0)) {
-    Problem p{x, patch, false, w, o, false, y, n * pixels, o, patch, false};
-    p.conv = g;
-    p.ep = e;
-    return run(p);
+  Problem p{x, patch, false, w, o, false, y, n * pixels, o, patch, false};
+  p.conv = g;
+  p.ep = epilogue_of(ep);
+  // Many channels: a k block spans a tap's channels or a filter row (conv_rows).
+  // Few: the whole receptive field through each patch entry's offset from its corner.
+  std::vector<int64_t> koff;
+  if (g[2] < kImplicitConvChannels) {
+    koff.resize(static_cast<size_t>(patch));
+    for (int64_t k = 0; k < patch; ++k)
+      koff[static_cast<size_t>(k)] = (k / (g[4] * g[2]) * g[12] * g[1] + k / g[2] % g[4] * g[13]) * g[2] + k % g[2];
+    p.conv_koff = koff.data();
   }
-  chunk = cache_chunk(g, chunk);
-  for (int64_t n0 = 0; n0 < n; n0 += chunk) {
-    const int64_t cnt = std::min(chunk, n - n0);
-    kiln_im2col_f32(g, x, n0, cnt, cols);
-    Problem p{cols, patch, false, w, o, false, y + n0 * pixels * o, cnt * pixels, o, patch, false};
-    p.ep = {e.bias, e.mask ? e.mask + n0 * pixels * o : nullptr, e.act};
-    run(p);
-  }
+  run(p);
 }
 
 void kiln_conv2d_input_grad_f32(const int64_t* g, const float* dy, const float* w, int64_t n, float* dx, float* cols,
@@ -577,7 +614,7 @@ void kiln_conv2d_filter_grad_f32(const int64_t* g, const float* x, const float* 
 }
 
 int32_t kiln_conv2d_uses_cols(int64_t c, int64_t o, int32_t which) {
-  return (which == 1 ? o : c) < kImplicitConvChannels;
+  return which != 0 && (which == 1 ? o : c) < kImplicitConvChannels;
 }
 
 const char* kiln_gemm_isa() {

@@ -39,11 +39,10 @@ void kiln_gemm_f32(const float* a, int64_t ar, int64_t ac, int32_t ta, const flo
 
 // conv2d of images [0, n) (NHWC x, HWIO w, geom as for im2col below) into y
 // [n, OH, OW, O], then `ep` (bias per output channel): the same bits as
-// kiln_im2col_f32 + kiln_gemm_f32 per chunk of images. Inputs with many
-// channels are read in place (implicit GEMM, cols unused); otherwise each
-// chunk of `chunk` images is im2col'ed into cols.
-void kiln_conv2d_f32(const int64_t* geom, const float* x, const float* w, int64_t n, float* y, float* cols,
-                     int64_t chunk, const KilnEpilogue* ep);
+// kiln_im2col_f32 + kiln_gemm_f32. An implicit GEMM: x is read in place (a
+// k block spans a filter row for many channels, the whole receptive field for
+// few; rows that read padding are gathered).
+void kiln_conv2d_f32(const int64_t* geom, const float* x, const float* w, int64_t n, float* y, const KilnEpilogue* ep);
 
 // Its adjoint: dx [n, H, W, C] = the input gradient for dy [n, OH, OW, O],
 // then `ep` (bias per input channel; mask laid out as dx).
@@ -62,8 +61,8 @@ void kiln_conv2d_filter_grad_f32(const int64_t* geom, const float* x, const floa
                                  float* cols, int64_t chunk);
 
 // Whether the conv kernels above use `cols` for c input and o output
-// channels: which = 0 conv2d, 1 its input gradient, 2 its filter gradient.
-// When not, cols may be null.
+// channels: which = 0 conv2d (never: it takes none), 1 its input gradient,
+// 2 its filter gradient. When not, cols may be null.
 int32_t kiln_conv2d_uses_cols(int64_t c, int64_t o, int32_t which);
 
 // The instruction set the GEMM runs: "avx512", "avx2+fma" or "generic" (no FMA).

@@ -90,10 +90,7 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Window2D& win) {
   ConvGeom g = conv_geom(x.shape(), w.shape(), win);
   Tensor y = Tensor::zeros({g.n, g.oh, g.ow, g.o}, DType::f32);
   if (y.size() == 0) return y;
-  int64_t chunk = images_per_chunk(g);
-  // Uninitialized: the implicit-GEMM path never touches it (likewise below).
-  std::unique_ptr<float[]> cols(new float[static_cast<size_t>(chunk * g.pixels() * g.patch())]);
-  kiln_conv2d_f32(im2col_geom(g).data(), x.data(), w.data(), g.n, y.data(), cols.get(), chunk, nullptr);
+  kiln_conv2d_f32(im2col_geom(g).data(), x.data(), w.data(), g.n, y.data(), nullptr);
   return y;
 }
 

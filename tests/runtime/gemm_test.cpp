@@ -188,13 +188,15 @@ struct Conv {
   std::array<int64_t, 14> geom() const { return {h, w, c, kh, kw, o, oh(), ow(), sh, sw, pt, pl, dh, dw}; }
 };
 
-// conv2d (implicit GEMM for many channels, im2col for few) gives the bits of
-// an explicit patch matrix and one GEMM, with padding, strides and dilations.
+// conv2d (implicit GEMM: filter-row k blocks for many channels, whole
+// receptive fields for few) gives the bits of an explicit patch matrix and
+// one GEMM, with padding, strides and dilations, on 1 and 2 threads.
 TEST(Gemm, Conv2dEqualsIm2colThenGemm) {
   for (const Conv& v : {Conv{3, 9, 8, 32, 3, 3, 16, 1, 1, 1, 1, 1, 1, 1, 1}, Conv{2, 11, 7, 17, 4, 2, 21, 2, 1, 0, 1, 2, 0, 1, 2},
                         Conv{2, 9, 9, 1, 4, 4, 32, 1, 1, 0, 0, 0, 0, 1, 1}, Conv{1, 6, 5, 3, 2, 3, 5, 1, 2, 1, 0, 0, 1, 1, 1},
-                        Conv{5, 30, 30, 32, 4, 4, 16, 1, 1, 0, 0, 0, 0, 1, 1}}) {
-    const int64_t oh = v.oh(), ow = v.ow(), patch = v.patch(), rows = v.rows();
+                        Conv{5, 30, 30, 32, 4, 4, 16, 1, 1, 0, 0, 0, 0, 1, 1}, Conv{3, 12, 11, 2, 3, 3, 20, 2, 1, 1, 2, 0, 1, 2, 1},
+                        Conv{4, 40, 40, 1, 8, 8, 16, 1, 1, 0, 0, 0, 0, 1, 1}}) {
+    const int64_t patch = v.patch(), rows = v.rows();
     const std::array<int64_t, 14> geom = v.geom();
     SCOPED_TRACE("c=" + std::to_string(v.c) + " o=" + std::to_string(v.o) + " patch=" + std::to_string(patch));
     std::vector<float> x = random_floats(static_cast<size_t>(v.n * v.h * v.w * v.c), 3);
@@ -206,14 +208,17 @@ TEST(Gemm, Conv2dEqualsIm2colThenGemm) {
     std::vector<float> fused_want = want;
     reference_epilogue(fused_want, v.o, bias.data(), nullptr, KILN_ACT_RELU);
     const KilnEpilogue ep{bias.data(), nullptr, KILN_ACT_RELU};
-    for (int64_t chunk : {int64_t{1}, v.n}) {
-      std::vector<float> got(want.size(), 7.0f), scratch(static_cast<size_t>(chunk * oh * ow * patch));
-      kiln_conv2d_f32(geom.data(), x.data(), w.data(), v.n, got.data(), scratch.data(), chunk, nullptr);
-      EXPECT_EQ(std::memcmp(got.data(), want.data(), want.size() * sizeof(float)), 0) << "chunk " << chunk;
-      kiln_conv2d_f32(geom.data(), x.data(), w.data(), v.n, got.data(), scratch.data(), chunk, &ep);
+    const int32_t before = kiln_num_threads();
+    for (int32_t threads : {1, 2}) {
+      kiln_set_num_threads(threads);
+      std::vector<float> got(want.size(), 7.0f);
+      kiln_conv2d_f32(geom.data(), x.data(), w.data(), v.n, got.data(), nullptr);
+      EXPECT_EQ(std::memcmp(got.data(), want.data(), want.size() * sizeof(float)), 0) << threads << " threads";
+      kiln_conv2d_f32(geom.data(), x.data(), w.data(), v.n, got.data(), &ep);
       EXPECT_EQ(std::memcmp(got.data(), fused_want.data(), want.size() * sizeof(float)), 0)
-          << "bias + relu epilogue, chunk " << chunk;
+          << "bias + relu epilogue, " << threads << " threads";
     }
+    kiln_set_num_threads(before);
   }
 }
 

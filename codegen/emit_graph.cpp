@@ -81,7 +81,7 @@ void emit_conv(KernelCtx& k) {
   const char* name = in_grad ? "kiln_rt_conv2d_input_grad" : f_grad ? "kiln_rt_conv2d_filter_grad" : "kiln_rt_conv2d";
   std::vector<Value*> args{k.in[0], k.in[1], k.out[0], gv, k.sym(sym_dims(x)[0])};
   std::vector<llvm::Type*> types{p, p, p, p, k.i64()};
-  if (n.op != ir::OpKind::Conv2D) {  // the gradients' patch scratch (or null)
+  if (in_grad) {  // its patch scratch (or null)
     args.push_back(k.scratch.empty() ? llvm::ConstantPointerNull::get(llvm::PointerType::get(k.ctx(), 0)) : k.scratch[0]);
     types.push_back(p);
   }

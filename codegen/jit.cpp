@@ -40,7 +40,7 @@ namespace kiln::codegen {
 namespace {
 
 // Bump when generated code changes meaning: it is part of every cache key.
-constexpr const char* kCodegenVersion = "kiln-codegen-7";  // 2: exp/tanh/sigmoid inline (emit_math.cpp); 3: fused regions; 4: contraction epilogues (runtime calls take bias, mask, relu); 5: parallel max pooling, filter gradient without patch scratch; 6: sigmoid and tanh epilogues; 7: conv2d without patch scratch
+constexpr const char* kCodegenVersion = "kiln-codegen-8";  // 2: exp/tanh/sigmoid inline (emit_math.cpp); 3: fused regions; 4: contraction epilogues (runtime calls take bias, mask, relu); 5: parallel max pooling, filter gradient without patch scratch; 6: sigmoid and tanh epilogues; 7: conv2d without patch scratch; 8: filter gradient without patch scratch
 
 using EntryFn = void (*)(void** params, void** results, int64_t n, void* fixed, void* batch, int32_t* err);
 

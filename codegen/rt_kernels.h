@@ -19,14 +19,13 @@ void kiln_rt_matmul(const float* a, const float* b, float* c, int64_t batch, int
                     int64_t br, int64_t bc, int32_t tb, const float* bias, const float* mask, int32_t act);
 
 // geom: H, W, C, KH, KW, O, OH, OW, sh, sw, pt, pl, dh, dw; n images;
-// the gradients' scratch holds conv_chunk_images(OH*OW*KH*KW*C, n) patch
-// rows per image when kiln_conv2d_uses_cols (runtime/gemm.h), else it may be null.
+// the input gradient's scratch holds conv_chunk_images(OH*OW*KH*KW*C, n)
+// patch rows per image when kiln_conv2d_uses_cols (runtime/gemm.h), else it may be null.
 void kiln_rt_conv2d(const float* x, const float* w, float* y, const int64_t* geom, int64_t n, const float* bias,
                     const float* mask, int32_t act);
 void kiln_rt_conv2d_input_grad(const float* dy, const float* w, float* dx, const int64_t* geom, int64_t n,
                                float* scratch, const float* bias, const float* mask, int32_t act);
-void kiln_rt_conv2d_filter_grad(const float* x, const float* dy, float* dw, const int64_t* geom, int64_t n,
-                                float* scratch);
+void kiln_rt_conv2d_filter_grad(const float* x, const float* dy, float* dw, const int64_t* geom, int64_t n);
 
 int32_t kiln_rt_ipow_i32(int32_t base, int32_t e);
 

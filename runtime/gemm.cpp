@@ -95,8 +95,9 @@ struct Problem {
   // With conv_filter (kiln_conv2d_filter_grad_f32), op(a) = patches(x)^T:
   // row i is patch entry i (tap * C + channel), k is the output pixel.
   bool conv_filter = false;
-  // With conv_koff (kiln_conv2d_f32, few channels), row i of op(a) is output
-  // pixel i's receptive field read in place: entry k at its corner + conv_koff[k].
+  // Each patch entry's offset from its receptive field's corner (field_offsets):
+  // for conv_filter, and for kiln_conv2d_f32 with few channels, where row i of
+  // op(a) is output pixel i's field read in place.
   const int64_t* conv_koff = nullptr;
   Epilogue ep;  // applied to each element once its sum is complete
 };
@@ -195,45 +196,52 @@ void conv_rows(const Problem& p, int64_t i, int64_t mr, int64_t k0, int64_t kc, 
 }
 
 // The filter gradient's implicit op(a) = patches(x)^T at rows [i, i + mr)
-// (patch entries) and k steps [k0, k0 + kc) (output pixels): per_k[k - k0]
-// points at the sliver's mr_full entries of pixel k's patch row. They are
-// read in place when they lie in one filter row, inside the image, with mr
-// = mr_full (no reading past the sliver); otherwise gathered, k-major and
-// zero-padded (padding, rows past mr), into stage.
-void filter_sliver(const Problem& p, int64_t i, int64_t mr, int64_t mr_full, int64_t k0, int64_t kc, float* stage,
-                   const float** per_k) {
+// (patch entries) and k steps [k0, k0 + kc) (output pixels). When every
+// pixel's receptive field lies inside the image, per_k[k - k0] is pixel k's
+// field corner, roff[r] the offset of patch entry i + r from it (0 past mr:
+// rows whose results are dropped) and the result is true. Otherwise the
+// entries are gathered, k-major and zero-padded, into stage, per_k points
+// there and the result is false.
+bool filter_sliver(const Problem& p, int64_t i, int64_t mr, int64_t mr_full, int64_t k0, int64_t kc, float* stage,
+                   const float** per_k, int64_t* roff) {
   const int64_t* g = p.conv;
-  const int64_t h = g[0], w = g[1], c = g[2], kw = g[4], oh = g[6], ow = g[7];
+  const int64_t h = g[0], w = g[1], c = g[2], kh = g[3], kw = g[4], oh = g[6], ow = g[7];
   const int64_t sh = g[8], sw = g[9], pt = g[10], pl = g[11], dh = g[12], dw = g[13];
-  const int64_t span = kw * c, a = i / span, off = i % span;  // filter row and offset in it
-  const int64_t b_first = off / c, b_last = (off + mr - 1) / c;
-  const bool one_row = mr == mr_full && dw == 1 && off + mr <= span;
-  // Per sliver row: where its patch entry sits relative to the pixel's window corner.
-  int64_t ry[16], rx[16], rc[16];
-  for (int64_t r = 0; r < mr; ++r) {
-    const int64_t e = i + r;
-    ry[r] = e / span * dh - pt, rx[r] = e / c % kw * dw - pl, rc[r] = e % c;
-  }
+  const int64_t reach_y = (kh - 1) * dh, reach_x = (kw - 1) * dw;
+  for (int64_t r = 0; r < mr_full; ++r) roff[r] = r < mr ? p.conv_koff[i + r] : 0;
+  bool inside = true;
   int64_t img = k0 / (oh * ow), oy = k0 / ow % oh, ox = k0 % ow;
   for (int64_t k = 0; k < kc; ++k) {
-    const int64_t y = oy * sh + a * dh - pt, x0 = ox * sw - pl;
-    const float* image = p.a + img * h * w * c;
-    if (one_row && y >= 0 && y < h && x0 + b_first >= 0 && x0 + b_last < w) {
-      per_k[k] = image + (y * w + x0) * c + off;
-    } else {
-      float* d = stage + k * mr_full;
-      for (int64_t r = 0; r < mr; ++r) {
-        const int64_t yy = oy * sh + ry[r], xx = ox * sw + rx[r];
-        d[r] = yy >= 0 && yy < h && xx >= 0 && xx < w ? image[(yy * w + xx) * c + rc[r]] : 0.0f;
-      }
-      std::fill(d + mr, d + mr_full, 0.0f);
-      per_k[k] = d;
-    }
+    const int64_t y0 = oy * sh - pt, x0 = ox * sw - pl;
+    inside = inside && y0 >= 0 && y0 + reach_y < h && x0 >= 0 && x0 + reach_x < w;
+    per_k[k] = p.a + ((img * h + y0) * w + x0) * c;  // only dereferenced when inside
     if (++ox == ow) {
       ox = 0;
       if (++oy == oh) oy = 0, ++img;
     }
   }
+  if (inside) return true;
+  int64_t ry[16], rx[16], rc[16];  // per sliver row: its entry's place relative to the field corner
+  for (int64_t r = 0; r < mr; ++r) {
+    const int64_t e = i + r;
+    ry[r] = e / (kw * c) * dh, rx[r] = e / c % kw * dw, rc[r] = e % c;
+  }
+  img = k0 / (oh * ow), oy = k0 / ow % oh, ox = k0 % ow;
+  for (int64_t k = 0; k < kc; ++k) {
+    const float* image = p.a + img * h * w * c;
+    float* d = stage + k * mr_full;
+    for (int64_t r = 0; r < mr; ++r) {
+      const int64_t yy = oy * sh - pt + ry[r], xx = ox * sw - pl + rx[r];
+      d[r] = yy >= 0 && yy < h && xx >= 0 && xx < w ? image[(yy * w + xx) * c + rc[r]] : 0.0f;
+    }
+    std::fill(d + mr, d + mr_full, 0.0f);
+    per_k[k] = d;
+    if (++ox == ow) {
+      ox = 0;
+      if (++oy == oh) oy = 0, ++img;
+    }
+  }
+  return false;
 }
 
 // Rows [i, i + mr) of conv2d's op(a) through conv_koff, at k steps [k0, k0 + kc):
@@ -521,6 +529,16 @@ void run(const Problem& p) {
   }
 }
 
+// Each patch entry's offset in x (NHWC) from its receptive field's corner:
+// entry k = (a * KW + b) * C + ch at (a * dh * W + b * dw) * C + ch.
+std::vector<int64_t> field_offsets(const int64_t* g) {
+  const int64_t patch = g[3] * g[4] * g[2];
+  std::vector<int64_t> koff(static_cast<size_t>(patch));
+  for (int64_t k = 0; k < patch; ++k)
+    koff[static_cast<size_t>(k)] = (k / (g[4] * g[2]) * g[12] * g[1] + k / g[2] % g[4] * g[13]) * g[2] + k % g[2];
+  return koff;
+}
+
 // Images per patch matrix: at most `chunk` (what cols holds), and few enough
 // that the matrix (~1 MB) is still in cache when the GEMM reads it.
 int64_t cache_chunk(const int64_t* g, int64_t chunk) {
@@ -554,9 +572,7 @@ void kiln_conv2d_f32(const int64_t* g, const float* x, const float* w, int64_t n
   // Few: the whole receptive field through each patch entry's offset from its corner.
   std::vector<int64_t> koff;
   if (g[2] < kImplicitConvChannels) {
-    koff.resize(static_cast<size_t>(patch));
-    for (int64_t k = 0; k < patch; ++k)
-      koff[static_cast<size_t>(k)] = (k / (g[4] * g[2]) * g[12] * g[1] + k / g[2] % g[4] * g[13]) * g[2] + k % g[2];
+    koff = field_offsets(g);
     p.conv_koff = koff.data();
   }
   run(p);
@@ -593,28 +609,19 @@ void kiln_conv2d_input_grad_f32(const int64_t* g, const float* dy, const float* 
     for (int64_t i = 0; i < n * g[0] * g[1]; ++i) e.apply_row(dx + i * c, i, 0, c, c);
 }
 
-void kiln_conv2d_filter_grad_f32(const int64_t* g, const float* x, const float* dy, int64_t n, float* dw, float* cols,
-                                 int64_t chunk) {
+void kiln_conv2d_filter_grad_f32(const int64_t* g, const float* x, const float* dy, int64_t n, float* dw) {
   const int64_t patch = g[3] * g[4] * g[2], pixels = g[6] * g[7], o = g[5];
-  if (!kiln_conv2d_uses_cols(g[2], o, 2)) {
-    // dW [patch, O] = patches(x)^T [patch, rows] * dy [rows, O], patches never built.
-    Problem p{x, 0, true, dy, o, false, dw, patch, o, n * pixels, false};
-    p.conv = g;
-    p.conv_filter = true;
-    return run(p);
-  }
-  std::fill(dw, dw + patch * o, 0.0f);
-  chunk = cache_chunk(g, chunk);
-  for (int64_t n0 = 0; n0 < n; n0 += chunk) {
-    const int64_t cnt = std::min(chunk, n - n0), rows = cnt * pixels;
-    kiln_im2col_f32(g, x, n0, cnt, cols);
-    // dW [patch, O] += cols^T [patch, rows] * dy [rows, O]: one chain over all pixels in order.
-    run(Problem{cols, patch, true, dy + n0 * pixels * o, o, false, dw, patch, o, rows, true});
-  }
+  // dW [patch, O] = patches(x)^T [patch, rows] * dy [rows, O], patches never built.
+  Problem p{x, 0, true, dy, o, false, dw, patch, o, n * pixels, false};
+  const std::vector<int64_t> koff = field_offsets(g);
+  p.conv = g;
+  p.conv_filter = true;
+  p.conv_koff = koff.data();
+  run(p);
 }
 
-int32_t kiln_conv2d_uses_cols(int64_t c, int64_t o, int32_t which) {
-  return which != 0 && (which == 1 ? o : c) < kImplicitConvChannels;
+int32_t kiln_conv2d_uses_cols(int64_t, int64_t o, int32_t which) {
+  return which == 1 && o < kImplicitConvChannels;
 }
 
 const char* kiln_gemm_isa() {

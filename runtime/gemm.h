@@ -52,17 +52,15 @@ void kiln_conv2d_f32(const int64_t* geom, const float* x, const float* w, int64_
 void kiln_conv2d_input_grad_f32(const int64_t* geom, const float* dy, const float* w, int64_t n, float* dx,
                                 float* cols, int64_t chunk, const KilnEpilogue* ep);
 
-// The filter gradient dw [KH*KW*C, O] = patches(x)^T * dy: with many input
-// channels an implicit GEMM that reads x in place (patch rows gathered only
-// at the image border, cols unused), else im2col'ed in chunks of at most
-// `chunk` images into cols. Either way each dw entry is one chain over all
-// pixels in order, so both give the same bits.
-void kiln_conv2d_filter_grad_f32(const int64_t* geom, const float* x, const float* dy, int64_t n, float* dw,
-                                 float* cols, int64_t chunk);
+// The filter gradient dw [KH*KW*C, O] = patches(x)^T * dy, an implicit GEMM
+// that reads each output pixel's receptive field in place (k blocks with
+// pixels whose field meets the padding are gathered): each dw entry is one
+// chain over all pixels in order, the bits of im2col + transposed GEMM.
+void kiln_conv2d_filter_grad_f32(const int64_t* geom, const float* x, const float* dy, int64_t n, float* dw);
 
-// Whether the conv kernels above use `cols` for c input and o output
-// channels: which = 0 conv2d (never: it takes none), 1 its input gradient,
-// 2 its filter gradient. When not, cols may be null.
+// Whether a conv kernel above uses `cols` for c input and o output
+// channels: which = 0 conv2d and 2 its filter gradient (never: they take
+// none), 1 its input gradient (with few output channels). When not, cols may be null.
 int32_t kiln_conv2d_uses_cols(int64_t c, int64_t o, int32_t which);
 
 // The instruction set the GEMM runs: "avx512", "avx2+fma" or "generic" (no FMA).

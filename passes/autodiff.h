@@ -20,10 +20,12 @@
 //     (an integer-valued f32 sum) for counts below 2^24.
 //   - pow(a, b): d/db = dy * a^b * log(a) where a > 0, else 0 (tf.pow).
 //   - scan: the forward scan is rewritten in place to also stack the carries
-//     entering each step (its residuals; the values of its old results are kept,
-//     so pointers to them stay valid); the backward pass is a reverse scan whose
-//     body recomputes one forward step from the saved carries and applies these
-//     rules to it. Its IR size does not depend on the sequence length.
+//     entering each step and the step's residuals, the step-varying values its
+//     backward reads (an LSTM's gate activations); the values of its old
+//     results are kept, so pointers to them stay valid. The backward pass is a
+//     reverse scan whose body applies these rules to one forward step rebuilt
+//     from the saved carries, reading the saved residuals instead of
+//     recomputing them. Its IR size does not depend on the sequence length.
 //   - fusion: the region is recomputed inline and its body differentiated, so
 //     autodiff also works after passes/fuse (though it is meant to run before).
 //

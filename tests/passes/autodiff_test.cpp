@@ -284,9 +284,31 @@ TEST(Autodiff, AppendGradientsKeepsForwardScanValues) {
   verify(*g);
   EXPECT_EQ(g->results()[1], final_h);
   EXPECT_EQ(final_h->def, scan);
-  EXPECT_EQ(scan->results.size(), before + 2);  // the saved h and c
+  // The saved h and c entering each step, then the residuals the backward step
+  // reads: the gate activations and tanh(c_next).
+  ASSERT_EQ(scan->results.size(), before + 7);
+  std::vector<std::string> saved;
+  for (size_t i = before; i < before + 6; ++i) saved.push_back(scan->results[i]->name);
+  EXPECT_EQ(saved, (std::vector<std::string>{"lstm.saved.h", "lstm.saved.c", "lstm.saved.i", "lstm.saved.f",
+                                             "lstm.saved.g", "lstm.saved.o"}));
   EXPECT_EQ(grads[0]->name, "grad.lstm.kernel");
   EXPECT_EQ(grads[0]->type, g->params()[3]->type);
+}
+
+// The backward step reads the saved activations: it recomputes neither the
+// gates' matmuls nor any sigmoid or tanh of the forward step.
+TEST(Autodiff, ScanBackwardReadsSavedActivations) {
+  auto g = lstm_graph(4);
+  passes::append_gradients(*g, g->results()[0], {g->params()[3], g->params()[4]});
+  verify(*g);
+  const Node* back = nullptr;
+  for (const Node* n : g->nodes())
+    if (n->op == OpKind::Scan && n->attrs.b("reverse")) back = n;
+  ASSERT_NE(back, nullptr);
+  EXPECT_EQ(count_op(*back->body, OpKind::Sigmoid), 0) << to_string(*g);
+  EXPECT_EQ(count_op(*back->body, OpKind::Tanh), 0) << to_string(*g);
+  // d(h U)/dh, dU (and dW, from x) : three matmuls, none of the forward's two.
+  EXPECT_EQ(count_op(*back->body, OpKind::Matmul), 3) << to_string(*g);
 }
 
 // Second order: the gradient graph of an MLP is itself differentiable.

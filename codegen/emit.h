@@ -45,6 +45,7 @@ struct KernelCtx {
   // A contraction's epilogue (epilogue.h): its bias and mask follow the
   // contraction's operands in `in`, out[0] is the chain's last value.
   const ContractionEpilogue* epilogue = nullptr;
+  bool fma_matmul = false;  // TargetInfo::fma_matmul
 
   llvm::LLVMContext& ctx() { return m.getContext(); }
   llvm::Type* i64() { return b.getInt64Ty(); }
@@ -113,6 +114,11 @@ void emit_argmax(KernelCtx& k);
 void emit_max_pool(KernelCtx& k);
 void emit_max_pool_grad(KernelCtx& k);
 void emit_matmul(KernelCtx& k);
+// matmul as a call of the runtime GEMM (kiln_rt_matmul).
+void emit_runtime_matmul(KernelCtx& k);
+// A small matmul inline (emit_small_matmul.cpp); false, emitting nothing, when
+// it is not one (batched, c wider than a few vectors, or !fma_matmul).
+bool emit_small_matmul(KernelCtx& k);
 void emit_conv(KernelCtx& k);
 void emit_scan(KernelCtx& k);
 
@@ -126,6 +132,9 @@ struct TargetInfo {
   // Every kernel stays a function of its own (`<function>.<position>.<op>`),
   // so a profile attributes time to each node ($KILN_JIT_KERNEL_SYMBOLS=1).
   bool kernel_symbols = false;
+  // Small matmuls may be emitted inline as FMA chains: true only where the
+  // runtime GEMM (runtime/gemm.h) fuses too, which gives the same bits.
+  bool fma_matmul = false;
 };
 
 // LLVM's new-PM O3 pipeline for `tm` (vectorizers on; the TargetMachine must be

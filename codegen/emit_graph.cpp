@@ -39,6 +39,10 @@ std::vector<Value*> epilogue_args(KernelCtx& k) {
 }  // namespace
 
 void emit_matmul(KernelCtx& k) {
+  if (!emit_small_matmul(k)) emit_runtime_matmul(k);
+}
+
+void emit_runtime_matmul(KernelCtx& k) {
   const ir::TensorType &at = k.node.operands[0]->type, &bt = k.node.operands[1]->type;
   const bool ta = k.node.attrs.b("transpose_a"), tb = k.node.attrs.b("transpose_b");
   std::vector<Sym> ad = sym_dims(at), bd = sym_dims(bt);
@@ -365,7 +369,8 @@ class Lowering {
                 {},
                 [this](const ir::Graph& body) { return body_fn(body); },
                 stats_,
-                epilogue};
+                epilogue,
+                target_.fma_matmul};
     size_t a = 0;
     for (size_t i = 0; i < nout; ++i) k.out.push_back(fn->getArg(static_cast<unsigned>(a++)));
     for (size_t i = 0; i < nin; ++i) k.in.push_back(fn->getArg(static_cast<unsigned>(a++)));

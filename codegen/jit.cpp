@@ -33,6 +33,7 @@
 #include "codegen/object_cache.h"
 #include "codegen/rt_kernels.h"
 #include "ir/printer.h"
+#include "runtime/gemm.h"
 #include "runtime/interpreter.h"
 
 namespace kiln::codegen {
@@ -40,7 +41,11 @@ namespace kiln::codegen {
 namespace {
 
 // Bump when generated code changes meaning: it is part of every cache key.
-constexpr const char* kCodegenVersion = "kiln-codegen-8";  // 2: exp/tanh/sigmoid inline (emit_math.cpp); 3: fused regions; 4: contraction epilogues (runtime calls take bias, mask, relu); 5: parallel max pooling, filter gradient without patch scratch; 6: sigmoid and tanh epilogues; 7: conv2d without patch scratch; 8: filter gradient without patch scratch
+// 2: exp/tanh/sigmoid inline (emit_math.cpp); 3: fused regions; 4: contraction epilogues (runtime calls take
+// bias, mask, relu); 5: parallel max pooling, filter gradient without patch scratch; 6: sigmoid and tanh
+// epilogues; 7: conv2d without patch scratch; 8: filter gradient without patch scratch; 9: small matmuls inline
+// (emit_small_matmul.cpp)
+constexpr const char* kCodegenVersion = "kiln-codegen-9";
 
 using EntryFn = void (*)(void** params, void** results, int64_t n, void* fixed, void* batch, int32_t* err);
 
@@ -96,6 +101,7 @@ class JitState {
     target_.vector_width = target_.features.find("+avx512f") != std::string::npos ? 512 : 256;
     const char* symbols = std::getenv("KILN_JIT_KERNEL_SYMBOLS");
     target_.kernel_symbols = symbols && std::string(symbols) == "1";
+    target_.fma_matmul = std::strcmp(kiln_gemm_isa(), "generic") != 0;
     tm_ = check(jtmb.createTargetMachine(), "creating the target machine");
     jit_ = check(llvm::orc::LLJITBuilder().setJITTargetMachineBuilder(jtmb).create(), "creating LLJIT");
     register_perf_listener();
@@ -136,7 +142,7 @@ class JitState {
   std::shared_ptr<Kernel> get(const ir::Graph& g) {
     std::lock_guard<std::mutex> lock(mu_);
     std::string hash = sha256_hex(std::string(kCodegenVersion) + (target_.kernel_symbols ? " kernel-symbols" : "") +
-                                  "\n" + target_.cpu + "\n" + target_.features + "\n" +
+                                  "\n" + target_.cpu + "\n" + target_.features + "\n" + kiln_gemm_isa() + "\n" +
                                   ir::to_string(g));
     if (auto it = kernels_.find(hash); it != kernels_.end()) {
       ++stats_.memory_hits;

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "ir/parser.h"
+#include "runtime/gemm.h"
 #include "jit_test_util.h"
 
 using namespace kiln;
@@ -152,6 +153,42 @@ TEST(JitSweep, LargeElementwiseAndReductions) {
   check_graph(*ir::parse_graph(func("%a: i32[N,3,17]", "  %y = reduce_max %a {axes=[1]} : i32[N,17]\n", "i32[N,17]")),
               "i32 reduce_max");
   check_graph(*ir::parse_graph(func("%a: i32[N,17]", "  %y = argmax %a {axis=1} : i32[N]\n", "i32[N]")), "i32 argmax");
+}
+
+// Matmuls small enough to be emitted inline (codegen/emit_small_matmul.cpp):
+// every transpose combination, rows of c 1 to 64 floats wide (and 65: too wide,
+// the runtime GEMM), K static or the batch, a folded 3-d lhs; at N=257 the
+// largest ones exceed the inline limit and take the runtime GEMM. Bitwise
+// against the interpreter (the runtime GEMM), and inline where it should be.
+TEST(JitSweep, SmallMatmulsInlineBitwise) {
+  struct Case {
+    const char *a, *b, *attrs, *y;
+    bool inline_at_compile;  // the kernel has an inline FMA path
+  };
+  const Case cases[] = {
+      {"f32[N,10]", "f32[10,40]", "", "f32[N,40]", true},
+      {"f32[N,1]", "f32[1,40]", "", "f32[N,40]", true},
+      {"f32[N,10]", "f32[10,1]", "", "f32[N,1]", true},
+      {"f32[N,33]", "f32[33,64]", "", "f32[N,64]", true},
+      {"f32[N,33]", "f32[33,65]", "", "f32[N,65]", false},
+      {"f32[N,512]", "f32[512,40]", "", "f32[N,40]", true},
+      {"f32[N,3,7]", "f32[7,21]", "", "f32[N,3,21]", true},
+      {"f32[N,40]", "f32[10,40]", " {transpose_b=true}", "f32[N,10]", true},
+      {"f32[N,1]", "f32[10,1]", " {transpose_b=true}", "f32[N,10]", true},
+      {"f32[N,10]", "f32[N,40]", " {transpose_a=true}", "f32[10,40]", true},
+      {"f32[N,1]", "f32[N,40]", " {transpose_a=true}", "f32[1,40]", true},
+      {"f32[7,10]", "f32[23,7]", " {transpose_a=true, transpose_b=true}", "f32[10,23]", true},
+      {"f32[N,5]", "f32[N,7]", " {transpose_a=true, transpose_b=false}", "f32[5,7]", true},
+  };
+  const bool fma = std::string(kiln_gemm_isa()) != "generic";
+  for (const Case& c : cases) {
+    std::string what = std::string("matmul ") + c.a + " x " + c.b + c.attrs;
+    auto g = ir::parse_graph(func("%a: " + std::string(c.a) + ", %b: " + c.b,
+                                  "  %y = matmul %a, %b" + std::string(c.attrs) + " : " + c.y + "\n", c.y));
+    check_graph(*g, what);
+    std::string ir = jit().compile(*g)->llvm_ir();
+    EXPECT_EQ(ir.find("@llvm.fma.") != std::string::npos, fma && c.inline_at_compile) << what;
+  }
 }
 
 // Pooling inputs full of ties, zeros of both signs and NaNs: the winner rule

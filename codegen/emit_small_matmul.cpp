@@ -1,6 +1,8 @@
 // Small matmuls inline: c[m, p] = op(a)[m, K] * op(b)[K, p] as vector FMA
 // chains in the kernel itself, with no call into the runtime GEMM and no
-// packing. An LSTM step's products ([N,10] x [10,40] and the like) are so small
+// packing, and the contraction's epilogue (epilogue.h: bias, activation,
+// relu's backward mask, as runtime/gemm.h applies them) on each row's
+// accumulators before they are stored. An LSTM step's products ([N,10] x [10,40] and the like) are so small
 // that the call, dispatch and packing of kiln_gemm_f32 cost more than the
 // arithmetic.
 //
@@ -17,6 +19,8 @@
 #include <algorithm>
 
 #include "codegen/emit.h"
+#include "codegen/emit_math.h"
+#include "runtime/gemm.h"
 
 namespace kiln::codegen {
 
@@ -34,6 +38,8 @@ constexpr int64_t kInlineMacs = int64_t{1} << 21;
 
 struct SmallMatmul {
   Value *a, *b, *c;
+  Value *bias = nullptr, *mask = nullptr;  // the epilogue's (epilogue.h), or null
+  int32_t act = KILN_ACT_NONE;
   Value* m;            // rows of op(a) (may depend on N)
   Value* k;            // op(a)'s columns (may depend on N)
   int64_t p;           // columns of c (static)
@@ -60,7 +66,28 @@ Value* a_at(KernelCtx& k, const SmallMatmul& s, Value* i, Value* kk) {
   return b.CreateLoad(b.getFloatTy(), b.CreateInBoundsGEP(b.getFloatTy(), s.a, idx));
 }
 
-// Rows [i0, i0 + n) of c: n rows of vector accumulators, one pass over k.
+// The epilogue (runtime/gemm.h's order and float operations) on the piece
+// v of row i at column j: + bias, activation, relu's backward mask.
+Value* epilogue(KernelCtx& k, const SmallMatmul& s, Value* v, Value* i, int64_t j) {
+  llvm::IRBuilder<>& b = k.b;
+  llvm::Type* f32 = b.getFloatTy();
+  llvm::Type* t = v->getType();
+  Value* zero = llvm::Constant::getNullValue(t);
+  auto piece = [&](Value* base, Value* at) {
+    return b.CreateAlignedLoad(t, b.CreateInBoundsGEP(f32, base, at), llvm::MaybeAlign(4));
+  };
+  if (s.bias) v = b.CreateFAdd(v, piece(s.bias, k.c64(j)));
+  if (s.act == KILN_ACT_RELU) v = b.CreateSelect(b.CreateFCmpOLT(v, zero), zero, v);
+  if (s.act == KILN_ACT_SIGMOID) v = emit_sigmoid_f32(b, v);
+  if (s.act == KILN_ACT_TANH) v = emit_tanh_f32(b, v);
+  if (s.mask)
+    v = b.CreateSelect(b.CreateFCmpOGT(piece(s.mask, b.CreateAdd(b.CreateMul(i, k.c64(s.p)), k.c64(j))), zero), v,
+                       zero);
+  return v;
+}
+
+// Rows [i0, i0 + n) of c: n rows of vector accumulators, one pass over k,
+// then the epilogue.
 void emit_rows(KernelCtx& k, const SmallMatmul& s, Value* i0, int64_t n) {
   llvm::IRBuilder<>& b = k.b;
   llvm::Type* f32 = b.getFloatTy();
@@ -90,11 +117,12 @@ void emit_rows(KernelCtx& k, const SmallMatmul& s, Value* i0, int64_t n) {
     }
   });
   for (int64_t r = 0; r < n; ++r) {
-    Value* dst = b.CreateInBoundsGEP(f32, s.c, b.CreateMul(b.CreateAdd(i0, k.c64(r)), k.c64(s.p)));
+    Value* i = b.CreateAdd(i0, k.c64(r));
+    Value* dst = b.CreateInBoundsGEP(f32, s.c, b.CreateMul(i, k.c64(s.p)));
     for (size_t q = 0; q < s.pieces.size(); ++q) {
       llvm::AllocaInst* slot = acc[static_cast<size_t>(r) * s.pieces.size() + q];
-      b.CreateAlignedStore(b.CreateLoad(slot->getAllocatedType(), slot),
-                           b.CreateConstInBoundsGEP1_64(f32, dst, static_cast<uint64_t>(s.pieces[q].first)),
+      Value* v = epilogue(k, s, b.CreateLoad(slot->getAllocatedType(), slot), i, s.pieces[q].first);
+      b.CreateAlignedStore(v, b.CreateConstInBoundsGEP1_64(f32, dst, static_cast<uint64_t>(s.pieces[q].first)),
                            llvm::MaybeAlign(4));
     }
   }
@@ -122,7 +150,7 @@ bool emit_small_matmul(KernelCtx& k) {
   const ir::Node& n = k.node;
   const bool ta = n.attrs.b("transpose_a"), tb = n.attrs.b("transpose_b");
   const std::vector<Sym> ad = sym_dims(n.operands[0]->type), bd = sym_dims(n.operands[1]->type);
-  if (!k.fma_matmul || k.epilogue || bd.size() != 2 || ad.size() < 2 || (ta && ad.size() != 2)) return false;
+  if (!k.fma_matmul || bd.size() != 2 || ad.size() < 2 || (ta && ad.size() != 2)) return false;
   const Sym p = tb ? bd[0] : bd[1], kd = tb ? bd[1] : bd[0];
   if (p.n || p.c < 1 || p.c > kMaxRow) return false;
   if (tb && (kd.n || kd.c * p.c > kMaxPacked)) return false;
@@ -136,6 +164,12 @@ bool emit_small_matmul(KernelCtx& k) {
   s.m = ta ? k.sym(ad[1]) : k.sym(sym_product(ad, 0, ad.size() - 1));
   s.k = k.sym(kd);
   s.pieces = row_pieces(p.c);
+  if (const ContractionEpilogue* e = k.epilogue) {  // its operands follow a and b in `in`
+    size_t at = 2;
+    if (e->bias) s.bias = k.in[at++];
+    if (e->mask) s.mask = k.in[at++];
+    s.act = e->act;
+  }
   s.rows = std::max<int64_t>(1, std::min<int64_t>(8, 24 / static_cast<int64_t>(s.pieces.size())));
 
   // Large products (known at run time) take the runtime GEMM and its threads.

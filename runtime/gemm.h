@@ -1,4 +1,4 @@
-// The one single-precision GEMM (and im2col) every contraction runs: the interpreter's
+// The one single-precision GEMM every contraction runs: the interpreter's
 // matmul/conv2d kernels (runtime/kernels_contract.cpp) and the JIT's runtime
 // kernels (codegen/rt_kernels.cpp) both call this function, so they execute
 // the same machine code and agree bit for bit.
@@ -67,12 +67,13 @@ int32_t kiln_conv2d_uses_cols(int64_t c, int64_t o, int32_t which);
 // $KILN_GEMM_ISA=avx2|generic caps it, for tests and benchmarks.
 const char* kiln_gemm_isa();
 
-// conv2d by GEMM (NHWC input, HWIO filter) needs the patch matrix of images
-// [n0, n0 + cnt): row (n, i, j) holds, tap by tap (a*KW + b), the C channels
-// the filter reads at output pixel (i, j), zeros where it reads padding.
-// geom = {h, w, c, kh, kw, o, oh, ow, sh, sw, pt, pl, dh, dw}: input size and
-// channels, filter size and output channels, output size, strides, top/left
-// padding, dilations. Shared by the interpreter and the JIT like the GEMM.
+// The patch matrix of images [n0, n0 + cnt) that defines conv2d as a GEMM
+// (NHWC input, HWIO filter): row (n, i, j) holds, tap by tap (a*KW + b), the
+// C channels the filter reads at output pixel (i, j), zeros where it reads
+// padding. geom = {h, w, c, kh, kw, o, oh, ow, sh, sw, pt, pl, dh, dw}: input
+// size and channels, filter size and output channels, output size, strides,
+// top/left padding, dilations. The conv kernels above never build it (they
+// read x in place and give its bits); it is the reference tests compare with.
 void kiln_im2col_f32(const int64_t* geom, const float* x, int64_t n0, int64_t cnt, float* cols);
 // The adjoint: adds each patch-matrix entry back onto the input element it was read from.
 void kiln_col2im_add_f32(const int64_t* geom, const float* cols, int64_t n0, int64_t cnt, float* dx);

@@ -17,6 +17,7 @@
 #include <llvm/Target/TargetMachine.h>
 
 #include <functional>
+#include <utility>
 #include <vector>
 
 #include "codegen/epilogue.h"
@@ -45,6 +46,13 @@ struct KernelCtx {
   // A contraction's epilogue (epilogue.h): its bias and mask follow the
   // contraction's operands in `in`, out[0] is the chain's last value.
   const ContractionEpilogue* epilogue = nullptr;
+  // The epilogue's bias and mask buffers (null when absent).
+  std::pair<llvm::Value*, llvm::Value*> epilogue_buffers() const {
+    size_t at = 2;
+    llvm::Value* bias = epilogue && epilogue->bias ? in[at++] : nullptr;
+    llvm::Value* mask = epilogue && epilogue->mask ? in[at++] : nullptr;
+    return {bias, mask};
+  }
   bool fma_matmul = false;  // TargetInfo::fma_matmul
 
   llvm::LLVMContext& ctx() { return m.getContext(); }

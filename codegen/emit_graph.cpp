@@ -27,13 +27,9 @@ namespace {
 // pointers when absent, read from `in` after the contraction's two operands)
 // and the activation.
 std::vector<Value*> epilogue_args(KernelCtx& k) {
-  llvm::PointerType* p = llvm::PointerType::get(k.ctx(), 0);
-  Value* null = llvm::ConstantPointerNull::get(p);
-  const ContractionEpilogue* e = k.epilogue;
-  size_t at = 2;
-  Value* bias = e && e->bias ? k.in[at++] : null;
-  Value* mask = e && e->mask ? k.in[at++] : null;
-  return {bias, mask, k.b.getInt32(e ? static_cast<uint32_t>(e->act) : 0)};
+  Value* null = llvm::ConstantPointerNull::get(llvm::PointerType::get(k.ctx(), 0));
+  auto [bias, mask] = k.epilogue_buffers();
+  return {bias ? bias : null, mask ? mask : null, k.b.getInt32(k.epilogue ? static_cast<uint32_t>(k.epilogue->act) : 0)};
 }
 
 }  // namespace

@@ -17,6 +17,7 @@
 #include <llvm/IR/Intrinsics.h>
 
 #include <algorithm>
+#include <tuple>
 
 #include "codegen/emit.h"
 #include "codegen/emit_math.h"
@@ -164,12 +165,8 @@ bool emit_small_matmul(KernelCtx& k) {
   s.m = ta ? k.sym(ad[1]) : k.sym(sym_product(ad, 0, ad.size() - 1));
   s.k = k.sym(kd);
   s.pieces = row_pieces(p.c);
-  if (const ContractionEpilogue* e = k.epilogue) {  // its operands follow a and b in `in`
-    size_t at = 2;
-    if (e->bias) s.bias = k.in[at++];
-    if (e->mask) s.mask = k.in[at++];
-    s.act = e->act;
-  }
+  std::tie(s.bias, s.mask) = k.epilogue_buffers();
+  if (k.epilogue) s.act = k.epilogue->act;
   s.rows = std::max<int64_t>(1, std::min<int64_t>(8, 24 / static_cast<int64_t>(s.pieces.size())));
 
   // Large products (known at run time) take the runtime GEMM and its threads.

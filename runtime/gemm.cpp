@@ -157,6 +157,23 @@ int64_t conv_read(const Problem& p, int64_t py, int64_t px, int64_t t) {
   return tap_reader(g, py, px, tap / kw, tap % kw);
 }
 
+// The pixels of a [images, ph, pw] grid in row-major order, from flat index i.
+struct PixelWalk {
+  int64_t img, y, x, ph, pw;
+  PixelWalk(int64_t i, int64_t ph_, int64_t pw_) : img(i / (ph_ * pw_)), y(i / pw_ % ph_), x(i % pw_), ph(ph_), pw(pw_) {}
+  void next() {
+    if (++x == pw) {
+      x = 0;
+      if (++y == ph) y = 0, ++img;
+    }
+  }
+};
+
+// Whether the receptive field with corner (y0, x0) lies inside the image (geom g).
+bool field_inside(const int64_t* g, int64_t y0, int64_t x0) {
+  return y0 >= 0 && y0 + (g[3] - 1) * g[12] < g[0] && x0 >= 0 && x0 + (g[4] - 1) * g[13] < g[1];
+}
+
 // Row pointers of the implicit op(a): rows [i, i + mr) at k steps
 // [k0, k0 + kc), which lie in one segment (k_block). A row whose taps there
 // all read pixels points into a (its taps' pixels are adjacent); a row that
@@ -169,10 +186,10 @@ void conv_rows(const Problem& p, int64_t i, int64_t mr, int64_t k0, int64_t kc, 
   const int64_t t0 = k0 / c, t1 = (k0 + kc - 1) / c, ch = k0 % c;  // the taps the block touches
   const int64_t ph = p.conv_adjoint ? g[0] : g[6], pw = p.conv_adjoint ? g[1] : g[7];  // rows' pixels
   const int64_t other = p.conv_adjoint ? g[6] * g[7] : g[0] * g[1];                      // read side's
-  int64_t img = i / (ph * pw), py = i / pw % ph, px = i % pw;
-  for (int64_t r = 0; r < mr; ++r) {
-    const float* image = p.a + img * other * c;
-    const int64_t first = conv_read(p, py, px, t0), last = t1 == t0 ? first : conv_read(p, py, px, t1);
+  PixelWalk px(i, ph, pw);
+  for (int64_t r = 0; r < mr; ++r, px.next()) {
+    const float* image = p.a + px.img * other * c;
+    const int64_t first = conv_read(p, px.y, px.x, t0), last = t1 == t0 ? first : conv_read(p, px.y, px.x, t1);
     if (first >= 0 && last == first + (t1 - t0)) {  // every tap inside: adjacent pixels
       rows[r] = image + first * c + ch;
     } else if (t1 == t0) {
@@ -181,16 +198,12 @@ void conv_rows(const Problem& p, int64_t i, int64_t mr, int64_t k0, int64_t kc, 
       float* dst = stage + r * kKC;
       for (int64_t t = t0; t <= t1; ++t) {
         const int64_t from = t == t0 ? ch : 0, to = t == t1 ? (k0 + kc - 1) % c + 1 : c;
-        const int64_t src = conv_read(p, py, px, t);
+        const int64_t src = conv_read(p, px.y, px.x, t);
         float* d = dst + (t - t0) * c - ch + from;
         if (src < 0) std::fill(d, d + (to - from), 0.0f);
         else std::memcpy(d, image + src * c + from, static_cast<size_t>(to - from) * sizeof(float));
       }
       rows[r] = dst;
-    }
-    if (++px == pw) {
-      px = 0;
-      if (++py == ph) py = 0, ++img;
     }
   }
 }
@@ -205,20 +218,15 @@ void conv_rows(const Problem& p, int64_t i, int64_t mr, int64_t k0, int64_t kc, 
 bool filter_sliver(const Problem& p, int64_t i, int64_t mr, int64_t mr_full, int64_t k0, int64_t kc, float* stage,
                    const float** per_k, int64_t* roff) {
   const int64_t* g = p.conv;
-  const int64_t h = g[0], w = g[1], c = g[2], kh = g[3], kw = g[4], oh = g[6], ow = g[7];
+  const int64_t h = g[0], w = g[1], c = g[2], kw = g[4], oh = g[6], ow = g[7];
   const int64_t sh = g[8], sw = g[9], pt = g[10], pl = g[11], dh = g[12], dw = g[13];
-  const int64_t reach_y = (kh - 1) * dh, reach_x = (kw - 1) * dw;
   for (int64_t r = 0; r < mr_full; ++r) roff[r] = r < mr ? p.conv_koff[i + r] : 0;
   bool inside = true;
-  int64_t img = k0 / (oh * ow), oy = k0 / ow % oh, ox = k0 % ow;
-  for (int64_t k = 0; k < kc; ++k) {
-    const int64_t y0 = oy * sh - pt, x0 = ox * sw - pl;
-    inside = inside && y0 >= 0 && y0 + reach_y < h && x0 >= 0 && x0 + reach_x < w;
-    per_k[k] = p.a + ((img * h + y0) * w + x0) * c;  // only dereferenced when inside
-    if (++ox == ow) {
-      ox = 0;
-      if (++oy == oh) oy = 0, ++img;
-    }
+  PixelWalk px(k0, oh, ow);
+  for (int64_t k = 0; k < kc; ++k, px.next()) {
+    const int64_t y0 = px.y * sh - pt, x0 = px.x * sw - pl;
+    inside = inside && field_inside(g, y0, x0);
+    per_k[k] = p.a + ((px.img * h + y0) * w + x0) * c;  // only dereferenced when inside
   }
   if (inside) return true;
   int64_t ry[16], rx[16], rc[16];  // per sliver row: its entry's place relative to the field corner
@@ -226,20 +234,16 @@ bool filter_sliver(const Problem& p, int64_t i, int64_t mr, int64_t mr_full, int
     const int64_t e = i + r;
     ry[r] = e / (kw * c) * dh, rx[r] = e / c % kw * dw, rc[r] = e % c;
   }
-  img = k0 / (oh * ow), oy = k0 / ow % oh, ox = k0 % ow;
-  for (int64_t k = 0; k < kc; ++k) {
-    const float* image = p.a + img * h * w * c;
+  px = PixelWalk(k0, oh, ow);
+  for (int64_t k = 0; k < kc; ++k, px.next()) {
+    const float* image = p.a + px.img * h * w * c;
     float* d = stage + k * mr_full;
     for (int64_t r = 0; r < mr; ++r) {
-      const int64_t yy = oy * sh - pt + ry[r], xx = ox * sw - pl + rx[r];
+      const int64_t yy = px.y * sh - pt + ry[r], xx = px.x * sw - pl + rx[r];
       d[r] = yy >= 0 && yy < h && xx >= 0 && xx < w ? image[(yy * w + xx) * c + rc[r]] : 0.0f;
     }
     std::fill(d + mr, d + mr_full, 0.0f);
     per_k[k] = d;
-    if (++ox == ow) {
-      ox = 0;
-      if (++oy == oh) oy = 0, ++img;
-    }
   }
   return false;
 }
@@ -252,19 +256,14 @@ bool filter_sliver(const Problem& p, int64_t i, int64_t mr, int64_t mr_full, int
 bool conv_fields(const Problem& p, int64_t i, int64_t mr, int64_t mr_full, int64_t k0, int64_t kc, float* stage,
                  const float** rows) {
   const int64_t* g = p.conv;
-  const int64_t h = g[0], w = g[1], c = g[2], kh = g[3], kw = g[4], oh = g[6], ow = g[7];
+  const int64_t h = g[0], w = g[1], c = g[2], kw = g[4], oh = g[6], ow = g[7];
   const int64_t sh = g[8], sw = g[9], pt = g[10], pl = g[11], dh = g[12], dw = g[13];
-  const int64_t reach_y = (kh - 1) * dh, reach_x = (kw - 1) * dw;
-  int64_t img = i / (oh * ow), oy = i / ow % oh, ox = i % ow;
   int64_t y0[16], x0[16], base[16];
   bool inside = mr == mr_full;
-  for (int64_t r = 0; r < mr; ++r) {
-    y0[r] = oy * sh - pt, x0[r] = ox * sw - pl, base[r] = img * h * w * c;
-    inside = inside && y0[r] >= 0 && y0[r] + reach_y < h && x0[r] >= 0 && x0[r] + reach_x < w;
-    if (++ox == ow) {
-      ox = 0;
-      if (++oy == oh) oy = 0, ++img;
-    }
+  PixelWalk px(i, oh, ow);
+  for (int64_t r = 0; r < mr; ++r, px.next()) {
+    y0[r] = px.y * sh - pt, x0[r] = px.x * sw - pl, base[r] = px.img * h * w * c;
+    inside = inside && field_inside(g, y0[r], x0[r]);
   }
   if (inside) {
     for (int64_t r = 0; r < mr; ++r) rows[r] = p.a + base[r] + (y0[r] * w + x0[r]) * c;

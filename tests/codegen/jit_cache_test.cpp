@@ -116,15 +116,9 @@ TEST(JitRun, BadArgumentsThrowLikeTheInterpreter) {
 }
 
 TEST(JitDump, MlpTrainStepIsPackedVectorCode) {
-  set_seed(1);
-  Model model = zoo::build("mlp");
-  zoo::Task task = zoo::synthetic_task("mlp", 8, 1);
-  CompileOptions opts = task.compile;
-  opts.backend = "interpreter";
-  model.compile(opts);
-  const StepGraphs& sg = model.step_graphs(task.y);
+  std::unique_ptr<ir::Graph> g = jit_test::mlp_train_step(false);
   codegen::Jit jit(codegen::JitOptions{.cache_dir = "", .disk_cache = false});
-  auto prog = jit.compile(*sg.train_step);
+  auto prog = jit.compile(*g);
   std::string ir = prog->llvm_ir();
   EXPECT_NE(ir.find("define void @kiln_" + prog->hash()), std::string::npos);
   EXPECT_TRUE(ir.find("<16 x float>") != std::string::npos || ir.find("<8 x float>") != std::string::npos);

@@ -154,19 +154,6 @@ TEST(FusedRegion, BackwardMaskIsTheGemmEpilogue) {
   }
 }
 
-// The optimized MLP train step, as the "jit" backend compiles it.
-std::unique_ptr<ir::Graph> mlp_train_step() {
-  set_seed(1);
-  Model model = zoo::build("mlp");
-  zoo::Task task = zoo::synthetic_task("mlp", 8, 1);
-  CompileOptions opts = task.compile;
-  opts.backend = "interpreter";
-  model.compile(opts);
-  std::unique_ptr<ir::Graph> g = model.step_graphs(task.y).train_step->clone();
-  passes::optimize(*g, passes::Pipeline::TrainStep);
-  return g;
-}
-
 // The asm of each function whose label matches `name` (up to its .Lfunc_end).
 std::vector<std::string> asm_functions(const std::string& as, const std::regex& name) {
   std::vector<std::string> out;
@@ -181,7 +168,7 @@ std::vector<std::string> asm_functions(const std::string& as, const std::regex& 
 }
 
 TEST(FusedRegion, MlpTrainStepKernelsAreNamedAndPacked) {
-  std::unique_ptr<ir::Graph> g = mlp_train_step();
+  std::unique_ptr<ir::Graph> g = jit_test::mlp_train_step(true);
   int regions = 0, loops = 0;
   for (const ir::Node* n : g->nodes())
     if (n->op == ir::OpKind::Fusion) {

@@ -1,5 +1,5 @@
 // Helpers for the JIT tests: random arguments for a graph at a batch size,
-// and comparisons of JIT results with the interpreter's.
+// comparisons of JIT results with the interpreter's, the MLP's train step.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -11,7 +11,11 @@
 
 #include "codegen/jit.h"
 #include "ir/graph.h"
+#include "kiln/kiln.h"
+#include "passes/pipelines.h"
 #include "runtime/interpreter.h"
+#include "training/tasks.h"
+#include "zoo.h"
 
 namespace kiln::jit_test {
 
@@ -73,6 +77,20 @@ inline void expect_same(codegen::Jit& jit, const ir::Graph& g, const std::vector
   std::vector<Tensor> got = prog->run(args);
   ASSERT_EQ(got.size(), want.size()) << what;
   for (size_t i = 0; i < got.size(); ++i) EXPECT_TRUE(close(got[i], want[i], rel)) << what << " result " << i;
+}
+
+// The MLP's train step graph at seed 1, as autodiff builds it, or after the
+// default pipeline (as the "jit" backend compiles it) when `optimized`.
+inline std::unique_ptr<ir::Graph> mlp_train_step(bool optimized) {
+  set_seed(1);
+  Model model = zoo::build("mlp");
+  zoo::Task task = zoo::synthetic_task("mlp", 8, 1);
+  CompileOptions opts = task.compile;
+  opts.backend = "interpreter";
+  model.compile(opts);
+  std::unique_ptr<ir::Graph> g = model.step_graphs(task.y).train_step->clone();
+  if (optimized) passes::optimize(*g, passes::Pipeline::TrainStep);
+  return g;
 }
 
 }  // namespace kiln::jit_test

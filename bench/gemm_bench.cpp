@@ -2,7 +2,8 @@
 // threads, and as a fraction of the machine's FMA peak (measured here with a
 // chain-free FMA loop on one core, times the thread count). Shapes: the
 // tutorial CNN's conv GEMMs at batch 32 (forward, input grad, filter grad),
-// square sizes and an LSTM-step-sized product.
+// square sizes and an LSTM-step-sized product; then the CNN's convolutions
+// as the conv kernels run them (implicit GEMM).
 //
 //   build/bench/kiln_bench_gemm --benchmark_min_time=0.2
 #include <benchmark/benchmark.h>
@@ -107,6 +108,59 @@ void shapes(benchmark::internal::Benchmark* b) {
 }
 
 BENCHMARK(BM_gemm)->Apply(shapes)->ArgNames({"shape", "threads"})->UseRealTime();
+
+// The tutorial CNN's convolutions at batch 32 (valid padding, stride 1), as
+// the JIT runs them: conv2d, its input gradient (conv2 only: conv1's input is
+// the model's) and its filter gradient, straight from NHWC tensors.
+struct ConvShape {
+  const char* name;
+  int64_t geom[14];  // gemm.h: h, w, c, kh, kw, o, oh, ow, sh, sw, pt, pl, dh, dw
+};
+const ConvShape kConvs[] = {
+    {"cnn_conv1", {64, 64, 1, 4, 4, 32, 61, 61, 1, 1, 0, 0, 1, 1}},
+    {"cnn_conv2", {30, 30, 32, 4, 4, 16, 27, 27, 1, 1, 0, 0, 1, 1}},
+};
+enum ConvKernel { kForward, kInputGrad, kFilterGrad };
+
+void BM_conv(benchmark::State& state) {
+  const ConvShape& s = kConvs[state.range(0)];
+  const auto which = static_cast<ConvKernel>(state.range(1));
+  const auto threads = static_cast<int32_t>(state.range(2));
+  const int64_t* g = s.geom;
+  const int64_t n = 32, in = n * g[0] * g[1] * g[2], out = n * g[6] * g[7] * g[5], filt = g[3] * g[4] * g[2] * g[5];
+  std::vector<float> x(static_cast<size_t>(in)), w(static_cast<size_t>(filt)), y(static_cast<size_t>(out));
+  for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(i % 17) * 0.0625f - 0.5f;
+  for (size_t i = 0; i < w.size(); ++i) w[i] = static_cast<float>(i % 13) * 0.03125f - 0.2f;
+  for (size_t i = 0; i < y.size(); ++i) y[i] = static_cast<float>(i % 11) * 0.05f - 0.25f;
+  std::vector<float> cols;
+  if (which == kInputGrad && kiln_conv2d_uses_cols(g[2], g[5], 1))
+    cols.resize(static_cast<size_t>(n * g[6] * g[7] * g[3] * g[4] * g[2]));
+  const int32_t before = kiln_num_threads();
+  kiln_set_num_threads(threads);
+  for (auto _ : state) {
+    if (which == kForward) kiln_conv2d_f32(g, x.data(), w.data(), n, y.data(), nullptr);
+    else if (which == kInputGrad) kiln_conv2d_input_grad_f32(g, y.data(), w.data(), n, x.data(), cols.data(), n, nullptr);
+    else kiln_conv2d_filter_grad_f32(g, x.data(), y.data(), n, w.data());
+    benchmark::ClobberMemory();
+  }
+  kiln_set_num_threads(before);
+  const double flop = 2.0 * static_cast<double>(n * g[6] * g[7] * g[5] * g[3] * g[4] * g[2]);
+  static const char* const kKernelNames[] = {"forward", "input_grad", "filter_grad"};
+  state.SetLabel(std::string(s.name) + " " + kKernelNames[which] + " " + kiln_gemm_isa());
+  state.counters["GFLOP/s"] = benchmark::Counter(flop * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  const double peak = core_peak() * threads;
+  if (peak > 0)
+    state.counters["peak_frac"] = benchmark::Counter(flop / peak, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void convs(benchmark::internal::Benchmark* b) {
+  for (int64_t i = 0; i < static_cast<int64_t>(sizeof(kConvs) / sizeof(kConvs[0])); ++i)
+    for (int64_t k : {kForward, kInputGrad, kFilterGrad})
+      for (int64_t t : {1, 2})
+        if (k != kInputGrad || i != 0) b->Args({i, k, t});
+}
+
+BENCHMARK(BM_conv)->Apply(convs)->ArgNames({"conv", "kernel", "threads"})->UseRealTime();
 
 void BM_fma_peak_core(benchmark::State& state) {
   for (auto _ : state) benchmark::DoNotOptimize(core_peak());

@@ -147,14 +147,18 @@ int64_t tap_reader(const int64_t* g, int64_t y, int64_t x, int64_t ta, int64_t t
   return oy < g[6] && ox < g[7] ? oy * g[7] + ox : -1;
 }
 
-// The pixel, on the read side, that k-position tap `t` of row pixel (py, px)
-// reads (or -1), and the offset of its channels in a's image.
-int64_t conv_read(const Problem& p, int64_t py, int64_t px, int64_t t) {
-  const int64_t* g = p.conv;
-  const int64_t kw = g[4];
-  if (!p.conv_adjoint) return tap_source(g, py, px, t / kw, t % kw);
-  const int64_t tap = conv_adjoint_tap(p, t);
-  return tap_reader(g, py, px, tap / kw, tap % kw);
+// The filter tap (ta, tb) that k-position tap `t` stands for.
+struct Tap {
+  int64_t ta, tb;
+};
+Tap conv_tap(const Problem& p, int64_t t) {
+  const int64_t kw = p.conv[4], tap = p.conv_adjoint ? conv_adjoint_tap(p, t) : t;
+  return {tap / kw, tap % kw};
+}
+
+// The pixel, on the read side, that tap `t` of row pixel (py, px) reads (or -1).
+int64_t conv_read(const Problem& p, int64_t py, int64_t px, Tap t) {
+  return p.conv_adjoint ? tap_reader(p.conv, py, px, t.ta, t.tb) : tap_source(p.conv, py, px, t.ta, t.tb);
 }
 
 // The pixels of a [images, ph, pw] grid in row-major order, from flat index i.
@@ -186,11 +190,30 @@ void conv_rows(const Problem& p, int64_t i, int64_t mr, int64_t k0, int64_t kc, 
   const int64_t t0 = k0 / c, t1 = (k0 + kc - 1) / c, ch = k0 % c;  // the taps the block touches
   const int64_t ph = p.conv_adjoint ? g[0] : g[6], pw = p.conv_adjoint ? g[1] : g[7];  // rows' pixels
   const int64_t other = p.conv_adjoint ? g[6] * g[7] : g[0] * g[1];                      // read side's
+  const Tap first_tap = conv_tap(p, t0), last_tap = conv_tap(p, t1);  // once per sliver: no division per row
+  // Whether row pixel (y, x) reads a pixel at every tap of the block (then
+  // adjacent pixels, the first at `first`).
+  auto reads_all = [&](int64_t y, int64_t x, int64_t& first) {
+    first = conv_read(p, y, x, first_tap);
+    return first >= 0 && (t1 == t0 || conv_read(p, y, x, last_tap) == first + (t1 - t0));
+  };
+  // The common case, per run of rows in one pixel row: when both ends of the
+  // run read a pixel at every tap, so does every row between (each tap's
+  // valid x form an interval), `step` read pixels after the one before.
+  const int64_t step = p.conv_adjoint ? 1 : g[9];
+  const bool linear = !p.conv_adjoint || g[9] == 1;
   PixelWalk px(i, ph, pw);
   for (int64_t r = 0; r < mr; ++r, px.next()) {
     const float* image = p.a + px.img * other * c;
-    const int64_t first = conv_read(p, px.y, px.x, t0), last = t1 == t0 ? first : conv_read(p, px.y, px.x, t1);
-    if (first >= 0 && last == first + (t1 - t0)) {  // every tap inside: adjacent pixels
+    int64_t first = 0, last = 0;
+    const int64_t run = std::min(mr - r, pw - px.x);
+    if (linear && run > 2 && reads_all(px.y, px.x, first) && reads_all(px.y, px.x + run - 1, last)) {
+      for (int64_t q = 0; q < run; ++q) rows[r + q] = image + (first + q * step) * c + ch;
+      r += run - 1;
+      px.x += run - 1;  // the loop's next() moves past the run
+      continue;
+    }
+    if (reads_all(px.y, px.x, first)) {  // every tap inside: adjacent pixels
       rows[r] = image + first * c + ch;
     } else if (t1 == t0) {
       rows[r] = zeros;
@@ -198,7 +221,7 @@ void conv_rows(const Problem& p, int64_t i, int64_t mr, int64_t k0, int64_t kc, 
       float* dst = stage + r * kKC;
       for (int64_t t = t0; t <= t1; ++t) {
         const int64_t from = t == t0 ? ch : 0, to = t == t1 ? (k0 + kc - 1) % c + 1 : c;
-        const int64_t src = conv_read(p, px.y, px.x, t);
+        const int64_t src = conv_read(p, px.y, px.x, conv_tap(p, t));
         float* d = dst + (t - t0) * c - ch + from;
         if (src < 0) std::fill(d, d + (to - from), 0.0f);
         else std::memcpy(d, image + src * c + from, static_cast<size_t>(to - from) * sizeof(float));
@@ -208,19 +231,14 @@ void conv_rows(const Problem& p, int64_t i, int64_t mr, int64_t k0, int64_t kc, 
   }
 }
 
-// The filter gradient's implicit op(a) = patches(x)^T at rows [i, i + mr)
-// (patch entries) and k steps [k0, k0 + kc) (output pixels). When every
-// pixel's receptive field lies inside the image, per_k[k - k0] is pixel k's
-// field corner, roff[r] the offset of patch entry i + r from it (0 past mr:
-// rows whose results are dropped) and the result is true. Otherwise the
-// entries are gathered, k-major and zero-padded, into stage, per_k points
-// there and the result is false.
-bool filter_sliver(const Problem& p, int64_t i, int64_t mr, int64_t mr_full, int64_t k0, int64_t kc, float* stage,
-                   const float** per_k, int64_t* roff) {
+// The filter gradient's implicit op(a) = patches(x)^T at k steps [k0, k0 +
+// kc) (output pixels), for every row block: per_k[k - k0] is pixel k's
+// receptive-field corner in a. True when every one of those fields lies
+// inside the image (then a sliver reads per_k through its rows' offsets, see
+// filter_sliver); once per k block, not per sliver.
+bool filter_corners(const Problem& p, int64_t k0, int64_t kc, const float** per_k) {
   const int64_t* g = p.conv;
-  const int64_t h = g[0], w = g[1], c = g[2], kw = g[4], oh = g[6], ow = g[7];
-  const int64_t sh = g[8], sw = g[9], pt = g[10], pl = g[11], dh = g[12], dw = g[13];
-  for (int64_t r = 0; r < mr_full; ++r) roff[r] = r < mr ? p.conv_koff[i + r] : 0;
+  const int64_t h = g[0], w = g[1], c = g[2], oh = g[6], ow = g[7], sh = g[8], sw = g[9], pt = g[10], pl = g[11];
   bool inside = true;
   PixelWalk px(k0, oh, ow);
   for (int64_t k = 0; k < kc; ++k, px.next()) {
@@ -228,13 +246,27 @@ bool filter_sliver(const Problem& p, int64_t i, int64_t mr, int64_t mr_full, int
     inside = inside && field_inside(g, y0, x0);
     per_k[k] = p.a + ((px.img * h + y0) * w + x0) * c;  // only dereferenced when inside
   }
+  return inside;
+}
+
+// Its rows [i, i + mr) (patch entries) at that k block. With `inside`
+// (filter_corners), roff[r] is patch entry i + r's offset from the field
+// corner (0 past mr: rows whose results are dropped), per_k stays as it is
+// and the result is true. Otherwise the entries are gathered, k-major and
+// zero-padded, into stage, per_k points there and the result is false.
+bool filter_sliver(const Problem& p, bool inside, int64_t i, int64_t mr, int64_t mr_full, int64_t k0, int64_t kc,
+                   float* stage, const float** per_k, int64_t* roff) {
+  for (int64_t r = 0; r < mr_full; ++r) roff[r] = r < mr ? p.conv_koff[i + r] : 0;
   if (inside) return true;
+  const int64_t* g = p.conv;
+  const int64_t h = g[0], w = g[1], c = g[2], kw = g[4], oh = g[6], ow = g[7];
+  const int64_t sh = g[8], sw = g[9], pt = g[10], pl = g[11], dh = g[12], dw = g[13];
   int64_t ry[16], rx[16], rc[16];  // per sliver row: its entry's place relative to the field corner
   for (int64_t r = 0; r < mr; ++r) {
     const int64_t e = i + r;
     ry[r] = e / (kw * c) * dh, rx[r] = e / c % kw * dw, rc[r] = e % c;
   }
-  px = PixelWalk(k0, oh, ow);
+  PixelWalk px(k0, oh, ow);
   for (int64_t k = 0; k < kc; ++k, px.next()) {
     const float* image = p.a + px.img * h * w * c;
     float* d = stage + k * mr_full;
@@ -384,7 +416,7 @@ void run_split(const Problem& p, int64_t mr, const Panels& bp, Block&& block) {
 #endif
 namespace isa_avx512 {
 using V = __m512;
-constexpr int W = 16, MR = 12;
+constexpr int W = 16, MR = 8;
 inline V vload(const float* p) { return _mm512_loadu_ps(p); }
 inline void vstore(float* p, V v) { _mm512_storeu_ps(p, v); }
 inline V vzero() { return _mm512_setzero_ps(); }

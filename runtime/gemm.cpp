@@ -179,18 +179,29 @@ bool field_inside(const int64_t* g, int64_t y0, int64_t x0) {
 }
 
 // Row pointers of the implicit op(a): rows [i, i + mr) at k steps
-// [k0, k0 + kc), which lie in one segment (k_block). A row whose taps there
+// [k0, k0 + kc), which lie in one segment (k_block) and touch `taps`. A row whose taps there
 // all read pixels points into a (its taps' pixels are adjacent); a row that
 // reads only padding (for the adjoint: no output pixel) points at `zeros`;
 // any other is gathered into stage + r * kKC with zeros where nothing is read.
-void conv_rows(const Problem& p, int64_t i, int64_t mr, int64_t k0, int64_t kc, const float* zeros, float* stage,
-               const float** rows) {
+// The taps a k block [k0, k0 + kc) of a conv's op(a) touches (t0..t1 along
+// k, (ta, tb) of the first and last), resolved once per block.
+struct BlockTaps {
+  int64_t t0, t1;
+  Tap first, last;
+};
+BlockTaps block_taps(const Problem& p, int64_t k0, int64_t kc) {
+  const int64_t c = tap_channels(p), t0 = k0 / c, t1 = (k0 + kc - 1) / c;
+  return {t0, t1, conv_tap(p, t0), conv_tap(p, t1)};
+}
+
+void conv_rows(const Problem& p, const BlockTaps& taps, int64_t i, int64_t mr, int64_t k0, int64_t kc,
+               const float* zeros, float* stage, const float** rows) {
   const int64_t* g = p.conv;
   const int64_t c = tap_channels(p);
-  const int64_t t0 = k0 / c, t1 = (k0 + kc - 1) / c, ch = k0 % c;  // the taps the block touches
+  const int64_t t0 = taps.t0, t1 = taps.t1, ch = k0 % c;
   const int64_t ph = p.conv_adjoint ? g[0] : g[6], pw = p.conv_adjoint ? g[1] : g[7];  // rows' pixels
   const int64_t other = p.conv_adjoint ? g[6] * g[7] : g[0] * g[1];                      // read side's
-  const Tap first_tap = conv_tap(p, t0), last_tap = conv_tap(p, t1);  // once per sliver: no division per row
+  const Tap first_tap = taps.first, last_tap = taps.last;
   // Whether row pixel (y, x) reads a pixel at every tap of the block (then
   // adjacent pixels, the first at `first`).
   auto reads_all = [&](int64_t y, int64_t x, int64_t& first) {

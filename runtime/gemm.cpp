@@ -171,15 +171,26 @@ struct PixelWalk {
       if (++y == ph) y = 0, ++img;
     }
   }
+  void advance(int64_t n) {  // n pixels on, without a division
+    for (x += n; x >= pw; x -= pw)
+      if (++y == ph) y = 0, ++img;
+  }
 };
+
+// The walk over a conv's op(a) rows (output pixels; for the adjoint input
+// pixels) from row i.
+PixelWalk row_walk(const Problem& p, int64_t i) {
+  const int64_t* g = p.conv;
+  return p.conv_adjoint ? PixelWalk(i, g[0], g[1]) : PixelWalk(i, g[6], g[7]);
+}
 
 // Whether the receptive field with corner (y0, x0) lies inside the image (geom g).
 bool field_inside(const int64_t* g, int64_t y0, int64_t x0) {
   return y0 >= 0 && y0 + (g[3] - 1) * g[12] < g[0] && x0 >= 0 && x0 + (g[4] - 1) * g[13] < g[1];
 }
 
-// Row pointers of the implicit op(a): rows [i, i + mr) at k steps
-// [k0, k0 + kc), which lie in one segment (k_block) and touch `taps`. A row whose taps there
+// Row pointers of the implicit op(a): rows [i, i + mr) (px: row i's pixel)
+// at k steps [k0, k0 + kc), which lie in one segment (k_block) and touch `taps`. A row whose taps there
 // all read pixels points into a (its taps' pixels are adjacent); a row that
 // reads only padding (for the adjoint: no output pixel) points at `zeros`;
 // any other is gathered into stage + r * kKC with zeros where nothing is read.
@@ -194,12 +205,11 @@ BlockTaps block_taps(const Problem& p, int64_t k0, int64_t kc) {
   return {t0, t1, conv_tap(p, t0), conv_tap(p, t1)};
 }
 
-void conv_rows(const Problem& p, const BlockTaps& taps, int64_t i, int64_t mr, int64_t k0, int64_t kc,
+void conv_rows(const Problem& p, const BlockTaps& taps, PixelWalk px, int64_t mr, int64_t k0, int64_t kc,
                const float* zeros, float* stage, const float** rows) {
   const int64_t* g = p.conv;
   const int64_t c = tap_channels(p);
-  const int64_t t0 = taps.t0, t1 = taps.t1, ch = k0 % c;
-  const int64_t ph = p.conv_adjoint ? g[0] : g[6], pw = p.conv_adjoint ? g[1] : g[7];  // rows' pixels
+  const int64_t t0 = taps.t0, t1 = taps.t1, ch = k0 % c, pw = px.pw;
   const int64_t other = p.conv_adjoint ? g[6] * g[7] : g[0] * g[1];                      // read side's
   const Tap first_tap = taps.first, last_tap = taps.last;
   // Whether row pixel (y, x) reads a pixel at every tap of the block (then
@@ -213,7 +223,6 @@ void conv_rows(const Problem& p, const BlockTaps& taps, int64_t i, int64_t mr, i
   // valid x form an interval), `step` read pixels after the one before.
   const int64_t step = p.conv_adjoint ? 1 : g[9];
   const bool linear = !p.conv_adjoint || g[9] == 1;
-  PixelWalk px(i, ph, pw);
   for (int64_t r = 0; r < mr; ++r, px.next()) {
     const float* image = p.a + px.img * other * c;
     int64_t first = 0, last = 0;
@@ -291,19 +300,18 @@ bool filter_sliver(const Problem& p, bool inside, int64_t i, int64_t mr, int64_t
   return false;
 }
 
-// Rows [i, i + mr) of conv2d's op(a) through conv_koff, at k steps [k0, k0 + kc):
+// Rows [i, i + mr) of conv2d's op(a) (px: row i's pixel) through conv_koff, at k steps [k0, k0 + kc):
 // when all mr_full rows are pixels whose receptive field lies inside the
 // image, rows[r] is the field's corner and the result is true; else every
 // row's entries are gathered into stage + r * kKC (zeros for padding and
 // rows past mr), rows[r] points there and the result is false.
-bool conv_fields(const Problem& p, int64_t i, int64_t mr, int64_t mr_full, int64_t k0, int64_t kc, float* stage,
+bool conv_fields(const Problem& p, PixelWalk px, int64_t mr, int64_t mr_full, int64_t k0, int64_t kc, float* stage,
                  const float** rows) {
   const int64_t* g = p.conv;
-  const int64_t h = g[0], w = g[1], c = g[2], kw = g[4], oh = g[6], ow = g[7];
+  const int64_t h = g[0], w = g[1], c = g[2], kw = g[4];
   const int64_t sh = g[8], sw = g[9], pt = g[10], pl = g[11], dh = g[12], dw = g[13];
   int64_t y0[16], x0[16], base[16];
   bool inside = mr == mr_full;
-  PixelWalk px(i, oh, ow);
   for (int64_t r = 0; r < mr; ++r, px.next()) {
     y0[r] = px.y * sh - pt, x0[r] = px.x * sw - pl, base[r] = px.img * h * w * c;
     inside = inside && field_inside(g, y0[r], x0[r]);

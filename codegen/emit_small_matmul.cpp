@@ -1,10 +1,16 @@
 // Small matmuls inline: c[m, p] = op(a)[m, K] * op(b)[K, p] as vector FMA
 // chains in the kernel itself, with no call into the runtime GEMM and no
 // packing, and the contraction's epilogue (epilogue.h: bias, activation,
-// relu's backward mask, as runtime/gemm.h applies them) on each row's
-// accumulators before they are stored. An LSTM step's products ([N,10] x [10,40] and the like) are so small
-// that the call, dispatch and packing of kiln_gemm_f32 cost more than the
-// arithmetic.
+// relu's backward mask, as runtime/gemm.h applies them): bias and relu (and
+// the mask) on each row's accumulators before they are stored, a sigmoid or
+// tanh (and the mask after it) in one pass over c. An LSTM step's products
+// ([N,10] x [10,40] and the like) are so small that the call, dispatch and
+// packing of kiln_gemm_f32 cost more than the arithmetic.
+//
+// Compile time: every loop here (rows, k, the epilogue pass) stays a loop
+// that O3 neither unrolls nor vectorizes again (mark_vector_loop), and each
+// piece of code exists once per kernel: unrolled k loops and per-row copies
+// of the activation made these kernels most of a small model's compile time.
 //
 // Bitwise the runtime GEMM's result (runtime/gemm.h): each element of c is
 // one chain c = fma(a_k, b_k, c) over k in increasing order from +0. Here one
@@ -17,6 +23,7 @@
 #include <llvm/IR/Intrinsics.h>
 
 #include <algorithm>
+#include <functional>
 #include <tuple>
 
 #include "codegen/emit.h"
@@ -50,6 +57,8 @@ struct SmallMatmul {
   // A row of c as vectors of power-of-two widths (no wider than 16 floats,
   // e.g. 40 = 16 + 16 + 8), so that every load and store is a legal vector.
   std::vector<std::pair<int64_t, int64_t>> pieces;  // (first column, width)
+  // The activation is a transcendental one, applied by flat_epilogue.
+  bool flat_act() const { return act == KILN_ACT_SIGMOID || act == KILN_ACT_TANH; }
 };
 
 // Splits p columns into power-of-two pieces of at most 16.
@@ -60,16 +69,56 @@ std::vector<std::pair<int64_t, int64_t>> row_pieces(int64_t p) {
   return out;
 }
 
-// op(a)[i, kk].
-Value* a_at(KernelCtx& k, const SmallMatmul& s, Value* i, Value* kk) {
-  llvm::IRBuilder<>& b = k.b;
-  Value* idx = s.ta ? b.CreateAdd(b.CreateMul(kk, s.lda), i) : b.CreateAdd(b.CreateMul(i, s.lda), kk);
-  return b.CreateLoad(b.getFloatTy(), b.CreateInBoundsGEP(b.getFloatTy(), s.a, idx));
+// Loop metadata for loops that already are vector code: O3 neither unrolls
+// nor vectorizes them again (unrolling the short static k loops multiplied
+// the code, and the compile time, several times over for no speed).
+void mark_vector_loop(KernelCtx& k, llvm::Instruction* latch) {
+  llvm::LLVMContext& c = k.ctx();
+  llvm::Metadata* unroll = llvm::MDNode::get(c, llvm::MDString::get(c, "llvm.loop.unroll.disable"));
+  llvm::Metadata* width = llvm::MDNode::get(
+      c, {llvm::MDString::get(c, "llvm.loop.vectorize.width"), llvm::ConstantAsMetadata::get(k.b.getInt32(1))});
+  llvm::MDNode* loop = llvm::MDNode::getDistinct(c, {nullptr, unroll, width});
+  loop->replaceOperandWith(0, loop);
+  latch->setMetadata(llvm::LLVMContext::MD_loop, loop);
 }
 
-// The epilogue (runtime/gemm.h's order and float operations) on the piece
-// v of row i at column j: + bias, activation, relu's backward mask.
-Value* epilogue(KernelCtx& k, const SmallMatmul& s, Value* v, Value* i, int64_t j) {
+using Carried = std::vector<Value*>;
+
+// for (i = 0; i < count; ++i) v = step(i, v), v starting at `init`, as one
+// loop (mark_vector_loop) whose carried values are phis; returns v after it.
+Carried emit_carried_loop(KernelCtx& k, Value* count, const Carried& init,
+                          const std::function<Carried(Value* i, const Carried& v)>& step) {
+  llvm::IRBuilder<>& b = k.b;
+  llvm::BasicBlock* pre = b.GetInsertBlock();
+  llvm::BasicBlock* head = llvm::BasicBlock::Create(k.ctx(), "chain", k.fn);
+  llvm::BasicBlock* body = llvm::BasicBlock::Create(k.ctx(), "chain.body", k.fn);
+  llvm::BasicBlock* exit = llvm::BasicBlock::Create(k.ctx(), "chain.exit", k.fn);
+  b.CreateBr(head);
+  b.SetInsertPoint(head);
+  llvm::PHINode* i = b.CreatePHI(k.i64(), 2, "i");
+  i->addIncoming(k.c64(0), pre);
+  std::vector<llvm::PHINode*> phis;
+  Carried v;
+  for (Value* x : init) {
+    phis.push_back(b.CreatePHI(x->getType(), 2));
+    phis.back()->addIncoming(x, pre);
+    v.push_back(phis.back());
+  }
+  b.CreateCondBr(b.CreateICmpSLT(i, count), body, exit);
+  b.SetInsertPoint(body);
+  Carried next = step(i, v);
+  llvm::BasicBlock* latch = b.GetInsertBlock();
+  i->addIncoming(b.CreateAdd(i, k.c64(1), "i.next", true, true), latch);
+  for (size_t q = 0; q < phis.size(); ++q) phis[q]->addIncoming(next[q], latch);
+  mark_vector_loop(k, b.CreateBr(head));
+  b.SetInsertPoint(exit);
+  return v;
+}
+
+// The epilogue steps applied to each row's accumulators (runtime/gemm.h's
+// order and float operations): + bias, relu, and relu's backward mask unless
+// a transcendental activation comes first (then flat_epilogue does it).
+Value* row_epilogue(KernelCtx& k, const SmallMatmul& s, Value* v, Value* i, int64_t j) {
   llvm::IRBuilder<>& b = k.b;
   llvm::Type* f32 = b.getFloatTy();
   llvm::Type* t = v->getType();
@@ -79,50 +128,83 @@ Value* epilogue(KernelCtx& k, const SmallMatmul& s, Value* v, Value* i, int64_t 
   };
   if (s.bias) v = b.CreateFAdd(v, piece(s.bias, k.c64(j)));
   if (s.act == KILN_ACT_RELU) v = b.CreateSelect(b.CreateFCmpOLT(v, zero), zero, v);
-  if (s.act == KILN_ACT_SIGMOID) v = emit_sigmoid_f32(b, v);
-  if (s.act == KILN_ACT_TANH) v = emit_tanh_f32(b, v);
-  if (s.mask)
+  if (s.mask && !s.flat_act())
     v = b.CreateSelect(b.CreateFCmpOGT(piece(s.mask, b.CreateAdd(b.CreateMul(i, k.c64(s.p)), k.c64(j))), zero), v,
                        zero);
   return v;
 }
 
-// Rows [i0, i0 + n) of c: n rows of vector accumulators, one pass over k,
-// then the epilogue.
+// The rest of the epilogue after a sigmoid/tanh activation (the activation,
+// then relu's backward mask) over all of c[0, m*p) in masked 16-float
+// vectors: one copy of the activation's code rather than one per row piece.
+void flat_epilogue(KernelCtx& k, const SmallMatmul& s) {
+  if (!s.flat_act()) return;
+  llvm::IRBuilder<>& b = k.b;
+  llvm::Type* f32 = b.getFloatTy();
+  constexpr unsigned kW = 16;
+  auto* vt = llvm::FixedVectorType::get(f32, kW);
+  Value* zero = llvm::Constant::getNullValue(vt);
+  Value* total = b.CreateMul(s.m, k.c64(s.p));
+  std::vector<llvm::Constant*> lanes;
+  for (unsigned l = 0; l < kW; ++l) lanes.push_back(b.getInt64(l));
+  Value* iota = llvm::ConstantVector::get(lanes);
+  Value* chunks = b.CreateUDiv(b.CreateAdd(total, k.c64(kW - 1)), k.c64(kW));
+  emit_carried_loop(k, chunks, {}, [&](Value* ch, const Carried&) {
+    Value* at = b.CreateMul(ch, k.c64(kW));
+    Value* live = b.CreateICmpULT(iota, b.CreateVectorSplat(kW, b.CreateSub(total, at)));
+    Value* dst = b.CreateInBoundsGEP(f32, s.c, at);
+    Value* v = b.CreateMaskedLoad(vt, dst, llvm::Align(4), live, zero);
+    v = s.act == KILN_ACT_SIGMOID ? emit_sigmoid_f32(b, v) : emit_tanh_f32(b, v);
+    if (s.mask) {
+      Value* m = b.CreateMaskedLoad(vt, b.CreateInBoundsGEP(f32, s.mask, at), llvm::Align(4), live, zero);
+      v = b.CreateSelect(b.CreateFCmpOGT(m, zero), v, zero);
+    }
+    b.CreateMaskedStore(v, dst, llvm::Align(4), live);
+    return Carried{};
+  });
+}
+
+// Rows [i0, i0 + n) of c: n rows of vector accumulators through one loop
+// over k, then the row epilogue and the stores.
 void emit_rows(KernelCtx& k, const SmallMatmul& s, Value* i0, int64_t n) {
   llvm::IRBuilder<>& b = k.b;
   llvm::Type* f32 = b.getFloatTy();
-  std::vector<llvm::AllocaInst*> acc;  // [r * pieces + q]
+  std::vector<llvm::Type*> piece_t;
+  for (auto [j, w] : s.pieces) piece_t.push_back(llvm::FixedVectorType::get(f32, static_cast<unsigned>(w)));
+  Carried zeros;  // [r * pieces + q]
   for (int64_t r = 0; r < n; ++r)
-    for (auto [j, w] : s.pieces) {
-      auto* t = llvm::FixedVectorType::get(f32, static_cast<unsigned>(w));
-      acc.push_back(k.local(t, "acc"));
-      b.CreateStore(llvm::Constant::getNullValue(t), acc.back());
-    }
-  emit_for(k, k.c64(0), s.k, [&](Value* kk) {
+    for (llvm::Type* t : piece_t) zeros.push_back(llvm::Constant::getNullValue(t));
+  // op(a)[i0 + r, kk] is at a_row[r] + kk (a stored [m, K]) or a + kk * lda + i0 + r (a^T).
+  std::vector<Value*> a_row;
+  if (!s.ta)
+    for (int64_t r = 0; r < n; ++r)
+      a_row.push_back(b.CreateInBoundsGEP(f32, s.a, b.CreateMul(b.CreateAdd(i0, k.c64(r)), s.lda)));
+  Carried acc = emit_carried_loop(k, s.k, zeros, [&](Value* kk, const Carried& acc) {
     Value* brow = b.CreateInBoundsGEP(f32, s.b, b.CreateMul(kk, k.c64(s.p)));
     std::vector<Value*> bv;
-    for (auto [j, w] : s.pieces)
-      bv.push_back(b.CreateAlignedLoad(llvm::FixedVectorType::get(f32, static_cast<unsigned>(w)),
-                                       b.CreateConstInBoundsGEP1_64(f32, brow, static_cast<uint64_t>(j)),
+    for (size_t q = 0; q < s.pieces.size(); ++q)
+      bv.push_back(b.CreateAlignedLoad(piece_t[q],
+                                       b.CreateConstInBoundsGEP1_64(f32, brow, static_cast<uint64_t>(s.pieces[q].first)),
                                        llvm::MaybeAlign(4)));
+    Value* a_col = s.ta ? b.CreateInBoundsGEP(f32, s.a, b.CreateAdd(b.CreateMul(kk, s.lda), i0)) : nullptr;
+    Carried next;
     for (int64_t r = 0; r < n; ++r) {
-      Value* a = a_at(k, s, b.CreateAdd(i0, k.c64(r)), kk);
+      Value* at = s.ta ? b.CreateConstInBoundsGEP1_64(f32, a_col, static_cast<uint64_t>(r))
+                       : b.CreateInBoundsGEP(f32, a_row[static_cast<size_t>(r)], kk);
+      Value* a = b.CreateLoad(f32, at);
       for (size_t q = 0; q < s.pieces.size(); ++q) {
-        llvm::AllocaInst* slot = acc[static_cast<size_t>(r) * s.pieces.size() + q];
-        llvm::Type* t = slot->getAllocatedType();
-        llvm::Function* fma = llvm::Intrinsic::getDeclaration(&k.m, llvm::Intrinsic::fma, {t});
+        llvm::Function* fma = llvm::Intrinsic::getDeclaration(&k.m, llvm::Intrinsic::fma, {piece_t[q]});
         Value* av = b.CreateVectorSplat(static_cast<unsigned>(s.pieces[q].second), a);
-        b.CreateStore(b.CreateCall(fma, {av, bv[q], b.CreateLoad(t, slot)}), slot);
+        next.push_back(b.CreateCall(fma, {av, bv[q], acc[static_cast<size_t>(r) * s.pieces.size() + q]}));
       }
     }
+    return next;
   });
   for (int64_t r = 0; r < n; ++r) {
     Value* i = b.CreateAdd(i0, k.c64(r));
     Value* dst = b.CreateInBoundsGEP(f32, s.c, b.CreateMul(i, k.c64(s.p)));
     for (size_t q = 0; q < s.pieces.size(); ++q) {
-      llvm::AllocaInst* slot = acc[static_cast<size_t>(r) * s.pieces.size() + q];
-      Value* v = epilogue(k, s, b.CreateLoad(slot->getAllocatedType(), slot), i, s.pieces[q].first);
+      Value* v = row_epilogue(k, s, acc[static_cast<size_t>(r) * s.pieces.size() + q], i, s.pieces[q].first);
       b.CreateAlignedStore(v, b.CreateConstInBoundsGEP1_64(f32, dst, static_cast<uint64_t>(s.pieces[q].first)),
                            llvm::MaybeAlign(4));
     }
@@ -180,10 +262,17 @@ bool emit_small_matmul(KernelCtx& k) {
   b.CreateBr(done);
   b.SetInsertPoint(inl);
   s.b = b_rows(k, k.in[1], tb, kd.c, p.c);
-  Value* full = b.CreateMul(b.CreateSDiv(s.m, k.c64(s.rows)), k.c64(s.rows));
-  emit_for(k, k.c64(0), b.CreateSDiv(s.m, k.c64(s.rows)),
-           [&](Value* blk) { emit_rows(k, s, b.CreateMul(blk, k.c64(s.rows)), s.rows); });
-  emit_for(k, full, s.m, [&](Value* i) { emit_rows(k, s, i, 1); });
+  Value* blocks = b.CreateSDiv(s.m, k.c64(s.rows));
+  Value* full = b.CreateMul(blocks, k.c64(s.rows));
+  emit_carried_loop(k, blocks, {}, [&](Value* blk, const Carried&) {
+    emit_rows(k, s, b.CreateMul(blk, k.c64(s.rows)), s.rows);
+    return Carried{};
+  });
+  emit_carried_loop(k, b.CreateSub(s.m, full), {}, [&](Value* r, const Carried&) {
+    emit_rows(k, s, b.CreateAdd(full, r), 1);
+    return Carried{};
+  });
+  flat_epilogue(k, s);
   b.CreateBr(done);
   b.SetInsertPoint(done);
   return true;

@@ -88,7 +88,7 @@ void emit_nest(KernelCtx& k, const std::vector<Sym>& dims, const std::vector<Acc
 // function `<kernel>.par` whose `child` context holds the kernel's buffers
 // (noalias) and N; the ranges depend only on count and the thread count, so
 // a body whose items write disjoint elements gives the same bits for any.
-void emit_parallel_for(KernelCtx& k, llvm::Value* count, int64_t bytes_per_item,
+void emit_parallel_for(KernelCtx& k, llvm::Value* count, llvm::Value* bytes_per_item,
                        const std::function<void(KernelCtx& child, llvm::Value* lo, llvm::Value* hi)>& body);
 // Writes `value` (of the element type) to every element of buf[0, count).
 void emit_fill(KernelCtx& k, llvm::Value* buf, llvm::Type* elem, llvm::Value* count, llvm::Value* value);
@@ -111,11 +111,17 @@ void emit_slice(KernelCtx& k);
 void emit_concat(KernelCtx& k);
 void emit_pad(KernelCtx& k);
 void emit_reduce(KernelCtx& k);
-// The element a reduction reads at one point of its nest, given the pointers of its `reads`.
-using ElementFn = std::function<llvm::Value*(const std::vector<llvm::Value*>& ptrs)>;
+// What a reduction reads, in a kernel context (the kernel's own, or the body
+// of a parallel loop, whose buffers are its own arguments).
+using ReadsFn = std::function<std::vector<Access>(KernelCtx& k)>;
+// The element a reduction reads at one point of its nest, given the pointers of its reads.
+using ElementFn = std::function<llvm::Value*(KernelCtx& k, const std::vector<llvm::Value*>& ptrs)>;
 // Reduction `red` of the tensor whose element is value(...) into k.out[0] in the
-// interpreter's order (sum/mean accumulate in double in k.scratch[0]).
-void emit_reduction(KernelCtx& k, const ir::Node& red, std::vector<Access> reads, const ElementFn& value);
+// interpreter's order (sum/mean accumulate in double in k.scratch[0]). A sum
+// or mean over every axis but the last, of 32+ columns in blocks of 16, splits
+// the column blocks over the thread pool: each column is still one sum over
+// the rows in order, so the bits do not depend on the thread count.
+void emit_reduction(KernelCtx& k, const ir::Node& red, const ReadsFn& reads, const ElementFn& value);
 // A fusion region as one loop nest (region.h), or else as a call of its body.
 void emit_fusion(KernelCtx& k);
 void emit_argmax(KernelCtx& k);

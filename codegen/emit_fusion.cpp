@@ -72,8 +72,9 @@ void emit_loop(KernelCtx& k, const RegionNest& r) {
 // A reduction region: the reduction's nest with the chain evaluated inside it.
 void emit_reduction_region(KernelCtx& k, const RegionNest& r) {
   const ir::Value* x = r.reduction->operands[0];
-  emit_reduction(k, *r.reduction, read_accesses(k, r),
-                 [&](const std::vector<Value*>& p) { return point_values(k, r, p).at(x); });
+  emit_reduction(
+      k, *r.reduction, [&](KernelCtx& ck) { return read_accesses(ck, r); },
+      [&](KernelCtx& ck, const std::vector<Value*>& p) { return point_values(ck, r, p).at(x); });
 }
 
 // The region's body as a graph function of per-node kernels, called once.

@@ -93,7 +93,7 @@ void emit_conv(KernelCtx& k) {
   k.b.CreateCall(fn, args);
 }
 
-void emit_parallel_for(KernelCtx& k, Value* count, int64_t bytes_per_item,
+void emit_parallel_for(KernelCtx& k, Value* count, Value* bytes_per_item,
                        const std::function<void(KernelCtx&, Value*, Value*)>& body) {
   llvm::LLVMContext& c = k.ctx();
   llvm::Type* p = ptr_t(c);
@@ -141,7 +141,7 @@ void emit_parallel_for(KernelCtx& k, Value* count, int64_t bytes_per_item,
   for (size_t i = 0; i < bufs.size(); ++i) b.CreateStore(bufs[i], b.CreateConstInBoundsGEP1_64(p, ctx, i));
   b.CreateStore(b.CreateIntToPtr(k.n, p), b.CreateConstInBoundsGEP1_64(p, ctx, bufs.size()));
   auto run = k.callee("kiln_rt_parallel_for", llvm::FunctionType::get(b.getVoidTy(), {p, p, i64, i64}, false));
-  b.CreateCall(run, {tramp, ctx, count, k.c64(bytes_per_item)});
+  b.CreateCall(run, {tramp, ctx, count, bytes_per_item});
 }
 
 void emit_scan(KernelCtx& k) {

@@ -79,7 +79,28 @@ void emit_pad(KernelCtx& k) {
        {k.in[0], nullptr, sym_strides(xt)});
 }
 
-void emit_reduction(KernelCtx& k, const ir::Node& red, std::vector<Access> reads, const ElementFn& value) {
+namespace {
+
+constexpr int64_t kColumnBlock = 16;  // columns per item of a parallel column reduction
+
+// Whether `red` sums (or averages) x over every axis but the last, whose
+// columns split into 2+ blocks of kColumnBlock, and every read steps along
+// that axis by a fixed amount: then emit_reduction splits the column blocks.
+bool column_blocks(const ir::Node& red, const std::vector<bool>& drop, const std::vector<Access>& reads) {
+  const ir::TensorType& xt = red.operands[0]->type;
+  if (red.op == ir::OpKind::ReduceMax || xt.dtype != ir::DType::f32 || xt.rank() < 2 || drop.back()) return false;
+  for (size_t d = 0; d + 1 < drop.size(); ++d)
+    if (!drop[d]) return false;
+  const int64_t c = xt.shape.back();
+  if (c < 2 * kColumnBlock || c % kColumnBlock != 0) return false;
+  for (const Access& a : reads)
+    if (a.strides.back().n) return false;
+  return true;
+}
+
+}  // namespace
+
+void emit_reduction(KernelCtx& k, const ir::Node& red, const ReadsFn& reads_of, const ElementFn& value) {
   const ir::TensorType &rt = red.results[0]->type, &xt = red.operands[0]->type;
   llvm::IRBuilder<>& b = k.b;
   std::vector<bool> drop(static_cast<size_t>(xt.rank()), false);
@@ -89,13 +110,14 @@ void emit_reduction(KernelCtx& k, const ir::Node& red, std::vector<Access> reads
   for (size_t d = 0, j = 0; d < drop.size(); ++d) to_out.push_back(drop[d] ? Sym{0, false} : rst[j++]);
   Value* n_out = elements(k, rt);
   const bool f = xt.dtype == ir::DType::f32;
-  const size_t nr = reads.size();
   // The nest visits the input in row-major order: reads..., then the output or accumulator.
-  auto accumulate = [&](Value* buf, llvm::Type* acc_t, const std::function<Value*(Value*, Value*)>& step) {
+  auto accumulate = [&](KernelCtx& ck, std::vector<Access> reads, Value* buf, llvm::Type* acc_t,
+                        const std::vector<Sym>& dims, const std::function<Value*(Value*, Value*)>& step) {
+    const size_t nr = reads.size();
     reads.push_back({buf, acc_t, to_out});
-    emit_nest(k, sym_dims(xt), reads, [&](const auto&, const std::vector<Value*>& p) {
-      Value* v = value(std::vector<Value*>(p.begin(), p.begin() + static_cast<std::ptrdiff_t>(nr)));
-      b.CreateStore(step(b.CreateLoad(acc_t, p[nr]), v), p[nr]);
+    emit_nest(ck, dims, reads, [&](const auto&, const std::vector<Value*>& p) {
+      Value* v = value(ck, std::vector<Value*>(p.begin(), p.begin() + static_cast<std::ptrdiff_t>(nr)));
+      ck.b.CreateStore(step(ck.b.CreateLoad(acc_t, p[nr]), v), p[nr]);
     });
   };
 
@@ -104,7 +126,7 @@ void emit_reduction(KernelCtx& k, const ir::Node& red, std::vector<Access> reads
     Value* init = f ? static_cast<Value*>(llvm::ConstantFP::getInfinity(e, true))
                     : b.getInt32(static_cast<uint32_t>(std::numeric_limits<int32_t>::min()));
     emit_fill(k, k.out[0], e, n_out, init);
-    accumulate(k.out[0], e, [&](Value* o, Value* v) -> Value* {
+    accumulate(k, reads_of(k), k.out[0], e, sym_dims(xt), [&](Value* o, Value* v) -> Value* {
       if (!f) return b.CreateSelect(b.CreateICmpSGT(v, o), v, o);
       // if (v > o || isnan(v)) o = isnan(o) ? o : v
       Value* take = b.CreateOr(b.CreateFCmpOGT(v, o), b.CreateFCmpUNO(v, v));
@@ -115,10 +137,32 @@ void emit_reduction(KernelCtx& k, const ir::Node& red, std::vector<Access> reads
   // Sum/mean: 8-byte accumulators in scratch, then one rounding per output.
   llvm::Type* acc_t = f ? b.getDoubleTy() : b.getInt64Ty();
   emit_fill(k, k.scratch[0], acc_t, n_out, llvm::Constant::getNullValue(acc_t));
-  accumulate(k.scratch[0], acc_t, [&](Value* a, Value* v) {
-    v = f ? b.CreateFPExt(v, acc_t) : b.CreateSExt(v, acc_t);
-    return f ? b.CreateFAdd(a, v) : b.CreateAdd(a, v);
-  });
+  auto add = [&](KernelCtx& ck) {
+    return [&ck, f, acc_t](Value* a, Value* v) {
+      v = f ? ck.b.CreateFPExt(v, acc_t) : ck.b.CreateSExt(v, acc_t);
+      return f ? ck.b.CreateFAdd(a, v) : ck.b.CreateAdd(a, v);
+    };
+  };
+  if (column_blocks(red, drop, reads_of(k))) {
+    // Column blocks [lo, hi) of the [rows, C] view, each over all rows in order.
+    std::vector<Sym> dims = sym_dims(xt);
+    const int64_t c = dims.back().c;
+    dims.back() = {kColumnBlock, false};
+    Value* rows = k.c64(1);
+    for (size_t d = 0; d + 1 < dims.size(); ++d) rows = b.CreateMul(rows, k.sym(dims[d]));
+    emit_parallel_for(k, k.c64(c / kColumnBlock), b.CreateMul(rows, k.c64(kColumnBlock * 4)),
+                      [&](KernelCtx& ck, Value* lo, Value* hi) {
+                        emit_for(ck, lo, hi, [&](Value* block) {
+                          Value* col = ck.b.CreateMul(block, ck.c64(kColumnBlock));
+                          std::vector<Access> reads = reads_of(ck);
+                          for (Access& a : reads)
+                            a.base = ck.b.CreateInBoundsGEP(a.elem, a.base, ck.b.CreateMul(col, ck.c64(a.strides.back().c)));
+                          accumulate(ck, reads, ck.b.CreateInBoundsGEP(acc_t, ck.scratch[0], col), acc_t, dims, add(ck));
+                        });
+                      });
+  } else {
+    accumulate(k, reads_of(k), k.scratch[0], acc_t, sym_dims(xt), add(k));
+  }
   Value* count = nullptr;
   if (red.op == ir::OpKind::ReduceMean) {
     Value* n_in = elements(k, xt);
@@ -137,8 +181,9 @@ void emit_reduction(KernelCtx& k, const ir::Node& red, std::vector<Access> reads
 void emit_reduce(KernelCtx& k) {
   const ir::TensorType& xt = operand_type(k, 0);
   llvm::Type* e = et(k, xt);
-  emit_reduction(k, k.node, {{k.in[0], e, sym_strides(xt)}},
-                 [&](const std::vector<Value*>& p) { return k.b.CreateLoad(e, p[0]); });
+  emit_reduction(
+      k, k.node, [&](KernelCtx& ck) { return std::vector<Access>{{ck.in[0], e, sym_strides(xt)}}; },
+      [&](KernelCtx& ck, const std::vector<Value*>& p) { return ck.b.CreateLoad(e, p[0]); });
 }
 
 void emit_argmax(KernelCtx& k) {
@@ -289,7 +334,7 @@ void emit_max_pool(KernelCtx& k) {
   llvm::IRBuilder<>& b = k.b;
   llvm::Type* f = b.getFloatTy();
   if (unrollable(g)) {  // images split over the thread pool
-    emit_parallel_for(k, k.sym(g.n), (g.h * g.w + g.oh * g.ow) * g.c * 4, [&](KernelCtx& ck, Value* lo, Value* hi) {
+    emit_parallel_for(k, k.sym(g.n), k.c64((g.h * g.w + g.oh * g.ow) * g.c * 4), [&](KernelCtx& ck, Value* lo, Value* hi) {
       for_each_window_unrolled(ck, g, lo, hi,
                                [&](const std::vector<Value*>&, Value*, Value* best, Value* by, Value* c) {
                                  ck.b.CreateStore(best, ck.b.CreateInBoundsGEP(f, ck.out[0], ck.b.CreateAdd(by, c)));
@@ -343,7 +388,7 @@ void emit_max_pool_grad(KernelCtx& k) {
     // 0 + dy at the winner (so -0 becomes +0, as there) and 0 elsewhere.
     // Images split over the thread pool.
     Value* zero = llvm::ConstantFP::get(f, 0.0);
-    emit_parallel_for(k, k.sym(g.n), (2 * g.h * g.w + g.oh * g.ow) * g.c * 4, [&](KernelCtx& ck, Value* lo, Value* hi) {
+    emit_parallel_for(k, k.sym(g.n), k.c64((2 * g.h * g.w + g.oh * g.ow) * g.c * 4), [&](KernelCtx& ck, Value* lo, Value* hi) {
       llvm::IRBuilder<>& cb = ck.b;
       for_each_window_unrolled(
           ck, g, lo, hi, [&](const std::vector<Value*>& cells, Value* winner, Value*, Value* by, Value* c) {

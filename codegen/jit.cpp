@@ -44,8 +44,9 @@ namespace {
 // 2: exp/tanh/sigmoid inline (emit_math.cpp); 3: fused regions; 4: contraction epilogues (runtime calls take
 // bias, mask, relu); 5: parallel max pooling, filter gradient without patch scratch; 6: sigmoid and tanh
 // epilogues; 7: conv2d without patch scratch; 8: filter gradient without patch scratch; 9: small matmuls inline
-// (emit_small_matmul.cpp); 10: with their epilogue; 11: their k and row loops stay loops
-constexpr const char* kCodegenVersion = "kiln-codegen-11";
+// (emit_small_matmul.cpp); 10: with their epilogue; 11: their k and row loops stay loops; 12: column
+// reductions split over threads
+constexpr const char* kCodegenVersion = "kiln-codegen-12";
 
 using EntryFn = void (*)(void** params, void** results, int64_t n, void* fixed, void* batch, int32_t* err);
 

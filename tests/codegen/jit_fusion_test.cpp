@@ -12,6 +12,7 @@
 #include <regex>
 
 #include "ir/parser.h"
+#include "runtime/thread_pool.h"
 #include "jit_test_util.h"
 #include "kiln/kiln.h"
 #include "passes/pipelines.h"
@@ -71,6 +72,66 @@ TEST(FusedRegion, ReductionKeepsOnlyItsAccumulators) {
   // One double accumulator per row (the batch pool rounds it to 64 bytes per
   // sample); no buffer for the 256 bytes per sample of squares.
   EXPECT_EQ(prog->arena_bytes(32), 32 * 64);
+}
+
+// A sum or mean over every axis but the last (a bias gradient), plain and as a
+// reduction region: large ones split their 16-column blocks over the thread
+// pool (a `.par` body in the IR), each column still one sum over the rows in
+// order, so 1 and 2 threads give the interpreter's bits. 40 columns (not a
+// multiple of 16) stay on one thread.
+TEST(FusedRegion, ColumnReductionsSplitOverThreadsWithTheSameBits) {
+  struct Case {
+    const char* text;
+    bool parallel;
+  };
+  const Case cases[] = {
+      {R"(func @bias_grad(%x: f32[N,16,16,48]) -> (f32[48]) {
+  %s = reduce_sum %x {axes=[0,1,2]} : f32[48]
+  return %s
+}
+)",
+       true},
+      {R"(func @mean(%x: f32[N,4,64]) -> (f32[64]) {
+  %s = reduce_mean %x {axes=[0,1]} : f32[64]
+  return %s
+}
+)",
+       true},
+      {R"(func @masked(%x: f32[N,8,32], %m: f32[N,8,32]) -> (f32[32]) {
+  %fusion.masked = fusion %x, %m {kind="reduction"} : f32[32] {
+    ^masked(%x: f32[N,8,32], %m: f32[N,8,32]):
+    %p = mul %x, %m : f32[N,8,32]
+    %s = reduce_sum %p {axes=[0,1]} : f32[32]
+    return %s
+  }
+  return %fusion.masked
+}
+)",
+       true},
+      {R"(func @odd(%x: f32[N,40]) -> (f32[40]) {
+  %s = reduce_sum %x {axes=[0]} : f32[40]
+  return %s
+}
+)",
+       false},
+  };
+  for (const Case& c : cases) {
+    auto g = ir::parse_graph(c.text);
+    SCOPED_TRACE(g->name);
+    codegen::Jit jit(no_disk());
+    auto prog = jit.compile(*g);
+    EXPECT_EQ(prog->llvm_ir().find(".par.body") != std::string::npos, c.parallel);
+    const int32_t before = kiln_num_threads();
+    for (int64_t n : {1, 3, 1200}) {  // 1200: past the hand-off threshold (512 KB)
+      std::vector<Tensor> args = jit_test::random_args(*g, n, 11);
+      std::vector<Tensor> want = runtime::interpret(*g, args);
+      for (int32_t threads : {1, 2}) {
+        kiln_set_num_threads(threads);
+        EXPECT_TRUE(jit_test::close(prog->run(args)[0], want[0], 0)) << "N=" << n << ", threads " << threads;
+      }
+    }
+    kiln_set_num_threads(before);
+  }
 }
 
 // A contraction region's body: matmul, bias, then the unary op `act`.

@@ -171,6 +171,11 @@ struct PixelWalk {
       if (++y == ph) y = 0, ++img;
     }
   }
+  // Field by field: a copy of the whole struct (vector moves) right after
+  // advance() stored its fields stalls on store forwarding.
+  PixelWalk copy() const { return PixelWalk(img, y, x, ph, pw); }
+  PixelWalk(int64_t img_, int64_t y_, int64_t x_, int64_t ph_, int64_t pw_)
+      : img(img_), y(y_), x(x_), ph(ph_), pw(pw_) {}
   void advance(int64_t n) {  // n pixels on, without a division
     for (x += n; x >= pw; x -= pw)
       if (++y == ph) y = 0, ++img;
@@ -205,8 +210,9 @@ BlockTaps block_taps(const Problem& p, int64_t k0, int64_t kc) {
   return {t0, t1, conv_tap(p, t0), conv_tap(p, t1)};
 }
 
-void conv_rows(const Problem& p, const BlockTaps& taps, PixelWalk px, int64_t mr, int64_t k0, int64_t kc,
+void conv_rows(const Problem& p, const BlockTaps& taps, const PixelWalk& start, int64_t mr, int64_t k0, int64_t kc,
                const float* zeros, float* stage, const float** rows) {
+  PixelWalk px = start.copy();
   const int64_t* g = p.conv;
   const int64_t c = tap_channels(p);
   const int64_t t0 = taps.t0, t1 = taps.t1, ch = k0 % c, pw = px.pw;
@@ -305,8 +311,9 @@ bool filter_sliver(const Problem& p, bool inside, int64_t i, int64_t mr, int64_t
 // image, rows[r] is the field's corner and the result is true; else every
 // row's entries are gathered into stage + r * kKC (zeros for padding and
 // rows past mr), rows[r] points there and the result is false.
-bool conv_fields(const Problem& p, PixelWalk px, int64_t mr, int64_t mr_full, int64_t k0, int64_t kc, float* stage,
-                 const float** rows) {
+bool conv_fields(const Problem& p, const PixelWalk& start, int64_t mr, int64_t mr_full, int64_t k0, int64_t kc,
+                 float* stage, const float** rows) {
+  PixelWalk px = start.copy();
   const int64_t* g = p.conv;
   const int64_t h = g[0], w = g[1], c = g[2], kw = g[4];
   const int64_t sh = g[8], sw = g[9], pt = g[10], pl = g[11], dh = g[12], dw = g[13];

@@ -1,20 +1,18 @@
-// Contraction epilogues (no LLVM here): element-wise ops right after a
-// matmul/conv2d/conv2d_input_grad that the GEMM applies to each register tile
-// as it stores it (runtime/gemm.h, KilnEpilogue), so their values are never
-// written and read back. The chain, in this order, each step optional:
-//   %a = add %c, %bias {broadcast_dims=[last]}   bias: a graph parameter [P]
-//   %r = relu %a (or sigmoid, tanh)
-//   %s = select (compare %m, 0 {dir="gt"}), %r, +0  m: a parameter of %c's type
-// Each step's input must have no other reader and not be a graph result. The
-// chain's last value is where the contraction writes; the nodes it absorbs
-// (and constants and compares only they read) emit nothing and get no buffer
-// of their own. Shared by the planner (plan.cpp) and the lowering (emit_graph.cpp).
+// Contraction epilogues in codegen (no LLVM here): the chains ir/epilogue.h
+// defines, with bias and mask read from graph parameters (in a region body:
+// the region's inputs), become the GEMM's KilnEpilogue (runtime/gemm.h),
+// applied to each register tile as it is stored, so their values are never
+// written and read back. The chain's last value is where the contraction
+// writes; the nodes it absorbs (and constants only they read) emit nothing
+// and get no buffer of their own. Shared by the planner (plan.cpp) and the
+// lowering (emit_graph.cpp).
 #pragma once
 
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
 
+#include "ir/epilogue.h"
 #include "ir/graph.h"
 
 namespace kiln::codegen {
@@ -31,6 +29,7 @@ struct GraphEpilogues {
   std::unordered_set<const ir::Node*> absorbed;                  // nodes that emit nothing
 };
 
+// The epilogues in g (any graph function, region body or not).
 GraphEpilogues contraction_epilogues(const ir::Graph& g);
 
 // The members of a contraction region's body that neither are its

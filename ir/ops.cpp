@@ -79,4 +79,9 @@ std::optional<OpKind> parse_op_name(std::string_view s) {
   return std::nullopt;
 }
 
+bool is_contraction(OpKind k) {
+  return k == OpKind::Matmul || k == OpKind::Conv2D || k == OpKind::Conv2DInputGrad ||
+         k == OpKind::Conv2DFilterGrad;
+}
+
 }  // namespace kiln::ir

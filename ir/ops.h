@@ -55,4 +55,8 @@ const OpInfo& op_info(OpKind k);
 std::string_view op_name(OpKind k);
 std::optional<OpKind> parse_op_name(std::string_view s);
 
+// matmul, conv2d, conv2d_input_grad, conv2d_filter_grad: the ops a
+// `contraction` fusion region starts with (ir/epilogue.h says what may follow).
+bool is_contraction(OpKind k);
+
 }  // namespace kiln::ir

@@ -346,11 +346,6 @@ Types scan(OpKind op, const Types& in, const AttrMap& a, const Graph* body) {
   return out;
 }
 
-bool is_contraction(OpKind k) {
-  return k == OpKind::Matmul || k == OpKind::Conv2D || k == OpKind::Conv2DInputGrad ||
-         k == OpKind::Conv2DFilterGrad;
-}
-
 // fusion: the body's signature matches the operands; its ops fit `kind` (ops.def).
 Types fusion(OpKind op, const Types& in, const AttrMap& a, const Graph* body) {
   const auto& ps = body->params();

@@ -9,6 +9,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "ir/epilogue.h"
 #include "passes/rewrite.h"
 
 namespace kiln::passes {
@@ -19,11 +20,6 @@ using ir::Graph;
 using ir::Node;
 using ir::OpKind;
 using ir::Value;
-
-bool is_contraction(const Node& n) {
-  return n.op == OpKind::Matmul || n.op == OpKind::Conv2D || n.op == OpKind::Conv2DInputGrad ||
-         n.op == OpKind::Conv2DFilterGrad;
-}
 
 bool is_elementwise(const Node& n) { return n.info().has(ir::kElementwise); }
 bool is_reduction(const Node& n) { return n.info().has(ir::kReduction); }
@@ -41,11 +37,16 @@ class Grouper {
  public:
   explicit Grouper(Graph& g) : g_(g), uses_(users(g)) {
     for (size_t i = 0; i < g.nodes().size(); ++i) pos_[g.nodes()[i]] = i;
+    // Constants are copied into bodies; any other value the chain reads becomes a region input.
+    for (const ir::Epilogue& e : ir::gemm_epilogues(g, [](const Value* v) { return !is_constant(v); })) {
+      for (const Node* m : e.absorbed()) epilogue_of_[m] = e.contraction;
+      if (e.mask_compare) compare_of_[e.chain.back()] = e.mask_compare;
+    }
   }
 
   std::vector<Group> run() {
     for (Node* n : g_.nodes()) {
-      if (is_contraction(*n)) start(n);
+      if (ir::is_contraction(n->op)) start(n);
       else if (is_elementwise(*n)) join_elementwise(n);
       else if (is_reduction(*n)) join_reduction(n);
     }
@@ -61,13 +62,17 @@ class Grouper {
   std::unordered_map<const Node*, size_t> pos_;
   std::unordered_map<const Node*, int> group_of_;
   std::vector<Group> groups_;
+  // The contraction whose GEMM epilogue (ir/epilogue.h) may absorb a node;
+  // the compare of each backward mask select in such an epilogue.
+  std::unordered_map<const Node*, const Node*> epilogue_of_;
+  std::unordered_map<const Node*, const Node*> compare_of_;
 
   int start(Node* n) {
     Group gr;
     gr.members = {n};
     gr.tail = n;
     gr.shape = n->result()->type.shape;
-    if (is_contraction(*n)) gr.contraction = n;
+    if (ir::is_contraction(n->op)) gr.contraction = n;
     groups_.push_back(std::move(gr));
     group_of_[n] = static_cast<int>(groups_.size()) - 1;
     return group_of_[n];
@@ -79,12 +84,25 @@ class Grouper {
     return it == group_of_.end() ? -1 : it->second;
   }
 
-  // An update like w - lr * dw reads a parameter of the iteration shape; it
-  // stays out of the contraction's epilogue so that it can write w in place.
-  static bool reads_full_param(const Node& n, const Dims& shape) {
-    for (const Value* v : n.operands)
-      if (v->is_param() && v->type.shape == shape) return true;
-    return false;
+  // Whether contraction c's GEMM epilogue absorbs n.
+  bool in_epilogue(const Node* c, const Node* n) const {
+    auto it = epilogue_of_.find(n);
+    return it != epilogue_of_.end() && it->second == c;
+  }
+
+  // Whether loop group k holds only nodes of c's epilogue (a backward mask's
+  // compare), so that it may merge into c's group.
+  bool absorbable(int k, const Node* c) const {
+    for (const Node* m : groups_[k].members)
+      if (!in_epilogue(c, m)) return false;
+    return true;
+  }
+
+  // Whether the groups `with` hold the mask compare that n (a backward mask
+  // select) needs beside it in a contraction's epilogue.
+  bool has_compare(const std::vector<int>& with, const Node* n) const {
+    auto it = compare_of_.find(n);
+    return it == compare_of_.end() || std::count(with.begin(), with.end(), group(it->second->results[0]));
   }
 
   bool only_user(const Value* v, const Node* n) const {
@@ -174,20 +192,24 @@ class Grouper {
       if (gr.reduction || gr.shape != shape || v->type.shape != shape) continue;
       // Through the group's last value, but not a mask (see fuse.h).
       if (!only_user(v, n) && (v->def != gr.tail || n->op == OpKind::Compare)) continue;
-      if (gr.contraction && reads_full_param(*n, shape)) continue;
+      // A contraction's group takes only what its GEMM epilogue absorbs.
+      if (gr.contraction && !in_epilogue(gr.contraction, n)) continue;
       cands.push_back(k);
     }
-    // At most one contraction per region: with the loop groups, the first
-    // contraction group that makes no cycle (a backward mask read from the
-    // forward pass's kernel must not keep dy's matmul from its epilogue).
+    // At most one contraction per region: with the loop groups its epilogue
+    // absorbs, the first contraction group that makes no cycle (a backward
+    // mask read from the forward pass's kernel must not keep dy's matmul from
+    // its epilogue).
     std::vector<int> loops, contractions;
     for (int k : cands) (groups_[k].contraction ? contractions : loops).push_back(k);
     std::vector<std::vector<int>> tries;
     for (int c : contractions) {
-      tries.push_back({c});
-      tries.back().insert(tries.back().end(), loops.begin(), loops.end());
+      std::vector<int> with{c};
+      for (int l : loops)
+        if (absorbable(l, groups_[c].contraction)) with.push_back(l);
+      if (has_compare(with, n)) tries.push_back(with);
     }
-    if (contractions.empty() && !loops.empty()) tries.push_back(loops);
+    if (tries.empty() && !loops.empty()) tries.push_back(loops);
     for (const std::vector<int>& with : tries) {
       if (forms_cycle(with, n)) continue;
       // The contraction group (if any) absorbs the others.
@@ -196,7 +218,7 @@ class Grouper {
       return;
     }
     for (int k : cands)
-      if (!forms_cycle({k}, n)) return add(k, n);
+      if ((!groups_[k].contraction || has_compare({k}, n)) && !forms_cycle({k}, n)) return add(k, n);
     start(n);
   }
 

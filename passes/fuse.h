@@ -2,21 +2,22 @@
 // epilogues of contractions into `fusion` regions (ops.def), one kernel each.
 //
 // Grouping walks the nodes in order, XLA-style producer-into-consumer:
-//   - a matmul / conv2d / conv2d_*_grad starts a "contraction" group;
+//   - a matmul / conv2d / conv2d_*_grad starts a "contraction" group, which
+//     takes only what its GEMM epilogue absorbs (ir/epilogue.h: bias add,
+//     relu/sigmoid/tanh, relu's backward mask and its compare), so that
+//     codegen runs the region as one GEMM call; anything else that reads the
+//     contraction goes to a loop or reduction group (one loop nest);
 //   - an elementwise node joins the groups that produce its full-shape operands
 //     (same iteration shape, no reduction yet): through an operand it alone
-//     uses, or through the value a group computed last (so relu joins
-//     matmul + bias even when the backward pass also reads the bias_add). Two
-//     groups merge through a node that uses both (the backward pass's
-//     activation derivative joins the matmul computing its dy); a compare
-//     (relu's backward mask) joins only through an operand it alone uses, so
-//     the mask is computed where it is read instead of kept alive as one more
-//     output of the forward kernel;
+//     uses, or through the value a group computed last (so an op joins a
+//     loop group even when another group also reads its operand). Two groups
+//     merge through a node that uses both (the backward mask's select joins
+//     the matmul computing its dy with the compare); a compare joins only
+//     through an operand it alone uses, so the mask is computed where it is
+//     read instead of kept alive as one more output of the forward kernel;
 //   - a reduction closes a loop group whose values it alone consumes;
 //   - nothing joins when that would make a cycle through an outside node, or
-//     compute a contraction's operand inside its own region; an op reading a
-//     graph parameter of the iteration shape (w - lr * dw) stays out of a
-//     contraction's epilogue, so plan-memory can update w in place.
+//     compute a contraction's operand inside its own region.
 // Splat constants are copied into each body that uses them. A group of one
 // contraction or one reduction stays a plain node; every other group,
 // including a single elementwise op, becomes a fusion, so code generation

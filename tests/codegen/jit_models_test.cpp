@@ -1,10 +1,12 @@
 // The seven tutorial models on the JIT: predict and one train step equal the
 // interpreter (<= 1e-5 relative; after the default pipelines, as the "jit"
-// backend runs them, bitwise), the Keras goldens hold through the "jit"
-// backend, autodiff graphs match, and a batch-size change never recompiles.
+// backend runs them, bitwise, and with no fusion region left as per-node
+// kernels), the Keras goldens hold through the "jit" backend, autodiff graphs
+// match, and a batch-size change never recompiles.
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <regex>
 
 #include "jit_test_util.h"
 #include "kiln/kiln.h"
@@ -57,6 +59,34 @@ std::unique_ptr<ir::Graph> optimized(const ir::Graph& g, passes::Pipeline p) {
   opts.verify_each = true;
   passes::optimize(*o, p, opts);
   return o;
+}
+
+// The entries of a program's !kiln.unfused metadata, one a line.
+std::string unfused_list(const codegen::CompiledProgram& prog) {
+  const std::string ir = prog.llvm_ir();
+  std::smatch list;
+  if (!std::regex_search(ir, list, std::regex(R"(!kiln\.unfused = !\{([^}]*)\})"))) return "";
+  std::string out, ids = list[1].str();
+  const std::regex id(R"(!\d+)");
+  for (auto it = std::sregex_iterator(ids.begin(), ids.end(), id); it != std::sregex_iterator(); ++it) {
+    std::smatch entry;
+    if (std::regex_search(ir, entry, std::regex("\n" + it->str() + R"re( = !\{!"([^"]*)"\})re")))
+      out += entry[1].str() + "\n";
+  }
+  return out;
+}
+
+// Every fusion region of the optimized graphs `jit` compiled is one loop nest
+// or one GEMM call with its epilogue (fuse lets into a contraction's region
+// only what ir/epilogue.h says the epilogue absorbs): none is left as a call
+// of per-node kernels.
+void expect_all_fused(const codegen::Jit& jit, const std::vector<const codegen::CompiledProgram*>& progs,
+                      const std::string& what) {
+  EXPECT_GT(jit.stats().fused_regions, 0) << what;
+  if (jit.stats().unfused_regions == 0) return;
+  std::string list;
+  for (const codegen::CompiledProgram* p : progs) list += unfused_list(*p);
+  ADD_FAILURE() << what << ": " << jit.stats().unfused_regions << " unfused regions\n" << list;
 }
 
 class Zoo : public ::testing::TestWithParam<std::string> {};
@@ -128,6 +158,7 @@ TEST_P(Zoo, OptimizedPredictMatchesInterpreter) {
                      kOptRel);
   }
   EXPECT_EQ(jit.stats().compilations, 1);
+  expect_all_fused(jit, {prog.get()}, GetParam() + " predict");
 }
 
 TEST_P(Zoo, OptimizedStepsMatchInterpreter) {
@@ -158,6 +189,7 @@ TEST_P(Zoo, OptimizedStepsMatchInterpreter) {
                      name + " train_step N=" + std::to_string(batch), kOptRel);
   }
   EXPECT_EQ(jit.stats().compilations, 2);
+  expect_all_fused(jit, {train.get(), eval.get()}, name + " train_step and eval_step");
 }
 
 // The CNN's optimized train step (its GEMMs and im2col split over the thread

@@ -3,8 +3,9 @@
 // interpreter; the MLP's predict graph is one kernel per Dense layer; the
 // kernel count and planned peak memory of every train step are recorded here
 // (and printed by `kiln ir NAME --stage=optimized`); the CNN train step's
-// planned peak is at most half of its unplanned intermediates (and 0.70 of
-// the fused graph's; see Plan.TrainStepKernelsAndPeakMemory).
+// planned peak is at most half of its unplanned intermediates (and within 1%
+// of the floor its first max_pool2d_grad sets; see
+// Plan.TrainStepKernelsAndPeakMemory).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -158,10 +159,11 @@ TEST(Plan, TrainStepKernelsAndPeakMemory) {
       // CNN train step (the graph as autodiff and the optimizer build it).
       EXPECT_LE(2 * peak, unplanned) << "planned peak of the CNN train step";
       // The floor: conv2d's max_pool2d_grad reads the 61x61x32 activation and
-      // writes a 61x61x32 gradient while the pooled 30x30x32 gradient and the
-      // pooled activation (read later by conv2d_1's filter gradient) are live,
-      // 2*476288 + 2*115200 bytes per sample; the plan stays within 7% of it.
-      EXPECT_LE(100 * peak, int64_t{107} * 32 * (2 * 476288 + 2 * 115200)) << "planned peak of the CNN train step";
+      // the pooled 30x30x32 gradient and writes a 61x61x32 gradient, 2*476288 +
+      // 115200 bytes per sample (conv2d_1's filter gradient, a plain node since
+      // fuse keeps what no GEMM epilogue takes out of contraction regions, has
+      // read the pooled activation before); the plan stays within 1% of it.
+      EXPECT_LE(100 * peak, int64_t{101} * 32 * (2 * 476288 + 115200)) << "planned peak of the CNN train step";
     }
     const Recorded* rec = nullptr;
     for (const Recorded& r : kRecorded)

@@ -45,8 +45,9 @@ namespace {
 // bias, mask, relu); 5: parallel max pooling, filter gradient without patch scratch; 6: sigmoid and tanh
 // epilogues; 7: conv2d without patch scratch; 8: filter gradient without patch scratch; 9: small matmuls inline
 // (emit_small_matmul.cpp); 10: with their epilogue; 11: their k and row loops stay loops; 12: column
-// reductions split over threads
-constexpr const char* kCodegenVersion = "kiln-codegen-12";
+// reductions split over threads; 13: the epilogue rule of ir/epilogue.h (a mask whose compare something else
+// reads is no epilogue)
+constexpr const char* kCodegenVersion = "kiln-codegen-13";
 
 using EntryFn = void (*)(void** params, void** results, int64_t n, void* fixed, void* batch, int32_t* err);
 

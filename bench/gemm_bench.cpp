@@ -64,6 +64,15 @@ double core_peak() {
   return peak;
 }
 
+// The label, GFLOP/s and fraction of the FMA peak of `threads` cores, for `flop` per iteration.
+void report(benchmark::State& state, const std::string& label, double flop, int32_t threads) {
+  state.SetLabel(label);
+  state.counters["GFLOP/s"] = benchmark::Counter(flop * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  const double peak = core_peak() * threads;
+  if (peak > 0)
+    state.counters["peak_frac"] = benchmark::Counter(flop / peak, benchmark::Counter::kIsIterationInvariantRate);
+}
+
 struct Shape {
   const char* name;
   int64_t m, n, k;
@@ -94,12 +103,7 @@ void BM_gemm(benchmark::State& state) {
     benchmark::ClobberMemory();
   }
   kiln_set_num_threads(before);
-  const double flop = 2.0 * static_cast<double>(s.m * s.n * s.k);
-  state.SetLabel(std::string(s.name) + " " + kiln_gemm_isa());
-  state.counters["GFLOP/s"] = benchmark::Counter(flop * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
-  const double peak = core_peak() * threads;
-  if (peak > 0)
-    state.counters["peak_frac"] = benchmark::Counter(flop / peak, benchmark::Counter::kIsIterationInvariantRate);
+  report(state, std::string(s.name) + " " + kiln_gemm_isa(), 2.0 * static_cast<double>(s.m * s.n * s.k), threads);
 }
 
 void shapes(benchmark::internal::Benchmark* b) {
@@ -144,13 +148,9 @@ void BM_conv(benchmark::State& state) {
     benchmark::ClobberMemory();
   }
   kiln_set_num_threads(before);
-  const double flop = 2.0 * static_cast<double>(n * g[6] * g[7] * g[5] * g[3] * g[4] * g[2]);
   static const char* const kKernelNames[] = {"forward", "input_grad", "filter_grad"};
-  state.SetLabel(std::string(s.name) + " " + kKernelNames[which] + " " + kiln_gemm_isa());
-  state.counters["GFLOP/s"] = benchmark::Counter(flop * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
-  const double peak = core_peak() * threads;
-  if (peak > 0)
-    state.counters["peak_frac"] = benchmark::Counter(flop / peak, benchmark::Counter::kIsIterationInvariantRate);
+  report(state, std::string(s.name) + " " + kKernelNames[which] + " " + kiln_gemm_isa(),
+         2.0 * static_cast<double>(n * g[6] * g[7] * g[5] * g[3] * g[4] * g[2]), threads);
 }
 
 void convs(benchmark::internal::Benchmark* b) {

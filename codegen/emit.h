@@ -70,6 +70,9 @@ int64_t norm_axis(int64_t axis, int64_t rank);
 
 // for (i = lo; i < hi; ++i) body(i)
 void emit_for(KernelCtx& k, llvm::Value* lo, llvm::Value* hi, const std::function<void(llvm::Value*)>& body);
+// if (cond) then() else other(), continuing after both.
+void emit_if_else(KernelCtx& k, llvm::Value* cond, const std::function<void()>& then,
+                  const std::function<void()>& other);
 
 struct Access {
   llvm::Value* base;         // buffer

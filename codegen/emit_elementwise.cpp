@@ -62,6 +62,21 @@ void emit_for(KernelCtx& k, Value* lo, Value* hi, const std::function<void(Value
   b.SetInsertPoint(exit);
 }
 
+void emit_if_else(KernelCtx& k, Value* cond, const std::function<void()>& then, const std::function<void()>& other) {
+  llvm::IRBuilder<>& b = k.b;
+  llvm::BasicBlock* yes = llvm::BasicBlock::Create(k.ctx(), "then", k.fn);
+  llvm::BasicBlock* no = llvm::BasicBlock::Create(k.ctx(), "else", k.fn);
+  llvm::BasicBlock* join = llvm::BasicBlock::Create(k.ctx(), "endif", k.fn);
+  b.CreateCondBr(cond, yes, no);
+  b.SetInsertPoint(yes);
+  then();
+  b.CreateBr(join);
+  b.SetInsertPoint(no);
+  other();
+  b.CreateBr(join);
+  b.SetInsertPoint(join);
+}
+
 void emit_nest(KernelCtx& k, const std::vector<Sym>& dims_in, const std::vector<Access>& acc, const NestBody& body,
                bool collapse) {
   std::vector<Sym> dims = dims_in;

@@ -150,15 +150,24 @@ void emit_reduction(KernelCtx& k, const ir::Node& red, const ReadsFn& reads_of, 
     dims.back() = {kColumnBlock, false};
     Value* rows = k.c64(1);
     for (size_t d = 0; d + 1 < dims.size(); ++d) rows = b.CreateMul(rows, k.sym(dims[d]));
+    // All blocks on one thread: one pass over whole rows, as without the split
+    // (block by block would stream the tensor once per block).
     emit_parallel_for(k, k.c64(c / kColumnBlock), b.CreateMul(rows, k.c64(kColumnBlock * 4)),
                       [&](KernelCtx& ck, Value* lo, Value* hi) {
-                        emit_for(ck, lo, hi, [&](Value* block) {
-                          Value* col = ck.b.CreateMul(block, ck.c64(kColumnBlock));
-                          std::vector<Access> reads = reads_of(ck);
-                          for (Access& a : reads)
-                            a.base = ck.b.CreateInBoundsGEP(a.elem, a.base, ck.b.CreateMul(col, ck.c64(a.strides.back().c)));
-                          accumulate(ck, reads, ck.b.CreateInBoundsGEP(acc_t, ck.scratch[0], col), acc_t, dims, add(ck));
-                        });
+                        Value* all = ck.b.CreateICmpEQ(ck.b.CreateSub(hi, lo), ck.c64(c / kColumnBlock));
+                        emit_if_else(
+                            ck, all, [&] { accumulate(ck, reads_of(ck), ck.scratch[0], acc_t, sym_dims(xt), add(ck)); },
+                            [&] {
+                              emit_for(ck, lo, hi, [&](Value* block) {
+                                Value* col = ck.b.CreateMul(block, ck.c64(kColumnBlock));
+                                std::vector<Access> reads = reads_of(ck);
+                                for (Access& a : reads)
+                                  a.base = ck.b.CreateInBoundsGEP(a.elem, a.base,
+                                                                  ck.b.CreateMul(col, ck.c64(a.strides.back().c)));
+                                accumulate(ck, reads, ck.b.CreateInBoundsGEP(acc_t, ck.scratch[0], col), acc_t, dims,
+                                           add(ck));
+                              });
+                            });
                       });
   } else {
     accumulate(k, reads_of(k), k.scratch[0], acc_t, sym_dims(xt), add(k));

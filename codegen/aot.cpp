@@ -1,6 +1,6 @@
 // Ahead-of-time compilation (codegen/aot.h): the JIT's lowering of the
-// forward graph (and the train step), each optimized alone with the same O3
-// pipeline for the host TargetMachine, linked into one module with the
+// forward graph (and the train step), each optimized alone with the same
+// pipeline (optimize_module) for the host TargetMachine, linked into one module with the
 // descriptor of aot_abi.h (initial values as one data blob) and one-line C
 // entry points; an object file, a C header and a static library bundling
 // libkiln_aot_runtime.a.

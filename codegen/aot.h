@@ -9,7 +9,7 @@
 //
 // (Model::export_aot in kiln/model.h builds these arguments from a model.)
 // The library holds one object file: each graph through the same lowering,
-// O3 pipeline and host TargetMachine as codegen::Jit (so it runs the JIT's
+// optimization pipeline and host TargetMachine as codegen::Jit (so it runs the JIT's
 // code), a constant descriptor `<prefix>_model` (codegen/aot_abi.h: tensors,
 // embedded initial values, graph functions) and one-line C entry points that
 // call libkiln_aot_runtime.a's kiln_aot_* functions with it. When

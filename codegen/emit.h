@@ -2,7 +2,7 @@
 //
 // Every node becomes one internal function (a "kernel") whose buffer
 // arguments are all `noalias`; the graph function calls the kernels in order
-// and O3 inlines them, except fusion kernels, which stay functions named after
+// and the optimizer inlines them, except fusion kernels, which stay functions named after
 // their region. Kernels are built from two helpers: emit_for (one counted
 // loop) and emit_nest (a row-major loop nest over a shape with one strided
 // access per buffer; adjacent dims that are contiguous for every access are
@@ -154,8 +154,9 @@ struct TargetInfo {
   bool fma_matmul = false;
 };
 
-// LLVM's new-PM O3 pipeline for `tm` (vectorizers on; the TargetMachine must be
-// given or TTI reports no vector registers): what the JIT and AOT export both run.
+// The optimization pipeline (jit.cpp kPipeline: inlining, one simplification
+// round, the loop vectorizer) for `tm` (the TargetMachine must be given or TTI
+// reports no vector registers): what the JIT and AOT export both run.
 void optimize_module(llvm::Module& m, llvm::TargetMachine* tm);
 
 // The whole module of one program: `entry_name` is an external function

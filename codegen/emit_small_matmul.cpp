@@ -8,7 +8,7 @@
 // packing of kiln_gemm_f32 cost more than the arithmetic.
 //
 // Compile time: every loop here (rows, k, the epilogue pass) stays a loop
-// that O3 neither unrolls nor vectorizes again (mark_vector_loop), and each
+// that LLVM neither unrolls nor vectorizes again (mark_vector_loop), and each
 // piece of code exists once per kernel: unrolled k loops and per-row copies
 // of the activation made these kernels most of a small model's compile time.
 //
@@ -69,7 +69,7 @@ std::vector<std::pair<int64_t, int64_t>> row_pieces(int64_t p) {
   return out;
 }
 
-// Loop metadata for loops that already are vector code: O3 neither unrolls
+// Loop metadata for loops that already are vector code: LLVM neither unrolls
 // nor vectorizes them again (unrolling the short static k loops multiplied
 // the code, and the compile time, several times over for no speed).
 void mark_vector_loop(KernelCtx& k, llvm::Instruction* latch) {

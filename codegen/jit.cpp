@@ -1,4 +1,4 @@
-// The JIT driver: ORC LLJIT, the O3 pipeline for the host CPU, the in-memory
+// The JIT driver: ORC LLJIT, the optimization pipeline for the host CPU, the in-memory
 // and on-disk caches, and CompiledProgram::run.
 //
 // Compile path: print the graph -> hash -> in-memory hit? -> disk hit (load
@@ -46,8 +46,8 @@ namespace {
 // epilogues; 7: conv2d without patch scratch; 8: filter gradient without patch scratch; 9: small matmuls inline
 // (emit_small_matmul.cpp); 10: with their epilogue; 11: their k and row loops stay loops; 12: column
 // reductions split over threads; 13: the epilogue rule of ir/epilogue.h (a mask whose compare something else
-// reads is no epilogue)
-constexpr const char* kCodegenVersion = "kiln-codegen-13";
+// reads is no epilogue); 14: kPipeline instead of O3
+constexpr const char* kCodegenVersion = "kiln-codegen-14";
 
 using EntryFn = void (*)(void** params, void** results, int64_t n, void* fixed, void* batch, int32_t* err);
 
@@ -108,7 +108,7 @@ class JitState {
     jit_ = check(llvm::orc::LLJITBuilder().setJITTargetMachineBuilder(jtmb).create(), "creating LLJIT");
     register_perf_listener();
     llvm::orc::JITDylib& jd = jit_->getMainJITDylib();
-    // O3 turns zero-fill loops into memset: resolve C library symbols from the process.
+    // Fills and copies may become memset/memcpy calls: resolve C library symbols from the process.
     jd.addGenerator(
         check(llvm::orc::DynamicLibrarySearchGenerator::GetForCurrentProcess(jit_->getDataLayout().getGlobalPrefix()),
               "process symbols"));
@@ -373,11 +373,24 @@ int64_t planned_arena_bytes(const ir::Graph& g, int64_t n) {
 }
 std::string Jit::cpu_name() const { return state_->cpu(); }
 
+// What optimize_module runs: inline the kernels into their callers (fusion
+// kernels are noinline), then one simplification round per function, the
+// loop vectorizer (the elementwise and reduction nests are scalar loops; the
+// inline matmuls and epilogue passes already are vector code and say so), and
+// a cleanup. Not O3: its inliner simplifies each kernel before and again
+// after inlining it, and with its unrolling, SLP, GVN, IndVars and loop-idiom
+// passes it took about four times this pipeline's time on Kiln's kernels
+// (a cold train-step compile 2.3-2.8x as long) for no faster code: the
+// tutorial models' predict and train_step rows run within a few percent,
+// most a little faster (kiln_bench_models, CPU time, one thread).
+constexpr const char* kPipeline =
+    "cgscc(inline),"
+    "function(sroa<modify-cfg>,early-cse<memssa>,instcombine,simplifycfg,"
+    "loop-mssa(loop-rotate,licm),loop-vectorize,instcombine,simplifycfg,early-cse),"
+    "globaldce";
+
 void optimize_module(llvm::Module& m, llvm::TargetMachine* tm) {
-  llvm::PipelineTuningOptions pto;
-  pto.LoopVectorization = true;
-  pto.SLPVectorization = true;
-  llvm::PassBuilder pb(tm, pto);
+  llvm::PassBuilder pb(tm);
   llvm::LoopAnalysisManager lam;
   llvm::FunctionAnalysisManager fam;
   llvm::CGSCCAnalysisManager cgam;
@@ -387,7 +400,9 @@ void optimize_module(llvm::Module& m, llvm::TargetMachine* tm) {
   pb.registerFunctionAnalyses(fam);
   pb.registerLoopAnalyses(lam);
   pb.crossRegisterProxies(lam, fam, cgam, mam);
-  pb.buildPerModuleDefaultPipeline(llvm::OptimizationLevel::O3).run(m, mam);
+  llvm::ModulePassManager mpm;
+  if (llvm::Error e = pb.parsePassPipeline(mpm, kPipeline)) fail("parsing the pass pipeline", std::move(e));
+  mpm.run(m, mam);
 }
 
 }  // namespace kiln::codegen

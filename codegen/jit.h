@@ -3,7 +3,7 @@
 // This header is the whole interface; LLVM stays inside codegen's .cpp files.
 //
 //   codegen::Jit jit;                              // owns an ORC LLJIT (no global state)
-//   auto prog = jit.compile(graph);                // lower, optimize (O3, host CPU), link
+//   auto prog = jit.compile(graph);                // lower, optimize (kPipeline, host CPU), link
 //   std::vector<Tensor> out = prog->run(args);     // binds N like runtime::interpret
 //
 // The native entry takes the argument and result buffers, the batch size N

@@ -10,7 +10,7 @@
 //          [--dump-dir=DIR] [--time-passes]    the train step (or forward graph) after the default
 //                                              pipeline (passes/pipelines.cpp), with kernels and buffer plan
 //   kiln ir NAME --stage=llvm|asm              the optimized train step compiled by the JIT: its LLVM IR
-//                                              after LLVM's O3, or the host assembly (codegen/jit.h)
+//                                              after LLVM's optimizer, or the host assembly (codegen/jit.h)
 //   kiln parse FILE|-                          parse, verify and print back a .kir file
 //   kiln predict MODEL -i x.npy... -o y.npy... run a model on .npy inputs
 //   kiln save NAME -o FILE                     a tutorial model as Keras JSON (.json) or a model.save()
@@ -304,7 +304,7 @@ int run(int argc, char** argv) {
   ir->add_option("--stage", stage,
                  "forward (default), train (forward, loss, backward, optimizer update), optimized (the train "
                  "step after the default pipeline), optimized-predict, llvm (the optimized train step's LLVM IR "
-                 "after O3) or asm (its host assembly)")
+                 "after LLVM's optimizer) or asm (its host assembly)")
       ->check(CLI::IsMember({"forward", "train", "optimized", "optimized-predict", "llvm", "asm"}));
   std::string print_after, dump_dir;
   bool time_passes = false;

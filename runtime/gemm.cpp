@@ -147,6 +147,14 @@ int64_t tap_reader(const int64_t* g, int64_t y, int64_t x, int64_t ta, int64_t t
   return oy < g[6] && ox < g[7] ? oy * g[7] + ox : -1;
 }
 
+// dst[0, n) = src[0, n) for the short runs a patch row copies (a filter row, a
+// tap): fixed-size blocks the compiler inlines, no library call per run.
+inline void copy_floats(float* dst, const float* src, int64_t n) {
+  for (; n >= 16; n -= 16, dst += 16, src += 16) std::memcpy(dst, src, 16 * sizeof(float));
+  for (; n >= 4; n -= 4, dst += 4, src += 4) std::memcpy(dst, src, 4 * sizeof(float));
+  for (; n > 0; --n) *dst++ = *src++;
+}
+
 // The filter tap (ta, tb) that k-position tap `t` stands for.
 struct Tap {
   int64_t ta, tb;
@@ -245,12 +253,14 @@ void conv_rows(const Problem& p, const BlockTaps& taps, const PixelWalk& start, 
       rows[r] = zeros;
     } else {
       float* dst = stage + r * kKC;
+      // The block's taps are one filter row's, adjacent (reversed for the adjoint, conv_adjoint_tap).
+      const int64_t dir = p.conv_adjoint ? -1 : 1;
       for (int64_t t = t0; t <= t1; ++t) {
         const int64_t from = t == t0 ? ch : 0, to = t == t1 ? (k0 + kc - 1) % c + 1 : c;
-        const int64_t src = conv_read(p, px.y, px.x, conv_tap(p, t));
+        const int64_t src = conv_read(p, px.y, px.x, Tap{first_tap.ta, first_tap.tb + dir * (t - t0)});
         float* d = dst + (t - t0) * c - ch + from;
         if (src < 0) std::fill(d, d + (to - from), 0.0f);
-        else std::memcpy(d, image + src * c + from, static_cast<size_t>(to - from) * sizeof(float));
+        else copy_floats(d, image + src * c + from, to - from);
       }
       rows[r] = dst;
     }
@@ -689,18 +699,6 @@ const char* kiln_gemm_isa() {
   }
   return "generic";
 }
-
-namespace {
-
-// dst[0, n) = src[0, n) for the short runs im2col copies (a filter row, a
-// tap): fixed-size blocks the compiler inlines, no library call per run.
-inline void copy_floats(float* dst, const float* src, int64_t n) {
-  for (; n >= 16; n -= 16, dst += 16, src += 16) std::memcpy(dst, src, 16 * sizeof(float));
-  for (; n >= 4; n -= 4, dst += 4, src += 4) std::memcpy(dst, src, 4 * sizeof(float));
-  for (; n > 0; --n) *dst++ = *src++;
-}
-
-}  // namespace
 
 void kiln_im2col_f32(const int64_t* g, const float* x, int64_t n0, int64_t cnt, float* cols) {
   const int64_t h = g[0], w = g[1], c = g[2], kh = g[3], kw = g[4], oh = g[6], ow = g[7];

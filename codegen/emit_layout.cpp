@@ -91,8 +91,8 @@ bool column_blocks(const ir::Node& red, const std::vector<bool>& drop, const std
   if (red.op == ir::OpKind::ReduceMax || xt.dtype != ir::DType::f32 || xt.rank() < 2 || drop.back()) return false;
   for (size_t d = 0; d + 1 < drop.size(); ++d)
     if (!drop[d]) return false;
-  const int64_t c = xt.shape.back();
-  if (c < 2 * kColumnBlock || c % kColumnBlock != 0) return false;
+  const Sym c = sym_dims(xt).back();
+  if (c.n || c.c < 2 * kColumnBlock || c.c % kColumnBlock != 0) return false;
   for (const Access& a : reads)
     if (a.strides.back().n) return false;
   return true;

@@ -202,7 +202,7 @@ bool field_inside(const int64_t* g, int64_t y0, int64_t x0) {
   return y0 >= 0 && y0 + (g[3] - 1) * g[12] < g[0] && x0 >= 0 && x0 + (g[4] - 1) * g[13] < g[1];
 }
 
-// Row pointers of the implicit op(a): rows [i, i + mr) (px: row i's pixel)
+// Row pointers of the implicit op(a): rows [i, i + mr) (start: row i's pixel)
 // at k steps [k0, k0 + kc), which lie in one segment (k_block) and touch `taps`. A row whose taps there
 // all read pixels points into a (its taps' pixels are adjacent); a row that
 // reads only padding (for the adjoint: no output pixel) points at `zeros`;
@@ -316,7 +316,7 @@ bool filter_sliver(const Problem& p, bool inside, int64_t i, int64_t mr, int64_t
   return false;
 }
 
-// Rows [i, i + mr) of conv2d's op(a) (px: row i's pixel) through conv_koff, at k steps [k0, k0 + kc):
+// Rows [i, i + mr) of conv2d's op(a) (start: row i's pixel) through conv_koff, at k steps [k0, k0 + kc):
 // when all mr_full rows are pixels whose receptive field lies inside the
 // image, rows[r] is the field's corner and the result is true; else every
 // row's entries are gathered into stage + r * kKC (zeros for padding and

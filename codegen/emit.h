@@ -54,6 +54,9 @@ struct KernelCtx {
     return {bias, mask};
   }
   bool fma_matmul = false;  // TargetInfo::fma_matmul
+  // The input whose buffer out[0] shares (GraphPlan::overwrites), or -1:
+  // those two pointers are not noalias.
+  int shared_in = -1;
 
   llvm::LLVMContext& ctx() { return m.getContext(); }
   llvm::Type* i64() { return b.getInt64Ty(); }

@@ -108,11 +108,14 @@ void emit_parallel_for(KernelCtx& k, Value* count, Value* bytes_per_item,
                                     llvm::Function::InternalLinkage, k.fn->getName() + ".par.body", k.m);
   fn->setAttributes(llvm::AttributeList::get(c, k.fn->getAttributes().getFnAttrs(), {}, {}));
   fn->removeFnAttr(llvm::Attribute::NoInline);
-  for (unsigned i = 0; i < bufs.size(); ++i) fn->addParamAttr(i, llvm::Attribute::NoAlias);
+  for (unsigned i = 0; i < bufs.size(); ++i)  // bufs: out..., in..., as the kernel's own arguments
+    if (k.shared_in < 0 || (i != 0 && i != k.out.size() + static_cast<size_t>(k.shared_in)))
+      fn->addParamAttr(i, llvm::Attribute::NoAlias);
   {
     llvm::IRBuilder<> b(llvm::BasicBlock::Create(c, "entry", fn));
     const unsigned nb = static_cast<unsigned>(bufs.size());
-    KernelCtx child{b, k.m, fn, k.node, fn->getArg(nb), fn->getArg(nb - 1), {}, {}, {}, k.body_fn, k.stats, k.epilogue};
+    KernelCtx child{b,       k.m,       fn,         k.node,          fn->getArg(nb), fn->getArg(nb - 1), {}, {}, {},
+                    k.body_fn, k.stats, k.epilogue, k.fma_matmul, k.shared_in};
     unsigned a = 0;
     for (size_t i = 0; i < k.out.size(); ++i) child.out.push_back(fn->getArg(a++));
     for (size_t i = 0; i < k.in.size(); ++i) child.in.push_back(fn->getArg(a++));
@@ -309,7 +312,8 @@ class Lowering {
       for (Slot s : plan.scratch.at(n)) args.push_back(addr(s));
       args.push_back(N);
       args.push_back(fn->getArg(5));
-      b.CreateCall(kernel_fn(*n, kernel_name(g, name, *n, idx), nout, nin, args.size() - 2, e), args);
+      const int shared = plan.overwrites.count(n) ? overwrite_operand(*n) : -1;
+      b.CreateCall(kernel_fn(*n, kernel_name(g, name, *n, idx), nout, nin, args.size() - 2, e, shared), args);
     }
     for (size_t j = 0; j < plan.result_copy.size(); ++j) {
       const ir::Value* v = plan.result_copy[j];
@@ -339,9 +343,10 @@ class Lowering {
   }
 
   // void kernel(ptr noalias buffers..., i64 N, ptr noalias err): nout
-  // results, nin inputs, then scratch buffers.
+  // results, nin inputs, then scratch buffers. With shared >= 0 the result
+  // is in input `shared`'s buffer (GraphPlan::overwrites): neither is noalias.
   llvm::Function* kernel_fn(const ir::Node& n, const std::string& name, size_t nout, size_t nin, size_t nbuf,
-                            const ContractionEpilogue* epilogue) {
+                            const ContractionEpilogue* epilogue, int shared) {
     llvm::Type* p = ptr_t(c_);
     std::vector<llvm::Type*> tys(nbuf, p);
     tys.push_back(llvm::Type::getInt64Ty(c_));
@@ -349,7 +354,9 @@ class Lowering {
     auto* fn = llvm::Function::Create(llvm::FunctionType::get(llvm::Type::getVoidTy(c_), tys, false),
                                       llvm::Function::InternalLinkage, name, m_);
     attributes(fn);
-    for (size_t i = 0; i < nbuf; ++i) fn->addParamAttr(static_cast<unsigned>(i), llvm::Attribute::NoAlias);
+    for (size_t i = 0; i < nbuf; ++i)
+      if (shared < 0 || (i != 0 && i != nout + static_cast<size_t>(shared)))
+        fn->addParamAttr(static_cast<unsigned>(i), llvm::Attribute::NoAlias);
     fn->addParamAttr(static_cast<unsigned>(nbuf + 1), llvm::Attribute::NoAlias);
     if (n.op == ir::OpKind::Fusion || target_.kernel_symbols)
       fn->addFnAttr(llvm::Attribute::NoInline);  // its name reaches the asm
@@ -366,7 +373,8 @@ class Lowering {
                 [this](const ir::Graph& body) { return body_fn(body); },
                 stats_,
                 epilogue,
-                target_.fma_matmul};
+                target_.fma_matmul,
+                shared};
     size_t a = 0;
     for (size_t i = 0; i < nout; ++i) k.out.push_back(fn->getArg(static_cast<unsigned>(a++)));
     for (size_t i = 0; i < nin; ++i) k.in.push_back(fn->getArg(static_cast<unsigned>(a++)));

@@ -287,12 +287,6 @@ Value* beats(llvm::IRBuilder<>& b, Value* v, Value* best) {
   return b.CreateAnd(b.CreateFCmpORD(best, best), b.CreateOr(b.CreateFCmpOGT(v, best), b.CreateFCmpUNO(v, v)));
 }
 
-// Without padding every window cell lies inside x, so the window is unrolled
-// (cells in row-major order) around a channel loop that LLVM vectorizes.
-// Windows above this many cells keep the generic loops.
-constexpr int64_t kMaxUnrolledCells = 16;
-
-bool unrollable(const Pool& g) { return g.pt == 0 && g.pl == 0 && g.kh * g.kw <= kMaxUnrolledCells; }
 
 // Per output pixel (n,i,j) and channel c (the innermost, vectorized loop):
 // f(cells, winner, best, base_y, c) where cells[t] is the offset in x of
@@ -342,7 +336,7 @@ void emit_max_pool(KernelCtx& k) {
   Pool g = pool_of(k);
   llvm::IRBuilder<>& b = k.b;
   llvm::Type* f = b.getFloatTy();
-  if (unrollable(g)) {  // images split over the thread pool
+  if (max_pool_unrolled(k.node)) {  // images split over the thread pool
     emit_parallel_for(k, k.sym(g.n), k.c64((g.h * g.w + g.oh * g.ow) * g.c * 4), [&](KernelCtx& ck, Value* lo, Value* hi) {
       for_each_window_unrolled(ck, g, lo, hi,
                                [&](const std::vector<Value*>&, Value*, Value* best, Value* by, Value* c) {
@@ -392,7 +386,7 @@ void emit_max_pool_grad(KernelCtx& k) {
   llvm::IRBuilder<>& b = k.b;
   llvm::Type* f = b.getFloatTy();
   const ir::TensorType& xt = k.node.operands[0]->type;
-  if (unrollable(g) && g.sh == g.kh && g.sw == g.kw) {
+  if (max_pool_grad_tiled(k.node)) {
     // The windows tile x: each cell is written once, with the interpreter's
     // 0 + dy at the winner (so -0 becomes +0, as there) and 0 elsewhere.
     // Images split over the thread pool.

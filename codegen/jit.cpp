@@ -49,8 +49,9 @@ namespace {
 // epilogues; 7: conv2d without patch scratch; 8: filter gradient without patch scratch; 9: small matmuls inline
 // (emit_small_matmul.cpp); 10: with their epilogue; 11: their k and row loops stay loops; 12: column
 // reductions split over threads; 13: the epilogue rule of ir/epilogue.h (a mask whose compare something else
-// reads is no epilogue); 14: kPipeline instead of O3; 15: no loop strength reduction
-constexpr const char* kCodegenVersion = "kiln-codegen-15";
+// reads is no epilogue); 14: kPipeline instead of O3; 15: no loop strength reduction; 16: max_pool2d_grad
+// overwrites its input when it reads it last (GraphPlan::overwrites)
+constexpr const char* kCodegenVersion = "kiln-codegen-16";
 
 using EntryFn = void (*)(void** params, void** results, int64_t n, void* fixed, void* batch, int32_t* err);
 

@@ -188,6 +188,19 @@ std::vector<Sym> scratch_needs(const ir::Node& n) {
   return {};
 }
 
+bool max_pool_unrolled(const ir::Node& n) {
+  constexpr int64_t kMaxUnrolledCells = 16;  // larger windows keep the generic loops
+  const auto& win = n.attrs.ints("window");
+  const auto& pd = n.attrs.ints("padding");
+  return pd[0] == 0 && pd[2] == 0 && win[0] * win[1] <= kMaxUnrolledCells;
+}
+
+bool max_pool_grad_tiled(const ir::Node& n) {
+  return n.op == ir::OpKind::MaxPool2DGrad && max_pool_unrolled(n) && n.attrs.ints("strides") == n.attrs.ints("window");
+}
+
+int overwrite_operand(const ir::Node& n) { return max_pool_grad_tiled(n) ? 0 : -1; }
+
 GraphPlan plan_graph(const ir::Graph& g) {
   GraphPlan p;
   const auto& nodes = g.nodes();
@@ -228,10 +241,27 @@ GraphPlan plan_graph(const ir::Graph& g) {
     auto ep = epilogues.of.find(&n);
     const std::vector<ir::Value*> outs =
         ep == epilogues.of.end() ? n.results : std::vector<ir::Value*>{const_cast<ir::Value*>(ep->second.out)};
+    // The operand this node may overwrite, when this is its last reader and
+    // its buffer is the arena's (not a parameter, a result or an alias's).
+    const ir::Value* overwritten = nullptr;
+    if (const int o = overwrite_operand(n); o >= 0 && ep == epilogues.of.end()) {
+      const ir::Value* v = n.operands[static_cast<size_t>(o)];
+      const ir::Value* r = n.results[0];
+      const Slot& at = p.slots.at(v);
+      if (root_of(v) == v && last_use.count(v) && last_use[v] == i && !in_place.count(r) &&
+          std::count(n.operands.begin(), n.operands.end(), v) == 1 && bytes_of(v->type) == bytes_of(r->type) &&
+          (at.kind == Slot::Fixed || at.kind == Slot::Batch))
+        overwritten = v;
+    }
     for (const ir::Value* r : outs) {
       if (is_alias(n)) p.slots[r] = p.slots.at(n.operands[0]);
       else if (auto it = in_place.find(r); it != in_place.end()) p.slots[r] = {Slot::Result, it->second};
+      else if (overwritten) p.slots[r] = p.slots.at(overwritten);
       else p.slots[r] = pools.alloc(bytes_of(r->type));
+    }
+    if (overwritten) {
+      p.overwrites.insert(&n);
+      last_use[overwritten] = SIZE_MAX;  // its buffer now holds the result: never released as the operand's
     }
     std::vector<Sym> need = scratch_needs(n);
     std::vector<Slot>& sc = p.scratch[&n];

@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "ir/graph.h"
@@ -46,6 +47,9 @@ struct GraphPlan {
   std::unordered_map<const ir::Node*, std::vector<Slot>> scratch;
   // Result j must be copied from value result_copy[j] (null: computed in place).
   std::vector<const ir::Value*> result_copy;
+  // Nodes whose result took the buffer of their operand overwrite_operand(n),
+  // which they read for the last time (their kernels drop noalias on both).
+  std::unordered_set<const ir::Node*> overwrites;
   int64_t fixed_bytes = 0;  // fixed pool size
   int64_t batch_bytes = 0;  // batch pool size per unit of N
 };
@@ -55,6 +59,19 @@ struct GraphPlan {
 std::vector<Sym> scratch_needs(const ir::Node& n);
 
 GraphPlan plan_graph(const ir::Graph& g);
+
+// The operand whose buffer n's kernel may write its result into when n is
+// that operand's last reader, or -1. Today: max_pool2d_grad whose windows
+// tile x without padding (emit_max_pool_grad's tiled kernel reads each
+// window's cells before it writes them, and writes the uncovered cells with
+// zeros, which nothing reads), onto x.
+int overwrite_operand(const ir::Node& n);
+// Whether max_pool2d or max_pool2d_grad node n runs with its window unrolled
+// (no top/left padding, so every cell lies inside x; at most 16 cells).
+bool max_pool_unrolled(const ir::Node& n);
+// Whether max_pool2d_grad node n runs as the tiled kernel: unrolled, and the
+// windows tile x (strides = window), so each cell is written once.
+bool max_pool_grad_tiled(const ir::Node& n);
 
 // Conv's patch-matrix scratch holds this many images at most (as runtime/'s im2col).
 int64_t conv_chunk_images(int64_t per_image_floats, int64_t n_images);

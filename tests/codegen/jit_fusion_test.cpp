@@ -9,7 +9,10 @@
 // jit_ops_test (parameters read contiguously, as rank-0 scalars and through
 // broadcast_dims; splat constants; i1 masks and select; i32 division; several
 // results; reductions of a chain and of a parameter).
+#include <cmath>
 #include <regex>
+#include <span>
+#include <sstream>
 
 #include "ir/parser.h"
 #include "runtime/thread_pool.h"
@@ -132,6 +135,65 @@ TEST(FusedRegion, ColumnReductionsSplitOverThreadsWithTheSameBits) {
     }
     kiln_set_num_threads(before);
   }
+}
+
+// max_pool2d_grad whose windows tile x writes its result into x's buffer
+// when it reads x last (codegen/plan.h, GraphPlan::overwrites): the arena
+// holds one x-sized buffer instead of two, the kernel's pointers are not
+// noalias, and the results are the interpreter's (ties, NaN, -0; 1 and 2
+// threads). When x is read afterwards it keeps its buffer.
+TEST(Plan, MaxPoolGradOverwritesTheInputItReadsLast) {
+  auto graph = [](bool keep_x) {
+    return ir::parse_graph(std::string(R"(func @pool_grad(%a: f32[N,9,8,32], %g: f32[N,4,4,32]) -> (f32[N,4,4,32], f32[N,9,8,32]) {
+  %x = relu %a : f32[N,9,8,32]
+  %p = max_pool2d %x {window=[2,2], strides=[2,2], padding=[0,0,0,0]} : f32[N,4,4,32]
+  %d = max_pool2d_grad %x, %g {window=[2,2], strides=[2,2], padding=[0,0,0,0]} : f32[N,9,8,32]
+  %s = )") + (keep_x ? "add %d, %x" : "neg %d") + R"( : f32[N,9,8,32]
+  return %p, %s
+}
+)");
+  };
+  codegen::Jit jit(no_disk());
+  auto shared = jit.compile(*graph(false));
+  auto kept = jit.compile(*graph(true));
+  const int64_t x_bytes = 9 * 8 * 32 * 4;
+  EXPECT_EQ(shared->arena_bytes(1), x_bytes);      // x, then the gradient in its place
+  EXPECT_EQ(kept->arena_bytes(1), 2 * x_bytes);    // x and the gradient side by side
+  {
+    // The kernel's signature, kept a function by KILN_JIT_KERNEL_SYMBOLS:
+    // (out = x's buffer, x, g, N, err): the first two are not noalias, g is.
+    setenv("KILN_JIT_KERNEL_SYMBOLS", "1", 1);
+    codegen::Jit named(no_disk());
+    unsetenv("KILN_JIT_KERNEL_SYMBOLS");
+    const std::string ir = named.compile(*graph(false))->llvm_ir();
+    std::smatch m;
+    ASSERT_TRUE(std::regex_search(ir, m, std::regex(R"(define internal void @[^(]*max_pool2d_grad\(([^)]*)\))"))) << ir;
+    std::vector<std::string> args;
+    std::stringstream list(m[1].str());
+    for (std::string a; std::getline(list, a, ',');) args.push_back(a);
+    ASSERT_GE(args.size(), 3u) << m[0];
+    EXPECT_EQ(args[0].find("noalias"), std::string::npos) << m[0];
+    EXPECT_EQ(args[1].find("noalias"), std::string::npos) << m[0];
+    EXPECT_NE(args[2].find("noalias"), std::string::npos) << m[0];
+  }
+  const int32_t before = kiln_num_threads();
+  for (auto* prog : {shared.get(), kept.get()}) {
+    auto g = graph(prog == kept.get());
+    for (int64_t n : {1, 3, 600}) {  // 600: the images split over the threads
+      std::vector<Tensor> args = jit_test::random_args(*g, n, 21);
+      for (float& v : std::span(args[0].data(), static_cast<size_t>(args[0].size())))  // ties and -0
+        v = std::round(v);
+      args[0].data()[5] = std::nanf("");
+      std::vector<Tensor> want = runtime::interpret(*g, args);
+      for (int32_t threads : {1, 2}) {
+        kiln_set_num_threads(threads);
+        std::vector<Tensor> got = prog->run(args);
+        for (size_t i = 0; i < got.size(); ++i)
+          EXPECT_TRUE(jit_test::close(got[i], want[i], 0)) << "N=" << n << ", threads " << threads << ", result " << i;
+      }
+    }
+  }
+  kiln_set_num_threads(before);
 }
 
 // A contraction region's body: matmul, bias, then the unary op `act`.

@@ -73,6 +73,11 @@ int64_t norm_axis(int64_t axis, int64_t rank);
 
 // for (i = lo; i < hi; ++i) body(i)
 void emit_for(KernelCtx& k, llvm::Value* lo, llvm::Value* hi, const std::function<void(llvm::Value*)>& body);
+// emit_for for a loop whose iterations touch disjoint memory, even through
+// buffers that alias (an overwriting kernel): its loads and stores form one
+// access group and the loop is marked llvm.loop.parallel_accesses, so the
+// vectorizer needs no alias proof. body() must not call functions.
+void emit_independent_for(KernelCtx& k, llvm::Value* lo, llvm::Value* hi, const std::function<void(llvm::Value*)>& body);
 // if (cond) then() else other(), continuing after both.
 void emit_if_else(KernelCtx& k, llvm::Value* cond, const std::function<void()>& then,
                   const std::function<void()>& other);

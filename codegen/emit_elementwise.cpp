@@ -62,6 +62,31 @@ void emit_for(KernelCtx& k, Value* lo, Value* hi, const std::function<void(Value
   b.SetInsertPoint(exit);
 }
 
+void emit_independent_for(KernelCtx& k, Value* lo, Value* hi, const std::function<void(Value*)>& body) {
+  const size_t before = k.fn->size();
+  emit_for(k, lo, hi, body);
+  // emit_for appended head, body, exit, then whatever blocks body() made;
+  // the back edge is head's other predecessor.
+  auto block = std::next(k.fn->begin(), static_cast<std::ptrdiff_t>(before));
+  llvm::BasicBlock* head = &*block;
+  llvm::BasicBlock* exit = &*std::next(block, 2);
+  llvm::LLVMContext& c = k.ctx();
+  llvm::MDNode* group = llvm::MDNode::getDistinct(c, {});
+  llvm::Instruction* latch = nullptr;
+  for (auto it = std::next(block); it != k.fn->end(); ++it) {
+    if (&*it == exit) continue;
+    for (llvm::Instruction& i : *it)
+      if (i.mayReadOrWriteMemory()) i.setMetadata(llvm::LLVMContext::MD_access_group, group);
+    llvm::Instruction* t = it->getTerminator();
+    if (t && t->getNumSuccessors() == 1 && t->getSuccessor(0) == head) latch = t;
+  }
+  KILN_ASSERT(latch, "codegen: emit_independent_for found no back edge");
+  llvm::Metadata* parallel = llvm::MDNode::get(c, {llvm::MDString::get(c, "llvm.loop.parallel_accesses"), group});
+  llvm::MDNode* loop = llvm::MDNode::getDistinct(c, {nullptr, parallel});
+  loop->replaceOperandWith(0, loop);
+  latch->setMetadata(llvm::LLVMContext::MD_loop, loop);
+}
+
 void emit_if_else(KernelCtx& k, Value* cond, const std::function<void()>& then, const std::function<void()>& other) {
   llvm::IRBuilder<>& b = k.b;
   llvm::BasicBlock* yes = llvm::BasicBlock::Create(k.ctx(), "then", k.fn);

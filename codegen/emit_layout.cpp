@@ -312,7 +312,8 @@ void for_each_window_unrolled(
             cell_base.push_back(
                 b.CreateMul(b.CreateAdd(b.CreateMul(b.CreateAdd(b.CreateMul(n, c(g.h)), y), c(g.w)), x), c(g.c)));
           }
-        emit_for(k, c(0), c(g.c), [&](Value* ch) {
+        // Channels touch disjoint cells, also when the gradient overwrites x.
+        emit_independent_for(k, c(0), c(g.c), [&](Value* ch) {
           std::vector<Value*> cells;
           for (Value* cb : cell_base) cells.push_back(b.CreateAdd(cb, ch));
           Value* best = b.CreateLoad(fl, b.CreateInBoundsGEP(fl, k.in[0], cells[0]));
@@ -415,7 +416,7 @@ void emit_max_pool_grad(KernelCtx& k) {
     emit_for(k, c(0), c(g.oh), [&](Value* i) {
       emit_for(k, c(0), c(g.ow), [&](Value* j) {
         Value* by = b.CreateMul(b.CreateAdd(b.CreateMul(b.CreateAdd(b.CreateMul(n, c(g.oh)), i), c(g.ow)), j), c(g.c));
-        emit_for(k, c(0), c(g.c), [&](Value* ch) {
+        emit_independent_for(k, c(0), c(g.c), [&](Value* ch) {
           b.CreateStore(b.getFalse(), started);
           emit_for(k, c(0), c(g.kh), [&](Value* a) {
             Value* y = b.CreateSub(b.CreateAdd(b.CreateMul(i, c(g.sh)), a), c(g.pt));

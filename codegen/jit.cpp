@@ -51,7 +51,7 @@ namespace {
 // reductions split over threads; 13: the epilogue rule of ir/epilogue.h (a mask whose compare something else
 // reads is no epilogue); 14: kPipeline instead of O3; 15: no loop strength reduction; 16: max_pool2d_grad
 // overwrites its input when it reads it last (GraphPlan::overwrites)
-constexpr const char* kCodegenVersion = "kiln-codegen-16";
+constexpr const char* kCodegenVersion = "kiln-codegen-17";
 
 using EntryFn = void (*)(void** params, void** results, int64_t n, void* fixed, void* batch, int32_t* err);
 

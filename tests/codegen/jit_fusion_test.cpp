@@ -175,6 +175,14 @@ TEST(Plan, MaxPoolGradOverwritesTheInputItReadsLast) {
     EXPECT_EQ(args[0].find("noalias"), std::string::npos) << m[0];
     EXPECT_EQ(args[1].find("noalias"), std::string::npos) << m[0];
     EXPECT_NE(args[2].find("noalias"), std::string::npos) << m[0];
+    // Without noalias the channel loop still vectorizes (emit_independent_for)
+    // and has no scalar fallback: a runtime alias check would find x and the
+    // result overlapping and always take the scalar loop.
+    const size_t body = ir.find("max_pool2d_grad.par(");
+    ASSERT_NE(body, std::string::npos) << "no parallel body for the pool gradient";
+    const std::string code = ir.substr(body, ir.find("\n}\n", body) - body);
+    EXPECT_TRUE(std::regex_search(code, std::regex(R"(fcmp [a-z]+ <(8|16) x float>)"))) << code;
+    EXPECT_FALSE(std::regex_search(code, std::regex(R"(fcmp [a-z]+ float )"))) << code;
   }
   const int32_t before = kiln_num_threads();
   for (auto* prog : {shared.get(), kept.get()}) {

@@ -3,6 +3,7 @@
 // (single) result, or null when it does not apply.
 #include "passes/canonicalize.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "passes/rewrite.h"
@@ -236,6 +237,40 @@ Value* relu_mask_before_max_pool_grad(Graph& g, Node& n) {
   return nullptr;
 }
 
+// reduce_sum(max_pool2d_grad(x, dy), axes) -> reduce_sum(dy, axes) when the
+// axes include both spatial ones (1 and 2): each window hands its dy to
+// exactly one cell of x (the shape rules keep a real cell in every window)
+// and every other cell is 0, so both sum the same values per image and
+// channel. A conv's bias gradient then reads the pooled tensor, not the
+// full-size one. The double sum adds them in another order: the result may
+// differ from the old graph's in the last bit (both engines run the new one).
+Value* sum_of_max_pool_grad(Graph& g, Node& n) {
+  if (n.op != OpKind::ReduceSum) return nullptr;
+  Node* grad = n.operands[0]->def;
+  if (!grad || grad->op != OpKind::MaxPool2DGrad) return nullptr;
+  bool rows = false, cols = false;
+  for (int64_t a : n.attrs.ints("axes")) {
+    const int64_t axis = a < 0 ? a + 4 : a;
+    rows |= axis == 1;
+    cols |= axis == 2;
+  }
+  if (!rows || !cols) return nullptr;
+  Value* sum = g.add(OpKind::ReduceSum, {grad->operands[1]}, n.attrs, n.result()->name + ".pooled");
+  // Scheduled before the first reader of dy or of the gradient, not last
+  // (sort_topologically places each node at the latest where it stands), so
+  // dy's last reader stays the gradient and dy's buffer is free before the
+  // full-size tensors that follow.
+  std::vector<Node*> order = g.nodes();
+  order.pop_back();
+  auto reads = [&](const Node* m) {
+    return std::any_of(m->operands.begin(), m->operands.end(),
+                       [&](const Value* v) { return v == grad->operands[1] || v == grad->result(); });
+  };
+  order.insert(std::find_if(order.begin(), order.end(), reads), sum->def);
+  g.set_order(std::move(order));
+  return sum;
+}
+
 using Rewrite = Value* (*)(Graph&, Node&);
 struct Named {
   const char* name;
@@ -264,6 +299,7 @@ constexpr Named kRewrites[] = {
     {"constant-to-rhs", constant_to_rhs},
     {"relu-mask-from-output", relu_mask_from_output},
     {"relu-mask-before-max-pool-grad", relu_mask_before_max_pool_grad},
+    {"sum-of-max-pool-grad", sum_of_max_pool_grad},
 };
 
 RewriteStats canonicalize_graph(Graph& g) {

@@ -7,6 +7,7 @@
 #include <unordered_map>
 
 #include "codegen/emit.h"
+#include "codegen/scan_rows.h"
 #include "ir/error.h"
 
 namespace kiln::codegen {
@@ -147,7 +148,13 @@ void emit_parallel_for(KernelCtx& k, Value* count, Value* bytes_per_item,
   b.CreateCall(run, {tramp, ctx, count, bytes_per_item});
 }
 
-void emit_scan(KernelCtx& k) {
+namespace {
+
+// The steps of scan k.node over rows [lo, lo + rows) of its batch values
+// (lo null: all N rows, whatever their layout). Row-range buffers start lo
+// rows in (scan_rows.h); the body runs with `rows` as its N, in its own part
+// of the body arenas (the fixed one is per row when rows run apart).
+void emit_scan_rows(KernelCtx& k, Value* lo, Value* rows) {
   const ir::Node& n = k.node;
   llvm::IRBuilder<>& b = k.b;
   const size_t nc = static_cast<size_t>(n.attrs.i("num_carry")), ns = static_cast<size_t>(n.attrs.i("num_seq"));
@@ -159,18 +166,30 @@ void emit_scan(KernelCtx& k) {
   KILN_ASSERT(ns > 0 || n.results.size() > nc, "codegen: scan without sequences or outputs");
   Sym T = ns > 0 ? dims_of(n.operands[nc])[0] : dims_of(n.results[nc])[0];
   Value* Tv = k.sym(T);
+  // buf + lo rows of `row_bytes` each (a body value's bytes per unit of N).
+  auto at_row = [&](Value* buf, const ir::TensorType& t) -> Value* {
+    return lo ? b.CreateInBoundsGEP(i8, buf, b.CreateMul(lo, k.c64(bytes_of(t).c))) : buf;
+  };
+  auto rows_bytes = [&](const ir::TensorType& t) -> Value* {
+    Sym s = bytes_of(t);
+    return s.n ? b.CreateMul(rows, k.c64(s.c)) : k.c64(s.c);
+  };
 
   // Carries ping-pong between two scratch buffers; cur[i]/next[i] hold their addresses.
   std::vector<llvm::AllocaInst*> cur, next;
   for (size_t i = 0; i < nc; ++i) {
+    const ir::TensorType& t = n.operands[i]->type;
     cur.push_back(k.local(p, "cur"));
     next.push_back(k.local(p, "next"));
-    b.CreateStore(k.scratch[2 * i], cur[i]);
-    b.CreateStore(k.scratch[2 * i + 1], next[i]);
-    emit_memcpy(k, k.scratch[2 * i], k.in[i], k.sym(bytes_of(n.operands[i]->type)));
+    b.CreateStore(at_row(k.scratch[2 * i], t), cur[i]);
+    b.CreateStore(at_row(k.scratch[2 * i + 1], t), next[i]);
+    emit_memcpy(k, b.CreateLoad(p, cur[i]), at_row(k.in[i], t), rows_bytes(t));
   }
-  Value* body_fixed = k.scratch[2 * nc];
-  Value* body_batch = k.scratch[2 * nc + 1];
+  GraphPlan plan = plan_graph(body);
+  Value* body_fixed = lo ? b.CreateInBoundsGEP(i8, k.scratch[2 * nc], b.CreateMul(lo, k.c64(plan.fixed_bytes)))
+                         : k.scratch[2 * nc];
+  Value* body_batch = lo ? b.CreateInBoundsGEP(i8, k.scratch[2 * nc + 1], b.CreateMul(lo, k.c64(plan.batch_bytes)))
+                         : k.scratch[2 * nc + 1];
   const size_t np = body.params().size(), nr = body.results().size();
   llvm::AllocaInst* params = b.CreateAlloca(p, k.c64(static_cast<int64_t>(np)), "params");
   llvm::AllocaInst* results = b.CreateAlloca(p, k.c64(static_cast<int64_t>(nr)), "results");
@@ -184,11 +203,15 @@ void emit_scan(KernelCtx& k) {
       set(params, i, b.CreateLoad(p, cur[i]));
       set(results, i, b.CreateLoad(p, next[i]));
     }
-    for (size_t i = nc; i < nc + ns; ++i)
-      set(params, i, b.CreateInBoundsGEP(i8, k.in[i], b.CreateMul(t, k.sym(bytes_of(body.params()[i]->type)))));
-    for (size_t r = nc; r < nr; ++r)
-      set(results, r, b.CreateInBoundsGEP(i8, k.out[r], b.CreateMul(t, k.sym(bytes_of(body.results()[r]->type)))));
-    b.CreateCall(fn, {params, results, k.n, body_fixed, body_batch, k.err});
+    for (size_t i = nc; i < nc + ns; ++i) {
+      const ir::TensorType& st = body.params()[i]->type;
+      set(params, i, at_row(b.CreateInBoundsGEP(i8, k.in[i], b.CreateMul(t, k.sym(bytes_of(st)))), st));
+    }
+    for (size_t r = nc; r < nr; ++r) {
+      const ir::TensorType& st = body.results()[r]->type;
+      set(results, r, at_row(b.CreateInBoundsGEP(i8, k.out[r], b.CreateMul(t, k.sym(bytes_of(st)))), st));
+    }
+    b.CreateCall(fn, {params, results, rows, body_fixed, body_batch, k.err});
     for (size_t i = 0; i < nc; ++i) {
       Value* c = b.CreateLoad(p, cur[i]);
       b.CreateStore(b.CreateLoad(p, next[i]), cur[i]);
@@ -196,7 +219,22 @@ void emit_scan(KernelCtx& k) {
     }
   });
   for (size_t i = 0; i < nc; ++i)
-    emit_memcpy(k, k.out[i], b.CreateLoad(p, cur[i]), k.sym(bytes_of(n.results[i]->type)));
+    emit_memcpy(k, at_row(k.out[i], n.results[i]->type), b.CreateLoad(p, cur[i]), rows_bytes(n.results[i]->type));
+}
+
+}  // namespace
+
+void emit_scan(KernelCtx& k) {
+  if (!scan_rows_independent(k.node)) return emit_scan_rows(k, nullptr, k.n);
+  // Rows run apart: ranges of rows over the thread pool, each the whole
+  // sequence; the work per row is T steps of the body's buffers.
+  const ir::Graph& body = *k.node.body;
+  const size_t nc = static_cast<size_t>(k.node.attrs.i("num_carry"));
+  Sym T = k.node.attrs.i("num_seq") > 0 ? dims_of(k.node.operands[nc])[0] : dims_of(k.node.results[nc])[0];
+  Value* per_row = k.b.CreateMul(k.sym(T), k.c64(std::max<int64_t>(plan_graph(body).batch_bytes, 1)));
+  emit_parallel_for(k, k.n, per_row, [](KernelCtx& c, Value* lo, Value* hi) {
+    emit_scan_rows(c, lo, c.b.CreateSub(hi, lo));
+  });
 }
 
 namespace {

@@ -50,8 +50,9 @@ namespace {
 // (emit_small_matmul.cpp); 10: with their epilogue; 11: their k and row loops stay loops; 12: column
 // reductions split over threads; 13: the epilogue rule of ir/epilogue.h (a mask whose compare something else
 // reads is no epilogue); 14: kPipeline instead of O3; 15: no loop strength reduction; 16: max_pool2d_grad
-// overwrites its input when it reads it last (GraphPlan::overwrites)
-constexpr const char* kCodegenVersion = "kiln-codegen-17";
+// overwrites its input when it reads it last (GraphPlan::overwrites); 17: its channel loop vectorizes again;
+// 18: scans whose rows are independent run ranges of rows over the threads (scan_rows.h), a fixed body pool per row
+constexpr const char* kCodegenVersion = "kiln-codegen-18";
 
 using EntryFn = void (*)(void** params, void** results, int64_t n, void* fixed, void* batch, int32_t* err);
 

@@ -6,6 +6,7 @@
 
 #include "codegen/epilogue.h"
 #include "codegen/region.h"
+#include "codegen/scan_rows.h"
 #include "ir/error.h"
 #include "runtime/gemm.h"
 
@@ -140,7 +141,8 @@ std::vector<Sym> scratch_needs(const ir::Node& n) {
         s.push_back(b);  // next carry
       }
       GraphPlan body = plan_graph(*n.body);
-      s.push_back({body.fixed_bytes, false});
+      // Rows run apart (scan_rows.h): every range of rows its own fixed pool.
+      s.push_back({body.fixed_bytes, scan_rows_independent(n)});
       s.push_back({body.batch_bytes, true});
       return s;
     }

@@ -1,0 +1,121 @@
+// Row independence of scan bodies (see scan_rows.h).
+#include "codegen/scan_rows.h"
+
+#include <algorithm>
+
+namespace kiln::codegen {
+
+namespace {
+
+// The type holds plain N as its leading dim (and nowhere else).
+bool rows(const ir::TensorType& t) { return t.rank() > 0 && t.shape[0] == ir::kBatch; }
+
+int64_t axis_of(const ir::Node& n, const char* attr, int64_t rank) {
+  int64_t a = n.attrs.i(attr);
+  return a < 0 ? a + rank : a;
+}
+
+bool graph_rows_independent(const ir::Graph& g);
+
+// Whether row r of every result of n depends only on row r of its operands,
+// given that each operand and result is either rows() or without N.
+bool node_rows_independent(const ir::Node& n) {
+  const ir::TensorType& out = n.results[0]->type;
+  bool any_rows = false;
+  for (const ir::Value* v : n.operands) any_rows |= rows(v->type);
+  using ir::OpKind;
+  switch (n.op) {
+    case OpKind::Constant: return true;
+    case OpKind::Iota:  // both depend on the position in the whole tensor
+    case OpKind::RngUniform: return false;
+    case OpKind::Neg:
+    case OpKind::Abs:
+    case OpKind::Sign:
+    case OpKind::Exp:
+    case OpKind::Log:
+    case OpKind::Sqrt:
+    case OpKind::Rsqrt:
+    case OpKind::Tanh:
+    case OpKind::Sigmoid:
+    case OpKind::Relu:
+    case OpKind::Convert:
+    case OpKind::Select: return true;  // operands of the result's shape
+    case OpKind::Add:
+    case OpKind::Sub:
+    case OpKind::Mul:
+    case OpKind::Div:
+    case OpKind::Max:
+    case OpKind::Min:
+    case OpKind::Pow:
+    case OpKind::Compare: {  // a broadcast rhs with rows keeps them on dim 0
+      if (!n.attrs.has("broadcast_dims") || !rows(n.operands[1]->type)) return true;
+      return n.attrs.ints("broadcast_dims")[0] == 0;
+    }
+    case OpKind::Broadcast: return !any_rows || n.attrs.ints("dims")[0] == 0;
+    case OpKind::Reshape: return true;  // N leads both shapes: a row keeps its elements
+    case OpKind::Transpose: return n.attrs.ints("perm")[0] == 0;
+    case OpKind::Slice:
+    case OpKind::Concat:
+    case OpKind::Pad:
+    case OpKind::ArgMax: return axis_of(n, "axis", n.operands[0]->type.rank()) != 0;
+    case OpKind::ReduceSum:
+    case OpKind::ReduceMax:
+    case OpKind::ReduceMean: {
+      const auto& axes = n.attrs.ints("axes");
+      const int64_t rank = n.operands[0]->type.rank();
+      return std::none_of(axes.begin(), axes.end(), [&](int64_t a) { return a == 0 || a + rank == 0; });
+    }
+    case OpKind::Matmul: {  // rows on the left, an rhs without N
+      const ir::TensorType &a = n.operands[0]->type, &b = n.operands[1]->type;
+      return rows(a) && a.rank() >= 2 && !n.attrs.b("transpose_a") && b.rank() == 2 && !b.has_batch() && rows(out);
+    }
+    case OpKind::Fusion: return graph_rows_independent(*n.body);
+    case OpKind::Conv2D:
+    case OpKind::Conv2DInputGrad:
+    case OpKind::Conv2DFilterGrad:
+    case OpKind::MaxPool2D:
+    case OpKind::MaxPool2DGrad:
+    case OpKind::Scan: return false;  // not needed yet
+  }
+  return false;
+}
+
+// Every value is rows() or without N, nothing without N is computed from a
+// value with N, and every node keeps rows apart.
+bool graph_rows_independent(const ir::Graph& g) {
+  for (const ir::Value* p : g.params())
+    if (p->type.has_batch() && !rows(p->type)) return false;
+  for (const ir::Node* n : g.nodes()) {
+    bool in_rows = false, out_rows = false;
+    for (const ir::Value* v : n->operands) {
+      if (v->type.has_batch() && !rows(v->type)) return false;
+      in_rows |= rows(v->type);
+    }
+    for (const ir::Value* v : n->results) {
+      if (v->type.has_batch() && !rows(v->type)) return false;
+      out_rows |= rows(v->type);
+    }
+    for (const ir::Value* v : n->results)
+      if (in_rows && !rows(v->type)) return false;  // a reduction over the rows
+    if (out_rows && !node_rows_independent(*n)) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+bool scan_rows_independent(const ir::Node& scan) {
+  const ir::Graph& body = *scan.body;
+  const size_t nc = static_cast<size_t>(scan.attrs.i("num_carry"));
+  const size_t ns = static_cast<size_t>(scan.attrs.i("num_seq"));
+  if (nc + ns == 0) return false;
+  for (size_t i = 0; i < body.params().size(); ++i)
+    if (rows(body.params()[i]->type) != (i < nc + ns)) return false;  // carries and steps have rows, invariants not
+  for (size_t i = nc; i < nc + ns; ++i)
+    if (scan.operands[i]->type.rank() < 2 || scan.operands[i]->type.shape[1] != ir::kBatch) return false;
+  for (const ir::Value* r : body.results())
+    if (!rows(r->type)) return false;
+  return graph_rows_independent(body);
+}
+
+}  // namespace kiln::codegen

@@ -1,0 +1,171 @@
+// Scans whose rows are independent (codegen/scan_rows.h) run ranges of rows
+// over the thread pool, each range the whole sequence: which scans qualify,
+// and that the results are the interpreter's bit for bit for any batch size
+// and thread count (hand-written scans, and the recurrent models' train steps).
+#include <cstring>
+
+#include "codegen/scan_rows.h"
+#include "ir/parser.h"
+#include "jit_test_util.h"
+#include "kiln/kiln.h"
+#include "passes/pipelines.h"
+#include "runtime/thread_pool.h"
+#include "training/tasks.h"
+#include "zoo.h"
+
+using namespace kiln;
+
+namespace {
+
+codegen::JitOptions no_disk() { return codegen::JitOptions{.cache_dir = "", .disk_cache = false}; }
+
+// A recurrent step over x: f32[T,N,3] with carries h, c: f32[N,8] and the
+// invariants w: f32[3,16], u: f32[8,16], b: f32[16]; `extra` is spliced into
+// the body before its return (it may redefine %h_next), `carry2` is c's next value.
+std::string step_scan(const std::string& extra, const std::string& carry2 = "%c_next") {
+  return R"(func @rec(%x: f32[40,N,3], %h0: f32[N,8], %w: f32[3,16], %u: f32[8,16], %b: f32[16]) -> (f32[N,8], f32[N,8], f32[40,N,8]) {
+  %h, %c, %hs = scan %h0, %h0, %x, %w, %u, %b {num_carry=2, num_seq=1} : (f32[N,8], f32[N,8], f32[40,N,8]) {
+    ^step(%h: f32[N,8], %c: f32[N,8], %x_t: f32[N,3], %w: f32[3,16], %u: f32[8,16], %b: f32[16]):
+    %xw = matmul %x_t, %w : f32[N,16]
+    %hu = matmul %h, %u : f32[N,16]
+    %z = add %xw, %hu : f32[N,16]
+    %zb = add %z, %b {broadcast_dims=[1]} : f32[N,16]
+    %zi = slice %zb {axis=1, start=0, limit=8} : f32[N,8]
+    %zg = slice %zb {axis=1, start=8, limit=16} : f32[N,8]
+    %i = sigmoid %zi : f32[N,8]
+    %g = tanh %zg : f32[N,8]
+    %ig = mul %i, %g : f32[N,8]
+    %c_next = add %c, %ig : f32[N,8]
+    %h_next = tanh %c_next : f32[N,8]
+)" + extra + "    return %h_next, " + carry2 + R"(, %h
+  }
+  return %h, %c, %hs
+}
+)";
+}
+
+// The layer names of a model's inputs or outputs (what a task's data is keyed by).
+std::vector<std::string> names_of(const std::vector<KerasTensor>& ts) {
+  std::vector<std::string> ns;
+  for (const KerasTensor& t : ts) ns.push_back(t.layer().name());
+  return ns;
+}
+
+// What the "jit" backend compiles: the train-step pipeline's result on a copy.
+std::unique_ptr<ir::Graph> optimized_train_step(const ir::Graph& g) {
+  std::unique_ptr<ir::Graph> o = g.clone();
+  passes::PassOptions opts;
+  opts.verify_each = true;
+  passes::optimize(*o, passes::Pipeline::TrainStep, opts);
+  return o;
+}
+
+// The scan node of a one-scan graph.
+const ir::Node& scan_of(const ir::Graph& g) {
+  for (const ir::Node* n : g.nodes())
+    if (n->op == ir::OpKind::Scan) return *n;
+  throw Error("no scan");
+}
+
+}  // namespace
+
+TEST(ScanRows, WhichScansKeepRowsApart) {
+  struct Case {
+    const char* what;
+    std::string extra;
+    bool independent;
+  };
+  const Case cases[] = {
+      {"LSTM-like step", "", true},
+      {"row reduction", "    %s = reduce_sum %h_next {axes=[1]} : f32[N]\n"
+                        "    %sb = broadcast %s {shape=[N,8], dims=[0]} : f32[N,8]\n"
+                        "    %h_next.1 = add %h_next, %sb : f32[N,8]\n", true},
+      {"row-major reshape", "    %r = reshape %h_next {shape=[N,2,4]} : f32[N,2,4]\n"
+                            "    %t = transpose %r {perm=[0,2,1]} : f32[N,4,2]\n", true},
+      {"sum over the rows", "    %s = reduce_sum %h_next {axes=[0]} : f32[8]\n"
+                            "    %h_next.1 = add %h_next, %s {broadcast_dims=[1]} : f32[N,8]\n", false},
+      {"rows on the right of a product",
+       "    %p = matmul %h_next, %h_next {transpose_a=true} : f32[8,8]\n", false},
+      {"rows moved off dim 0", "    %t = transpose %h_next {perm=[1,0]} : f32[8,N]\n", false},
+      {"rows folded into N*k", "    %r = reshape %h_next {shape=[N*8]} : f32[N*8]\n", false},
+      {"iota over the rows", "    %io = iota {shape=[N,8], axis=0} : i32[N,8]\n", false},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.what);
+    std::string extra = c.extra;
+    std::string h_next = "%h_next";
+    if (extra.find("%h_next.1") != std::string::npos) h_next = "%h_next.1";
+    std::string text = step_scan(extra);
+    if (h_next != "%h_next") text.replace(text.find("return %h_next,"), 15, "return " + h_next + ",");
+    auto g = ir::parse_graph(text);
+    EXPECT_EQ(codegen::scan_rows_independent(scan_of(*g)), c.independent);
+  }
+}
+
+// A row-independent scan runs its rows apart when the work is large (a
+// parallel body in the module), a row-mixing one as one loop, and both equal
+// the interpreter bit for bit on 1 and 2 threads, for row counts that split
+// evenly, unevenly and not at all.
+TEST(ScanRows, RowRangesGiveTheInterpretersBits) {
+  const std::string mixing =
+      "    %s = reduce_sum %h_next {axes=[0]} : f32[8]\n"
+      "    %h_next.1 = add %h_next, %s {broadcast_dims=[1]} : f32[N,8]\n";
+  for (bool independent : {true, false}) {
+    std::string text = step_scan(independent ? "" : mixing);
+    if (!independent) text.replace(text.find("return %h_next,"), 15, "return %h_next.1,");
+    auto g = ir::parse_graph(text);
+    SCOPED_TRACE(independent ? "independent" : "mixing");
+    codegen::Jit jit(no_disk());
+    auto prog = jit.compile(*g);
+    EXPECT_EQ(prog->llvm_ir().find(".par.body") != std::string::npos, independent);
+    const int32_t before = kiln_num_threads();
+    for (int64_t n : {1, 2, 37, 300}) {
+      std::vector<Tensor> args = jit_test::random_args(*g, n, 7);
+      std::vector<Tensor> want = runtime::interpret(*g, args);
+      for (int32_t threads : {1, 2}) {
+        kiln_set_num_threads(threads);
+        std::vector<Tensor> got = prog->run(args);
+        for (size_t i = 0; i < got.size(); ++i)
+          EXPECT_TRUE(jit_test::close(got[i], want[i], 0)) << "N=" << n << ", threads " << threads << ", result " << i;
+      }
+    }
+    kiln_set_num_threads(before);
+  }
+}
+
+// The recurrent models' optimized train steps (their forward scans split
+// their rows over the threads) give the interpreter's bytes on 1 and 2
+// threads at a batch that splits unevenly.
+TEST(ScanRows, RecurrentTrainStepsSameBytesForOneAndTwoThreads) {
+  for (const std::string name : {"rnn", "multi_output"}) {
+    SCOPED_TRACE(name);
+    set_seed(5);
+    Model model = zoo::build(name);
+    zoo::Task task = zoo::synthetic_task(name, 37, 2);
+    CompileOptions opts = task.compile;
+    opts.backend = "interpreter";
+    model.compile(opts);
+    const StepGraphs& sg = model.step_graphs(task.y);
+    std::vector<Tensor> args = task.x.resolve(names_of(model.inputs()), "input", name);
+    std::vector<Tensor> ys = task.y.resolve(names_of(model.outputs()), "target", name);
+    args.insert(args.end(), ys.begin(), ys.end());
+    std::vector<Tensor> w = model.get_weights();
+    args.insert(args.end(), w.begin(), w.end());
+    for (size_t i = 0; i < sg.state_types.size(); ++i)
+      args.push_back(Tensor::full(sg.state_types[i].shape, static_cast<float>(sg.state_init[i])));
+    args.push_back(Tensor::full({}, 0.01f));
+    codegen::Jit jit(no_disk());
+    auto train = jit.compile(*optimized_train_step(*sg.train_step));
+    EXPECT_NE(train->llvm_ir().find(".par.body"), std::string::npos);
+    std::vector<Tensor> want = runtime::interpret(*sg.train_step, args);
+    const int32_t before = kiln_num_threads();
+    for (int32_t threads : {1, 2}) {
+      kiln_set_num_threads(threads);
+      std::vector<Tensor> got = train->run(args);
+      ASSERT_EQ(got.size(), want.size());
+      for (size_t i = 0; i < got.size(); ++i)
+        EXPECT_TRUE(jit_test::close(got[i], want[i], 0)) << "threads " << threads << ", result " << i;
+    }
+    kiln_set_num_threads(before);
+  }
+}

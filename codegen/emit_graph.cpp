@@ -76,12 +76,29 @@ void emit_conv(KernelCtx& k) {
   for (int64_t v : {x.shape[1], x.shape[2], x.shape[3], w.shape[0], w.shape[1], w.shape[3], y.shape[1], y.shape[2],
                     st[0], st[1], pd[0], pd[2], dl[0], dl[1]})
     geom.push_back(static_cast<uint64_t>(v));
-  auto* data = llvm::ConstantDataArray::get(k.ctx(), geom);
-  auto* gv = new llvm::GlobalVariable(k.m, data->getType(), true, llvm::GlobalValue::PrivateLinkage, data, "conv.geom");
+  auto constant_array = [&](const std::vector<uint64_t>& v, const char* label) {
+    auto* data = llvm::ConstantDataArray::get(k.ctx(), v);
+    return new llvm::GlobalVariable(k.m, data->getType(), true, llvm::GlobalValue::PrivateLinkage, data, label);
+  };
   llvm::Type* p = ptr_t(k.ctx());
-  const char* name = in_grad ? "kiln_rt_conv2d_input_grad" : f_grad ? "kiln_rt_conv2d_filter_grad" : "kiln_rt_conv2d";
-  std::vector<Value*> args{k.in[0], k.in[1], k.out[0], gv, k.sym(sym_dims(x)[0])};
-  std::vector<llvm::Type*> types{p, p, p, p, k.i64()};
+  const ir::Node* pool = k.epilogue ? k.epilogue->pool : nullptr;  // conv2d + max_pool2d: one call
+  const char* name = in_grad ? "kiln_rt_conv2d_input_grad"
+                     : f_grad ? "kiln_rt_conv2d_filter_grad"
+                     : pool   ? "kiln_rt_conv2d_max_pool"
+                              : "kiln_rt_conv2d";
+  std::vector<Value*> args{k.in[0], k.in[1], k.out[0], constant_array(geom, "conv.geom")};
+  std::vector<llvm::Type*> types{p, p, p, p};
+  if (pool) {  // KH, KW, sh, sw, pt, pl, PH, PW
+    const auto &win = pool->attrs.ints("window"), &pst = pool->attrs.ints("strides"), &ppd = pool->attrs.ints("padding");
+    const ir::TensorType& pt = pool->results[0]->type;
+    std::vector<uint64_t> pg;
+    for (int64_t v : {win[0], win[1], pst[0], pst[1], ppd[0], ppd[2], pt.shape[1], pt.shape[2]})
+      pg.push_back(static_cast<uint64_t>(v));
+    args.push_back(constant_array(pg, "pool.geom"));
+    types.push_back(p);
+  }
+  args.push_back(k.sym(sym_dims(x)[0]));
+  types.push_back(k.i64());
   if (in_grad) {  // its patch scratch (or null)
     args.push_back(k.scratch.empty() ? llvm::ConstantPointerNull::get(llvm::PointerType::get(k.ctx(), 0)) : k.scratch[0]);
     types.push_back(p);

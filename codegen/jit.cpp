@@ -51,8 +51,9 @@ namespace {
 // reductions split over threads; 13: the epilogue rule of ir/epilogue.h (a mask whose compare something else
 // reads is no epilogue); 14: kPipeline instead of O3; 15: no loop strength reduction; 16: max_pool2d_grad
 // overwrites its input when it reads it last (GraphPlan::overwrites); 17: its channel loop vectorizes again;
-// 18: scans whose rows are independent run ranges of rows over the threads (scan_rows.h), a fixed body pool per row
-constexpr const char* kCodegenVersion = "kiln-codegen-18";
+// 18: scans whose rows are independent run ranges of rows over the threads (scan_rows.h), a fixed body pool per row;
+// 19: a conv2d's epilogue may end with the max_pool2d of its result (kiln_rt_conv2d_max_pool)
+constexpr const char* kCodegenVersion = "kiln-codegen-19";
 
 using EntryFn = void (*)(void** params, void** results, int64_t n, void* fixed, void* batch, int32_t* err);
 

@@ -47,6 +47,12 @@ void kiln_rt_conv2d(const float* x, const float* w, float* y, const int64_t* geo
   kiln_conv2d_f32(geom, x, w, n, y, &ep);
 }
 
+void kiln_rt_conv2d_max_pool(const float* x, const float* w, float* y, const int64_t* geom, const int64_t* pool,
+                             int64_t n, const float* bias, const float* mask, int32_t act) {
+  const KilnEpilogue ep{bias, mask, act};
+  kiln_conv2d_max_pool_f32(geom, pool, x, w, n, y, &ep);
+}
+
 void kiln_rt_conv2d_input_grad(const float* dy, const float* w, float* dx, const int64_t* geom, int64_t n,
                                float* cols, const float* bias, const float* mask, int32_t act) {
   Geom g = geom_of(geom);
@@ -82,6 +88,7 @@ const RtSymbol* rt_symbols(int* count) {
   static const RtSymbol table[] = {
       {"kiln_rt_matmul", reinterpret_cast<void*>(&kiln_rt_matmul)},
       {"kiln_rt_conv2d", reinterpret_cast<void*>(&kiln_rt_conv2d)},
+      {"kiln_rt_conv2d_max_pool", reinterpret_cast<void*>(&kiln_rt_conv2d_max_pool)},
       {"kiln_rt_conv2d_input_grad", reinterpret_cast<void*>(&kiln_rt_conv2d_input_grad)},
       {"kiln_rt_conv2d_filter_grad", reinterpret_cast<void*>(&kiln_rt_conv2d_filter_grad)},
       {"kiln_rt_ipow_i32", reinterpret_cast<void*>(&kiln_rt_ipow_i32)},

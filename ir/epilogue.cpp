@@ -92,6 +92,10 @@ Epilogue match(const Node& c, const Readers& readers, const std::function<bool(c
       step(u);
     }
   }
+  if (u && u->op == OpKind::MaxPool2D && c.op == OpKind::Conv2D && !ep.mask) {
+    ep.pool = u;
+    step(u);
+  }
   ep.out = v;
   return ep;
 }

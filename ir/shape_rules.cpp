@@ -369,6 +369,9 @@ Types fusion(OpKind op, const Types& in, const AttrMap& a, const Graph* body) {
       ++contractions;
       continue;
     }
+    if (kind == "contraction" && n->op == OpKind::MaxPool2D && n == body->nodes().back() &&
+        body->nodes().front()->op == OpKind::Conv2D)
+      continue;
     fail(op, "a " + kind + " fusion cannot hold " + std::string(info.name) + " here (ops.def lists what it may hold)");
   }
   const auto& rs = body->results();

@@ -29,6 +29,7 @@ struct Group {
   Node* contraction = nullptr;
   Node* reduction = nullptr;  // closes the group
   Node* tail = nullptr;       // the member added last
+  bool closed = false;        // a conv's epilogue ended with its max_pool2d: nothing more joins
   Dims shape;                 // the iteration shape
   bool alive = true;          // false once merged into another group
 };
@@ -49,6 +50,7 @@ class Grouper {
       if (ir::is_contraction(n->op)) start(n);
       else if (is_elementwise(*n)) join_elementwise(n);
       else if (is_reduction(*n)) join_reduction(n);
+      else if (n->op == OpKind::MaxPool2D) join_pool(n);
     }
     std::vector<Group> out;
     for (Group& gr : groups_)
@@ -189,7 +191,7 @@ class Grouper {
       int k = group(v);
       if (k < 0 || std::count(cands.begin(), cands.end(), k)) continue;
       const Group& gr = groups_[k];
-      if (gr.reduction || gr.shape != shape || v->type.shape != shape) continue;
+      if (gr.reduction || gr.closed || gr.shape != shape || v->type.shape != shape) continue;
       // Through the group's last value, but not a mask (see fuse.h).
       if (!only_user(v, n) && (v->def != gr.tail || n->op == OpKind::Compare)) continue;
       // A contraction's group takes only what its GEMM epilogue absorbs.
@@ -220,6 +222,17 @@ class Grouper {
     for (int k : cands)
       if ((!groups_[k].contraction || has_compare({k}, n)) && !forms_cycle({k}, n)) return add(k, n);
     start(n);
+  }
+
+  // A max_pool2d that a conv's GEMM epilogue absorbs (ir/epilogue.h) joins
+  // the conv's group when it reads the group's last value, and closes it.
+  void join_pool(Node* n) {
+    const int k = group(n->operands[0]);
+    if (k < 0) return;
+    Group& gr = groups_[k];
+    if (!gr.contraction || gr.closed || gr.tail != n->operands[0]->def || !in_epilogue(gr.contraction, n)) return;
+    add(k, n);
+    gr.closed = true;
   }
 
   void join_reduction(Node* n) {

@@ -10,6 +10,7 @@
 #include "runtime/gemm.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <vector>
@@ -100,6 +101,8 @@ struct Problem {
   // op(a) is output pixel i's field read in place.
   const int64_t* conv_koff = nullptr;
   Epilogue ep;  // applied to each element once its sum is complete
+  // c holds rows [c_row0, ...) only: a band of a conv's output (conv_max_pool).
+  int64_t c_row0 = 0;
 };
 
 // Channels per filter tap along k: C, or O for the adjoint.
@@ -410,11 +413,48 @@ void pack_sliver(const Problem& p, int64_t i, int64_t mr, int64_t k0, int64_t kc
   }
 }
 
+// max_pool2d over a conv's output [n, oh, ow, c] (kiln_conv2d_max_pool_f32),
+// cut into work items: bands of `per` pooled rows of one image.
+struct PoolBands {
+  int64_t kh, kw, sh, sw, pt, pl, ph, pw;  // window, strides, top/left padding, pooled size
+  int64_t oh, ow, c;                       // the conv's output
+  int64_t per, bands;                      // pooled rows per band, bands per image
+
+  PoolBands(const int64_t* g, const int64_t* q)
+      : kh(q[0]), kw(q[1]), sh(q[2]), sw(q[3]), pt(q[4]), pl(q[5]), ph(q[6]), pw(q[7]), oh(g[6]), ow(g[7]), c(g[5]) {
+    constexpr int64_t kBandFloats = int64_t{1} << 13;  // ~32 KB of conv output per band: stays in L1/L2
+    const int64_t want = std::max<int64_t>(1, kBandFloats / std::max<int64_t>(sh * ow * c, 1));
+    bands = (ph + want - 1) / want;
+    per = (ph + bands - 1) / bands;  // even bands
+  }
+  // The conv rows [first, last) that pooled rows [q0, q1) read (cells inside only).
+  int64_t first_row(int64_t q0) const { return std::clamp<int64_t>(q0 * sh - pt, 0, oh); }
+  int64_t last_row(int64_t q1) const { return std::clamp<int64_t>((q1 - 1) * sh - pt + kh, 0, oh); }
+};
+
+// max_pool2d's choice between a window's best so far and its next cell v:
+// v wins when it is larger or NaN, unless best is NaN (runtime/kernels_pool.cpp).
+inline float pool_take(float v, float best) { return !std::isnan(best) && (v > best || std::isnan(v)) ? v : best; }
+
+// Rows [i0, i1) of a product with k = 0: zeros (or c as it is when
+// accumulating), then the epilogue.
+void empty_sum(const Problem& p, int64_t i0, int64_t i1) {
+  float* c = p.c + (i0 - p.c_row0) * p.n;
+  if (!p.accumulate) std::fill(c, c + (i1 - i0) * p.n, 0.0f);
+  if (p.ep.any())
+    for (int64_t i = i0; i < i1; ++i) p.ep.apply_row(c + (i - i0) * p.n, i, 0, p.n, p.n);
+}
+
 // Products below this many multiply-adds run on the calling thread.
 constexpr int64_t kParallelFlops = int64_t{1} << 21;
 
 // The threads a product of this size is split over.
 int64_t split_threads(const Problem& p) { return p.m * p.n * p.k >= kParallelFlops ? kiln_num_threads() : 1; }
+
+// The threads conv2d + max_pool2d's bands split over: as split_threads, from
+// a smaller size (its bands need no shared packing, and a batch-1 conv such
+// as the CNN's first, 2M multiply-adds, gains from both cores).
+int64_t band_threads(const Problem& p) { return p.m * p.n * p.k >= kParallelFlops / 8 ? kiln_num_threads() : 1; }
 
 // Whether a product split over threads has fewer row blocks and 2w-wide
 // panels than it needs (then its panels are made w wide).
@@ -458,6 +498,11 @@ inline void vstore(float* p, V v) { _mm512_storeu_ps(p, v); }
 inline V vzero() { return _mm512_setzero_ps(); }
 inline V vbcast(float x) { return _mm512_set1_ps(x); }
 inline V vfma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
+inline V vtake(V v, V best) {  // pool_take on each lane
+  const __mmask16 m = _mm512_cmp_ps_mask(best, best, _CMP_ORD_Q) &
+                      (_mm512_cmp_ps_mask(v, best, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q));
+  return _mm512_mask_blend_ps(m, best, v);
+}
 V activate_lanes(V x, int32_t act);  // gemm_kernel.inc
 inline V vepi(V x, const float* bias, const float* mask, int32_t act) {
   const V zero = _mm512_setzero_ps();
@@ -485,6 +530,11 @@ inline void vstore(float* p, V v) { _mm256_storeu_ps(p, v); }
 inline V vzero() { return _mm256_setzero_ps(); }
 inline V vbcast(float x) { return _mm256_set1_ps(x); }
 inline V vfma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
+inline V vtake(V v, V best) {  // pool_take on each lane
+  const V m = _mm256_and_ps(_mm256_cmp_ps(best, best, _CMP_ORD_Q),
+                            _mm256_or_ps(_mm256_cmp_ps(v, best, _CMP_GT_OQ), _mm256_cmp_ps(v, v, _CMP_UNORD_Q)));
+  return _mm256_blendv_ps(best, v, m);
+}
 V activate_lanes(V x, int32_t act);  // gemm_kernel.inc
 inline V vepi(V x, const float* bias, const float* mask, int32_t act) {
   const V zero = _mm256_setzero_ps();
@@ -516,6 +566,10 @@ inline void vstore(float* p, V v) { std::memcpy(p, &v, sizeof v); }
 inline V vzero() { return V{0, 0, 0, 0}; }
 inline V vbcast(float x) { return V{x, x, x, x}; }
 inline V vfma(V a, V b, V c) { return a * b + c; }
+inline V vtake(V v, V best) {
+  for (int t = 0; t < W; ++t) best[t] = pool_take(v[t], best[t]);
+  return best;
+}
 inline V vepi(V x, const float* bias, const float* mask, int32_t act) {
   for (int t = 0; t < W; ++t) x[t] = epilogue_scalar(x[t], bias ? bias + t : nullptr, mask ? mask + t : nullptr, act);
   return x;
@@ -578,15 +632,21 @@ Isa host_isa() {
   return isa;
 }
 
+// conv2d then max_pool2d (kiln_conv2d_max_pool_f32) on the widest instruction set.
+void run_conv_max_pool(const Problem& p, const PoolBands& q, float* y) {
+  switch (host_isa()) {
+#if defined(KILN_GEMM_X86) && defined(__GNUC__)
+    case Isa::avx512: return isa_avx512::conv_max_pool(p, q, y);
+    case Isa::avx2: return isa_avx2::conv_max_pool(p, q, y);
+#endif
+    default: return isa_generic::conv_max_pool(p, q, y);
+  }
+}
+
 // Runs the product on the widest instruction set of this CPU.
 void run(const Problem& p) {
   if (p.m == 0 || p.n == 0) return;
-  if (p.k == 0) {
-    if (!p.accumulate) std::fill(p.c, p.c + p.m * p.n, 0.0f);
-    if (p.ep.any())
-      for (int64_t i = 0; i < p.m; ++i) p.ep.apply_row(p.c + i * p.n, i, 0, p.n, p.n);
-    return;
-  }
+  if (p.k == 0) return empty_sum(p, 0, p.m);
   switch (host_isa()) {
 #if defined(KILN_GEMM_X86) && defined(__GNUC__)
     case Isa::avx512: return isa_avx512::gemm(p);
@@ -643,6 +703,21 @@ void kiln_conv2d_f32(const int64_t* g, const float* x, const float* w, int64_t n
     p.conv_koff = koff.data();
   }
   run(p);
+}
+
+void kiln_conv2d_max_pool_f32(const int64_t* g, const int64_t* pool, const float* x, const float* w, int64_t n,
+                              float* y, const KilnEpilogue* ep) {
+  const int64_t patch = g[3] * g[4] * g[2], pixels = g[6] * g[7], o = g[5];
+  if (n * pixels * o == 0 || n * pool[6] * pool[7] == 0) return;
+  Problem p{x, patch, false, w, o, false, nullptr, n * pixels, o, patch, false};
+  p.conv = g;
+  p.ep = epilogue_of(ep);
+  std::vector<int64_t> koff;
+  if (g[2] < kImplicitConvChannels) {  // as kiln_conv2d_f32
+    koff = field_offsets(g);
+    p.conv_koff = koff.data();
+  }
+  run_conv_max_pool(p, PoolBands(g, pool), y);
 }
 
 void kiln_conv2d_input_grad_f32(const int64_t* g, const float* dy, const float* w, int64_t n, float* dx, float* cols,

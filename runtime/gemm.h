@@ -44,6 +44,15 @@ void kiln_gemm_f32(const float* a, int64_t ar, int64_t ac, int32_t ta, const flo
 // few; rows that read padding are gathered).
 void kiln_conv2d_f32(const int64_t* geom, const float* x, const float* w, int64_t n, float* y, const KilnEpilogue* ep);
 
+// kiln_conv2d_f32 (ep's mask laid out as its output) followed by max_pool2d of its result,
+// pool = {kh, kw, sh, sw, pt, pl, ph, pw}: window, strides, top/left padding
+// and the pooled size; y [n, ph, pw, O]. The conv's output is computed in
+// bands of rows that stay in cache and pooled at once, never written whole:
+// the bits of kiln_conv2d_f32 then max_pool2d (runtime/kernels_pool.cpp:
+// each window's first maximum among its cells inside, NaN counting as largest).
+void kiln_conv2d_max_pool_f32(const int64_t* geom, const int64_t* pool, const float* x, const float* w, int64_t n,
+                              float* y, const KilnEpilogue* ep);
+
 // Its adjoint: dx [n, H, W, C] = the input gradient for dy [n, OH, OW, O],
 // then `ep` (bias per input channel; mask laid out as dx).
 // With many output channels dx is one implicit GEMM (each input pixel reads,

@@ -257,6 +257,75 @@ TEST(FusedRegion, ContractionRegionBeyondTheEpilogueFallsBackVisibly) {
   EXPECT_TRUE(jit_test::close(prog->run(args)[0], runtime::interpret(*g, args)[0], 0));
 }
 
+// conv2d + bias + relu + max_pool2d in a region (what fuse makes of a conv
+// layer and its pooling in predict): one kiln_rt_conv2d_max_pool call whose
+// result is the pooled tensor, the conv's output never in the arena; the
+// interpreter's bits (conv, then pooling) with odd sizes (the last conv row
+// and column that no window reads), pool padding and strides, on 1 and 2
+// threads. With the relu also a region result the pool is no epilogue: the
+// body's kernels run and the region counts as unfused.
+std::unique_ptr<ir::Graph> conv_pool_region(const std::string& pool, const std::string& pooled, bool relu_escapes) {
+  const std::string results = relu_escapes ? "%p, %r" : "%p";
+  const std::string types = "f32[N," + pooled + ",8]" + (relu_escapes ? ", f32[N,11,11,8]" : "");
+  const std::string f = "%fusion.c.conv2d_bias_relu_max_pool2d";
+  const std::string outs = relu_escapes ? f + ", " + f + ".1" : f;
+  return ir::parse_graph(R"(func @cp(%x: f32[N,13,13,3], %k: f32[3,3,3,8], %b: f32[8]) -> ()" + types + R"() {
+  )" + outs + R"( = fusion %x, %k, %b {kind="contraction"} : )" + (relu_escapes ? "(" + types + ")" : types) + R"( {
+    ^c.conv2d_bias_relu_max_pool2d(%x: f32[N,13,13,3], %k: f32[3,3,3,8], %b: f32[8]):
+    %c = conv2d %x, %k {strides=[1,1], padding=[0,0,0,0]} : f32[N,11,11,8]
+    %a = add %c, %b {broadcast_dims=[3]} : f32[N,11,11,8]
+    %r = relu %a : f32[N,11,11,8]
+    %p = max_pool2d %r {)" + pool + R"(} : f32[N,)" + pooled + R"(,8]
+    return )" + results + R"(
+  }
+  return )" + outs + R"(
+}
+)");
+}
+
+TEST(FusedRegion, ConvReluMaxPoolIsOneCallWithoutTheConvOutput) {
+  const int32_t before = kiln_num_threads();
+  for (auto [pool, pooled] : {std::pair{"window=[2,2], strides=[2,2], padding=[0,0,0,0]", "5,5"},
+                              std::pair{"window=[3,3], strides=[2,2], padding=[1,1,1,1]", "6,6"},
+                              std::pair{"window=[2,3], strides=[1,3], padding=[0,0,0,0]", "10,3"}}) {
+    SCOPED_TRACE(pool);
+    auto g = conv_pool_region(pool, pooled, false);
+    codegen::Jit jit(no_disk());
+    auto prog = jit.compile(*g);
+    EXPECT_EQ(jit.stats().fused_regions, 1);
+    EXPECT_EQ(jit.stats().unfused_regions, 0);
+    EXPECT_EQ(prog->arena_bytes(32), 0);
+    std::string ir = prog->llvm_ir();
+    EXPECT_NE(ir.find("call void @kiln_rt_conv2d_max_pool("), std::string::npos) << ir;
+    EXPECT_FALSE(std::regex_search(ir, std::regex(R"(define internal [^@]*@[^(]*\.(add|relu|max_pool2d)\()"))) << ir;
+    for (int32_t threads : {1, 2}) {
+      kiln_set_num_threads(threads);
+      for (int64_t n : {1, 3, 32}) {
+        std::vector<Tensor> args = jit_test::random_args(*g, n, 7);
+        args[2].data()[1] = std::nanf("");  // a NaN channel
+        args[2].data()[2] = -0.0f;
+        EXPECT_TRUE(jit_test::close(prog->run(args)[0], runtime::interpret(*g, args)[0], 0))
+            << "N=" << n << ", " << threads << " threads";
+      }
+    }
+  }
+  kiln_set_num_threads(before);
+}
+
+TEST(FusedRegion, ConvReluReadBeyondThePoolKeepsItsOutput) {
+  auto g = conv_pool_region("window=[2,2], strides=[2,2], padding=[0,0,0,0]", "5,5", true);
+  codegen::Jit jit(no_disk());
+  auto prog = jit.compile(*g);
+  EXPECT_EQ(jit.stats().fused_regions, 0);
+  EXPECT_EQ(jit.stats().unfused_regions, 1);
+  std::string ir = prog->llvm_ir();
+  EXPECT_EQ(ir.find("@kiln_rt_conv2d_max_pool("), std::string::npos) << ir;
+  EXPECT_NE(ir.find("no GEMM epilogue for %p (max_pool2d)"), std::string::npos) << ir;
+  std::vector<Tensor> args = jit_test::random_args(*g, 4, 8);
+  const std::vector<Tensor> got = prog->run(args), want = runtime::interpret(*g, args);
+  for (size_t i = 0; i < want.size(); ++i) EXPECT_TRUE(jit_test::close(got[i], want[i], 0)) << "result " << i;
+}
+
 // relu's backward mask as the epilogue of the input-gradient matmul; the
 // compare and its constants emit nothing.
 TEST(FusedRegion, BackwardMaskIsTheGemmEpilogue) {

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "runtime/gemm.h"
+#include "runtime/kernels.h"
 #include "runtime/math_f32.h"
 #include "runtime/thread_pool.h"
 
@@ -220,6 +221,55 @@ TEST(Gemm, Conv2dEqualsIm2colThenGemm) {
     }
     kiln_set_num_threads(before);
   }
+}
+
+// conv2d + max_pool2d in one call (bands of conv rows pooled from cache)
+// gives the bits of kiln_conv2d_f32 then the interpreter's max_pool2d: for
+// few and many channels, output channels no multiple of the vector, odd sizes
+// whose last row and column no window reads, padded and strided convs, pool
+// windows that overlap, leave gaps or reach into padding, NaN (sparse in x,
+// a whole channel by its bias), relu's zeros, a mask, 1 and 2 threads.
+TEST(Gemm, Conv2dMaxPoolEqualsConvThenPool) {
+  struct PoolCase {
+    int64_t kh, kw, sh, sw, pt, pb, pl, pr;
+  };
+  const Conv convs[] = {Conv{3, 64, 64, 1, 4, 4, 32, 1, 1, 0, 0, 0, 0, 1, 1},  // the CNN's first conv
+                        Conv{2, 30, 30, 32, 4, 4, 16, 1, 1, 0, 0, 0, 0, 1, 1},  // its second
+                        Conv{2, 11, 7, 17, 4, 2, 21, 2, 1, 0, 1, 2, 0, 1, 2},
+                        Conv{1, 9, 10, 3, 3, 3, 5, 1, 1, 1, 1, 1, 1, 1, 1},   // 'same'
+                        Conv{2, 13, 12, 8, 3, 3, 19, 2, 2, 1, 1, 1, 1, 1, 1}};
+  const PoolCase pools[] = {{2, 2, 2, 2, 0, 0, 0, 0}, {3, 3, 2, 2, 1, 1, 1, 1}, {2, 2, 1, 1, 0, 0, 0, 0},
+                            {3, 2, 1, 3, 0, 0, 1, 0}, {1, 1, 2, 2, 0, 0, 0, 0}};
+  const int32_t before = kiln_num_threads();
+  for (const Conv& v : convs) {
+    const std::array<int64_t, 14> geom = v.geom();
+    std::vector<float> x = random_floats(static_cast<size_t>(v.n * v.h * v.w * v.c), 21);
+    for (size_t i = 0; i < x.size(); i += 331) x[i] = std::nanf("");  // some windows hold NaN, most not
+    std::vector<float> w = random_floats(static_cast<size_t>(v.patch() * v.o), 22);
+    std::vector<float> bias = special_floats(static_cast<size_t>(v.o), 23);
+    std::vector<float> mask = special_floats(static_cast<size_t>(v.rows() * v.o), 24);
+    for (int32_t act : {KILN_ACT_NONE, KILN_ACT_RELU}) {  // with relu: bias and a mask too
+      const KilnEpilogue ep{act ? bias.data() : nullptr, act ? mask.data() : nullptr, act};
+      std::vector<float> conv(static_cast<size_t>(v.rows() * v.o));
+      kiln_conv2d_f32(geom.data(), x.data(), w.data(), v.n, conv.data(), &ep);
+      const kiln::Tensor y({v.n, v.oh(), v.ow(), v.o}, conv);
+      for (const PoolCase& q : pools) {
+        const kiln::runtime::kernels::Window2D win{q.kh, q.kw, q.sh, q.sw, q.pt, q.pb, q.pl, q.pr, 1, 1};
+        const kiln::Tensor want = kiln::runtime::kernels::max_pool2d(y, win);
+        const std::array<int64_t, 8> pool{q.kh, q.kw, q.sh, q.sw, q.pt, q.pl, want.shape()[1], want.shape()[2]};
+        SCOPED_TRACE("c=" + std::to_string(v.c) + " o=" + std::to_string(v.o) + " oh=" + std::to_string(v.oh()) +
+                     " pool " + std::to_string(q.kh) + "x" + std::to_string(q.kw) + "/" + std::to_string(q.sh) +
+                     "," + std::to_string(q.sw) + " act=" + std::to_string(act));
+        for (int32_t threads : {1, 2}) {
+          kiln_set_num_threads(threads);
+          std::vector<float> got(static_cast<size_t>(want.size()), 7.0f);
+          kiln_conv2d_max_pool_f32(geom.data(), pool.data(), x.data(), w.data(), v.n, got.data(), &ep);
+          EXPECT_EQ(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)), 0) << threads << " threads";
+        }
+      }
+    }
+  }
+  kiln_set_num_threads(before);
 }
 
 // The input gradient (implicit GEMM over dy for many output channels, col2im

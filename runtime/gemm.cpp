@@ -320,24 +320,35 @@ bool filter_sliver(const Problem& p, bool inside, int64_t i, int64_t mr, int64_t
 }
 
 // Rows [i, i + mr) of conv2d's op(a) (start: row i's pixel) through conv_koff, at k steps [k0, k0 + kc):
-// when all mr_full rows are pixels whose receptive field lies inside the
-// image, rows[r] is the field's corner and the result is true; else every
-// row's entries are gathered into stage + r * kKC (zeros for padding and
-// rows past mr), rows[r] points there and the result is false.
+// when all mr rows are pixels whose receptive field lies inside the image,
+// rows[r] is the field's corner (rows past mr, whose results run_tile drops,
+// row 0's) and the result is true; else every row's entries are gathered
+// into stage + r * kKC (zeros for padding and rows past mr), rows[r] points
+// there and the result is false.
 bool conv_fields(const Problem& p, const PixelWalk& start, int64_t mr, int64_t mr_full, int64_t k0, int64_t kc,
                  float* stage, const float** rows) {
   PixelWalk px = start.copy();
   const int64_t* g = p.conv;
   const int64_t h = g[0], w = g[1], c = g[2], kw = g[4];
   const int64_t sh = g[8], sw = g[9], pt = g[10], pl = g[11], dh = g[12], dw = g[13];
+  // The common case: a sliver in one output row, both end fields inside
+  // (then every field between is), corners sw pixels apart.
+  if (px.x + mr <= px.pw) {
+    const int64_t ys = px.y * sh - pt, xs = px.x * sw - pl;
+    if (field_inside(g, ys, xs) && field_inside(g, ys, xs + (mr - 1) * sw)) {
+      const float* corner = p.a + px.img * h * w * c + (ys * w + xs) * c;
+      for (int64_t r = 0; r < mr_full; ++r) rows[r] = corner + (r < mr ? r : 0) * sw * c;
+      return true;
+    }
+  }
   int64_t y0[16], x0[16], base[16];
-  bool inside = mr == mr_full;
+  bool inside = true;
   for (int64_t r = 0; r < mr; ++r, px.next()) {
     y0[r] = px.y * sh - pt, x0[r] = px.x * sw - pl, base[r] = px.img * h * w * c;
     inside = inside && field_inside(g, y0[r], x0[r]);
   }
-  if (inside) {
-    for (int64_t r = 0; r < mr; ++r) rows[r] = p.a + base[r] + (y0[r] * w + x0[r]) * c;
+  if (inside) {  // rows past mr, whose results are dropped, read row 0's field
+    for (int64_t r = 0; r < mr_full; ++r) rows[r] = p.a + base[r < mr ? r : 0] + (y0[r < mr ? r : 0] * w + x0[r < mr ? r : 0]) * c;
     return true;
   }
   for (int64_t r = 0; r < mr_full; ++r) {
@@ -498,9 +509,8 @@ inline void vstore(float* p, V v) { _mm512_storeu_ps(p, v); }
 inline V vzero() { return _mm512_setzero_ps(); }
 inline V vbcast(float x) { return _mm512_set1_ps(x); }
 inline V vfma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
-inline V vtake(V v, V best) {  // pool_take on each lane
-  const __mmask16 m = _mm512_cmp_ps_mask(best, best, _CMP_ORD_Q) &
-                      (_mm512_cmp_ps_mask(v, best, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q));
+inline V vtake(V v, V best) {  // pool_take on each lane: best is a number and !(v <= best)
+  const __mmask16 m = _mm512_mask_cmp_ps_mask(_mm512_cmp_ps_mask(best, best, _CMP_ORD_Q), v, best, _CMP_NLE_UQ);
   return _mm512_mask_blend_ps(m, best, v);
 }
 V activate_lanes(V x, int32_t act);  // gemm_kernel.inc
@@ -530,9 +540,8 @@ inline void vstore(float* p, V v) { _mm256_storeu_ps(p, v); }
 inline V vzero() { return _mm256_setzero_ps(); }
 inline V vbcast(float x) { return _mm256_set1_ps(x); }
 inline V vfma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
-inline V vtake(V v, V best) {  // pool_take on each lane
-  const V m = _mm256_and_ps(_mm256_cmp_ps(best, best, _CMP_ORD_Q),
-                            _mm256_or_ps(_mm256_cmp_ps(v, best, _CMP_GT_OQ), _mm256_cmp_ps(v, v, _CMP_UNORD_Q)));
+inline V vtake(V v, V best) {  // pool_take on each lane: best is a number and !(v <= best)
+  const V m = _mm256_and_ps(_mm256_cmp_ps(best, best, _CMP_ORD_Q), _mm256_cmp_ps(v, best, _CMP_NLE_UQ));
   return _mm256_blendv_ps(best, v, m);
 }
 V activate_lanes(V x, int32_t act);  // gemm_kernel.inc

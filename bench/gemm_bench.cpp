@@ -115,7 +115,8 @@ BENCHMARK(BM_gemm)->Apply(shapes)->ArgNames({"shape", "threads"})->UseRealTime()
 
 // The tutorial CNN's convolutions at batch 32 (valid padding, stride 1), as
 // the JIT runs them: conv2d, its input gradient (conv2 only: conv1's input is
-// the model's) and its filter gradient, straight from NHWC tensors.
+// the model's) and its filter gradient, straight from NHWC tensors; and
+// conv2d + bias + relu + the 2x2 max_pool2d of predict as one call.
 struct ConvShape {
   const char* name;
   int64_t geom[14];  // gemm.h: h, w, c, kh, kw, o, oh, ow, sh, sw, pt, pl, dh, dw
@@ -124,7 +125,7 @@ const ConvShape kConvs[] = {
     {"cnn_conv1", {64, 64, 1, 4, 4, 32, 61, 61, 1, 1, 0, 0, 1, 1}},
     {"cnn_conv2", {30, 30, 32, 4, 4, 16, 27, 27, 1, 1, 0, 0, 1, 1}},
 };
-enum ConvKernel { kForward, kInputGrad, kFilterGrad };
+enum ConvKernel { kForward, kInputGrad, kFilterGrad, kForwardPool };
 
 void BM_conv(benchmark::State& state) {
   const ConvShape& s = kConvs[state.range(0)];
@@ -139,23 +140,27 @@ void BM_conv(benchmark::State& state) {
   std::vector<float> cols;
   if (which == kInputGrad && kiln_conv2d_uses_cols(g[2], g[5], 1))
     cols.resize(static_cast<size_t>(n * g[6] * g[7] * g[3] * g[4] * g[2]));
+  const int64_t pool[8] = {2, 2, 2, 2, 0, 0, g[6] / 2, g[7] / 2};
+  const std::vector<float> bias(static_cast<size_t>(g[5]), 0.01f);
+  const KilnEpilogue relu{bias.data(), nullptr, KILN_ACT_RELU};
   const int32_t before = kiln_num_threads();
   kiln_set_num_threads(threads);
   for (auto _ : state) {
     if (which == kForward) kiln_conv2d_f32(g, x.data(), w.data(), n, y.data(), nullptr);
+    else if (which == kForwardPool) kiln_conv2d_max_pool_f32(g, pool, x.data(), w.data(), n, y.data(), &relu);
     else if (which == kInputGrad) kiln_conv2d_input_grad_f32(g, y.data(), w.data(), n, x.data(), cols.data(), n, nullptr);
     else kiln_conv2d_filter_grad_f32(g, x.data(), y.data(), n, w.data());
     benchmark::ClobberMemory();
   }
   kiln_set_num_threads(before);
-  static const char* const kKernelNames[] = {"forward", "input_grad", "filter_grad"};
+  static const char* const kKernelNames[] = {"forward", "input_grad", "filter_grad", "forward+relu+max_pool"};
   report(state, std::string(s.name) + " " + kKernelNames[which] + " " + kiln_gemm_isa(),
          2.0 * static_cast<double>(n * g[6] * g[7] * g[5] * g[3] * g[4] * g[2]), threads);
 }
 
 void convs(benchmark::internal::Benchmark* b) {
   for (int64_t i = 0; i < static_cast<int64_t>(sizeof(kConvs) / sizeof(kConvs[0])); ++i)
-    for (int64_t k : {kForward, kInputGrad, kFilterGrad})
+    for (int64_t k : {kForward, kInputGrad, kFilterGrad, kForwardPool})
       for (int64_t t : {1, 2})
         if (k != kInputGrad || i != 0) b->Args({i, k, t});
 }

@@ -103,6 +103,9 @@ struct Problem {
   Epilogue ep;  // applied to each element once its sum is complete
   // c holds rows [c_row0, ...) only: a band of a conv's output (conv_max_pool).
   int64_t c_row0 = 0;
+  // conv2d whose every receptive field lies inside x (whole_fields): a k
+  // block spans several filter rows (kSegments), not one.
+  bool conv_whole = false;
 };
 
 // Channels per filter tap along k: C, or O for the adjoint.
@@ -119,11 +122,25 @@ bool row_segments(const Problem& p) {
 // k steps per segment of op(a)'s row that one pointer can serve: a filter row, or a tap.
 int64_t segment(const Problem& p) { return tap_channels(p) * (row_segments(p) ? p.conv[4] : 1); }
 
-// The k block starting at k0: at most kKC steps, and within one segment for a conv.
+// Filter-row segments of a conv2d with all fields inside span at most this
+// many k steps per block (the CNN's second conv: its whole K = 4 x 128).
+constexpr int64_t kWholeKC = 512;
+
+// The k block starting at k0: at most kKC steps, and within one segment for a
+// conv; whole segments up to kWholeKC when conv_whole.
 int64_t k_block(const Problem& p, int64_t k0) {
   if (!p.conv || p.conv_filter || p.conv_koff) return std::min(kKC, p.k - k0);
   const int64_t s = segment(p);
+  if (p.conv_whole) return std::min(p.k - k0, kWholeKC / s * s);
   return std::min(kKC, s - k0 % s);
+}
+
+// Whether conv2d geometry g (read by rows, row_segments) has every output
+// pixel's receptive field inside x and segments short enough for kWholeKC.
+bool whole_fields(const int64_t* g) {
+  const int64_t s = g[4] * g[2];
+  return g[13] == 1 && g[10] == 0 && g[11] == 0 && (g[6] - 1) * g[8] + (g[3] - 1) * g[12] < g[0] &&
+         (g[7] - 1) * g[9] + g[4] - 1 < g[1] && 2 * s <= kWholeKC && s <= kKC;
 }
 
 // The filter tap (ta, tb) that the adjoint's k-position `t` (tap index along
@@ -688,6 +705,25 @@ int64_t cache_chunk(const int64_t* g, int64_t chunk) {
 // explicit patch matrix. Both give the same bits (kiln_conv2d_uses_cols).
 constexpr int64_t kImplicitConvChannels = 16;
 
+// conv2d as an implicit GEMM into y (kiln_conv2d_f32). Many channels: a k
+// block spans a tap's channels or a filter row (conv_rows), or several filter
+// rows when every field lies inside x (whole_fields). Few: the whole receptive
+// field through each patch entry's offset from its corner, held in koff.
+Problem conv_problem(const int64_t* g, const float* x, const float* w, int64_t n, float* y, const KilnEpilogue* ep,
+                     std::vector<int64_t>& koff) {
+  const int64_t patch = g[3] * g[4] * g[2], pixels = g[6] * g[7], o = g[5];
+  Problem p{x, patch, false, w, o, false, y, n * pixels, o, patch, false};
+  p.conv = g;
+  p.ep = epilogue_of(ep);
+  if (g[2] < kImplicitConvChannels) {
+    koff = field_offsets(g);
+    p.conv_koff = koff.data();
+  } else {
+    p.conv_whole = whole_fields(g);
+  }
+  return p;
+}
+
 }  // namespace
 
 extern "C" {
@@ -700,33 +736,15 @@ void kiln_gemm_f32(const float* a, int64_t ar, int64_t ac, int32_t ta, const flo
 }
 
 void kiln_conv2d_f32(const int64_t* g, const float* x, const float* w, int64_t n, float* y, const KilnEpilogue* ep) {
-  const int64_t patch = g[3] * g[4] * g[2], pixels = g[6] * g[7], o = g[5];
-  Problem p{x, patch, false, w, o, false, y, n * pixels, o, patch, false};
-  p.conv = g;
-  p.ep = epilogue_of(ep);
-  // Many channels: a k block spans a tap's channels or a filter row (conv_rows).
-  // Few: the whole receptive field through each patch entry's offset from its corner.
   std::vector<int64_t> koff;
-  if (g[2] < kImplicitConvChannels) {
-    koff = field_offsets(g);
-    p.conv_koff = koff.data();
-  }
-  run(p);
+  run(conv_problem(g, x, w, n, y, ep, koff));
 }
 
 void kiln_conv2d_max_pool_f32(const int64_t* g, const int64_t* pool, const float* x, const float* w, int64_t n,
                               float* y, const KilnEpilogue* ep) {
-  const int64_t patch = g[3] * g[4] * g[2], pixels = g[6] * g[7], o = g[5];
-  if (n * pixels * o == 0 || n * pool[6] * pool[7] == 0) return;
-  Problem p{x, patch, false, w, o, false, nullptr, n * pixels, o, patch, false};
-  p.conv = g;
-  p.ep = epilogue_of(ep);
+  if (n * g[6] * g[7] * g[5] == 0 || n * pool[6] * pool[7] == 0) return;
   std::vector<int64_t> koff;
-  if (g[2] < kImplicitConvChannels) {  // as kiln_conv2d_f32
-    koff = field_offsets(g);
-    p.conv_koff = koff.data();
-  }
-  run_conv_max_pool(p, PoolBands(g, pool), y);
+  run_conv_max_pool(conv_problem(g, x, w, n, nullptr, ep, koff), PoolBands(g, pool), y);
 }
 
 void kiln_conv2d_input_grad_f32(const int64_t* g, const float* dy, const float* w, int64_t n, float* dx, float* cols,

@@ -57,6 +57,9 @@ struct KernelCtx {
   // The input whose buffer out[0] shares (GraphPlan::overwrites), or -1:
   // those two pointers are not noalias.
   int shared_in = -1;
+  // conv2d_filter_grad: an i32, nonzero to add to its result (chunked runs,
+  // GraphPlan::chunked), or null for 0.
+  llvm::Value* accumulate = nullptr;
 
   llvm::LLVMContext& ctx() { return m.getContext(); }
   llvm::Type* i64() { return b.getInt64Ty(); }

@@ -106,6 +106,9 @@ void emit_conv(KernelCtx& k) {
   if (!f_grad) {  // the filter gradient has no epilogue
     for (Value* e : epilogue_args(k)) args.push_back(e);
     types.insert(types.end(), {p, p, k.b.getInt32Ty()});
+  } else {
+    args.push_back(k.accumulate ? k.accumulate : k.b.getInt32(0));
+    types.push_back(k.b.getInt32Ty());
   }
   auto fn = k.callee(name, llvm::FunctionType::get(k.b.getVoidTy(), types, false));
   k.b.CreateCall(fn, args);
@@ -347,9 +350,10 @@ class Lowering {
       return nullptr;
     };
     const GraphEpilogues epilogues = contraction_epilogues(g);
-    int idx = 0;
-    for (const ir::Node* n : g.nodes()) {
-      ++idx;
+    const auto& nodes = g.nodes();
+    for (size_t at = 0; at < nodes.size(); ++at) {
+      const ir::Node* n = nodes[at];
+      const int idx = static_cast<int>(at) + 1;
       if (n->op == ir::OpKind::Reshape || epilogues.absorbed.count(n)) continue;
       auto ep = epilogues.of.find(n);
       const ContractionEpilogue* e = ep == epilogues.of.end() ? nullptr : &ep->second;
@@ -368,7 +372,17 @@ class Lowering {
       args.push_back(N);
       args.push_back(fn->getArg(5));
       const int shared = plan.overwrites.count(n) ? overwrite_operand(*n) : -1;
-      b.CreateCall(kernel_fn(*n, kernel_name(g, name, *n, idx), nout, nin, args.size() - 2, e, shared), args);
+      llvm::Function* kernel = kernel_fn(*n, kernel_name(g, name, *n, idx), nout, nin, args.size() - 2, e, shared);
+      if (plan.chunked.count(n)) {
+        const ir::Node& next = *nodes[++at];
+        std::vector<Value*> next_args{addr(plan.slots.at(next.results[0]))};
+        for (const ir::Value* v : next.operands) next_args.push_back(addr(plan.slots.at(v)));
+        std::vector<const ir::Value*> values(n->results.begin(), n->results.end());
+        values.insert(values.end(), n->operands.begin(), n->operands.end());
+        emit_chunked_pair(b, fn, *n, kernel, args, values, next, next_args);
+        continue;
+      }
+      b.CreateCall(kernel, args);
     }
     for (size_t j = 0; j < plan.result_copy.size(); ++j) {
       const ir::Value* v = plan.result_copy[j];
@@ -389,6 +403,42 @@ class Lowering {
   LoweringStats* stats_;
   std::unordered_map<const ir::Graph*, llvm::Function*> bodies_;
   int body_count_ = 0;
+
+  // A node and the next one, run chunk by chunk of images (GraphPlan::chunked):
+  // per chunk [n0, n0 + cnt), the kernel with its batch buffers advanced n0
+  // images and N = cnt, then the next node (a conv2d_filter_grad, emitted in
+  // place) on the same images, accumulating from the second chunk on. The
+  // node's result is one chunk's buffer, the same for every chunk. args:
+  // the kernel's (buffers, N, err), `values` the IR values of its buffers;
+  // next_args: the next node's result, then its operands.
+  void emit_chunked_pair(llvm::IRBuilder<>& b, llvm::Function* fn, const ir::Node& n, llvm::Function* kernel,
+                         std::vector<Value*> args, const std::vector<const ir::Value*>& values, const ir::Node& next,
+                         std::vector<Value*> next_args) {
+    Value* N = args[args.size() - 2];
+    Value* err = args.back();
+    const ir::Value* dx = n.results[0];
+    Value* chunk = b.getInt64(chunk_images(n));
+    KernelCtx k{b, m_, fn, next, N, err, {}, {}, {}, nullptr, stats_, nullptr, target_.fma_matmul, -1};
+    Value* chunks = b.CreateUDiv(b.CreateAdd(N, b.CreateSub(chunk, b.getInt64(1))), chunk);
+    auto advance = [&](Value* ptr, const ir::Value* v, Value* n0) -> Value* {
+      const Sym s = bytes_of(v->type);
+      return s.n && v != dx ? b.CreateInBoundsGEP(b.getInt8Ty(), ptr, b.CreateMul(n0, b.getInt64(s.c))) : ptr;
+    };
+    emit_for(k, b.getInt64(0), chunks, [&](Value* c) {
+      Value* n0 = b.CreateMul(c, chunk);
+      Value* cnt = b.CreateSelect(b.CreateICmpSLT(b.CreateSub(N, n0), chunk), b.CreateSub(N, n0), chunk);
+      std::vector<Value*> a = args;
+      for (size_t i = 0; i < values.size(); ++i) a[i] = advance(args[i], values[i], n0);
+      a[a.size() - 2] = cnt;
+      b.CreateCall(kernel, a);
+      KernelCtx f = k;
+      f.n = cnt;
+      f.out = {advance(next_args[0], next.results[0], n0)};
+      for (size_t i = 0; i < next.operands.size(); ++i) f.in.push_back(advance(next_args[i + 1], next.operands[i], n0));
+      f.accumulate = b.CreateZExt(b.CreateICmpNE(c, b.getInt64(0)), b.getInt32Ty());
+      emit_node(f);
+    });
+  }
 
   void attributes(llvm::Function* fn) {
     fn->addFnAttr(llvm::Attribute::NoUnwind);

@@ -203,6 +203,20 @@ bool max_pool_grad_tiled(const ir::Node& n) {
 
 int overwrite_operand(const ir::Node& n) { return max_pool_grad_tiled(n) ? 0 : -1; }
 
+int64_t chunk_images(const ir::Node& pool_grad) {
+  constexpr int64_t kChunkBytes = int64_t{1} << 20;
+  return std::max<int64_t>(2, kChunkBytes / std::max<int64_t>(bytes_of(pool_grad.results[0]->type).c, 1));
+}
+
+bool chunked_with_next(const ir::Graph& g, size_t i) {
+  const auto& nodes = g.nodes();
+  if (i + 1 >= nodes.size() || !max_pool_grad_tiled(*nodes[i])) return false;
+  const ir::Node& f = *nodes[i + 1];
+  const ir::Value* dx = nodes[i]->results[0];
+  return f.op == ir::OpKind::Conv2DFilterGrad && f.operands[1] == dx && f.operands[0] != dx && g.use_count(dx) == 1 &&
+         std::find(g.results().begin(), g.results().end(), dx) == g.results().end() && dx->type.has_batch();
+}
+
 GraphPlan plan_graph(const ir::Graph& g) {
   GraphPlan p;
   const auto& nodes = g.nodes();
@@ -220,10 +234,19 @@ GraphPlan plan_graph(const ir::Graph& g) {
   // buffer; the nodes it absorbed read and write nothing.
   const GraphEpilogues epilogues = contraction_epilogues(g);
   for (const auto& [c, e] : epilogues.of) root[c->results[0]] = e.out;
+  // A chunked node (chunked_with_next) reads its operands until the next
+  // node is done: they are released with that node's.
+  for (size_t i = 0; i < nodes.size(); ++i)
+    if (chunked_with_next(g, i)) p.chunked.insert(nodes[i]);
+  auto read_until = [&](size_t i) { return p.chunked.count(nodes[i]) ? i + 1 : i; };
+  auto slot_bytes = [&](const ir::Value* v) {
+    const Sym whole = bytes_of(v->type);
+    return v->def && p.chunked.count(v->def) ? Sym{chunk_images(*v->def) * whole.c, false} : whole;
+  };
   std::unordered_map<const ir::Value*, size_t> last_use;
   for (size_t i = 0; i < nodes.size(); ++i)
     if (!epilogues.absorbed.count(nodes[i]))
-      for (const ir::Value* v : nodes[i]->operands) last_use[root_of(v)] = i;
+      for (const ir::Value* v : nodes[i]->operands) last_use[root_of(v)] = std::max(last_use[root_of(v)], read_until(i));
   for (const ir::Value* v : g.results()) last_use[root_of(v)] = end;
 
   // Results computed in place: the first occurrence of a non-alias node result.
@@ -246,11 +269,11 @@ GraphPlan plan_graph(const ir::Graph& g) {
     // The operand this node may overwrite, when this is its last reader and
     // its buffer is the arena's (not a parameter, a result or an alias's).
     const ir::Value* overwritten = nullptr;
-    if (const int o = overwrite_operand(n); o >= 0 && ep == epilogues.of.end()) {
+    if (const int o = overwrite_operand(n); o >= 0 && ep == epilogues.of.end() && !p.chunked.count(&n)) {
       const ir::Value* v = n.operands[static_cast<size_t>(o)];
       const ir::Value* r = n.results[0];
       const Slot& at = p.slots.at(v);
-      if (root_of(v) == v && last_use.count(v) && last_use[v] == i && !in_place.count(r) &&
+      if (root_of(v) == v && last_use.count(v) && last_use[v] == read_until(i) && !in_place.count(r) &&
           std::count(n.operands.begin(), n.operands.end(), v) == 1 && bytes_of(v->type) == bytes_of(r->type) &&
           (at.kind == Slot::Fixed || at.kind == Slot::Batch))
         overwritten = v;
@@ -259,7 +282,7 @@ GraphPlan plan_graph(const ir::Graph& g) {
       if (is_alias(n)) p.slots[r] = p.slots.at(n.operands[0]);
       else if (auto it = in_place.find(r); it != in_place.end()) p.slots[r] = {Slot::Result, it->second};
       else if (overwritten) p.slots[r] = p.slots.at(overwritten);
-      else p.slots[r] = pools.alloc(bytes_of(r->type));
+      else p.slots[r] = pools.alloc(slot_bytes(r));
     }
     if (overwritten) {
       p.overwrites.insert(&n);
@@ -274,11 +297,15 @@ GraphPlan plan_graph(const ir::Graph& g) {
       if (v->is_param() || root_of(v) != v) return;
       auto lu = last_use.find(v);
       if (lu != last_use.end() && lu->second != i) return;
-      pools.release(p.slots.at(v), bytes_of(v->type));
+      pools.release(p.slots.at(v), slot_bytes(v));
       last_use[v] = SIZE_MAX;  // released once
     };
-    for (const ir::Value* v : n.operands)
-      if (last_use.count(root_of(v)) && last_use[root_of(v)] == i) release(root_of(v));
+    auto release_operands = [&](const ir::Node& reader) {
+      for (const ir::Value* v : reader.operands)
+        if (last_use.count(root_of(v)) && last_use[root_of(v)] == i) release(root_of(v));
+    };
+    release_operands(n);
+    if (i > 0 && p.chunked.count(nodes[i - 1])) release_operands(*nodes[i - 1]);
     for (const ir::Value* r : outs)
       if (!last_use.count(r)) release(r);
   }

@@ -50,6 +50,10 @@ struct GraphPlan {
   // Nodes whose result took the buffer of their operand overwrite_operand(n),
   // which they read for the last time (their kernels drop noalias on both).
   std::unordered_set<const ir::Node*> overwrites;
+  // Nodes that run with the node after them, chunk by chunk of images
+  // (chunked_with_next): their operands stay live through that node, and
+  // their result's slot holds one chunk (chunk_images), reused chunk after chunk.
+  std::unordered_set<const ir::Node*> chunked;
   int64_t fixed_bytes = 0;  // fixed pool size
   int64_t batch_bytes = 0;  // batch pool size per unit of N
 };
@@ -72,6 +76,18 @@ bool max_pool_unrolled(const ir::Node& n);
 // Whether max_pool2d_grad node n runs as the tiled kernel: unrolled, and the
 // windows tile x (strides = window), so each cell is written once.
 bool max_pool_grad_tiled(const ir::Node& n);
+
+// Whether nodes[i] and nodes[i + 1] run together per chunk of images: a
+// tiled max_pool2d_grad (max_pool_grad_tiled) whose result only the next
+// node, a conv2d_filter_grad, reads, as its dy. The gradient then never
+// exists whole: each chunk's is written to a chunk-sized buffer that stays
+// in cache and is read back from there (the CNN's first conv: 15 MB less to
+// write and to read at batch 32); the filter gradient accumulates chunk after
+// chunk, the same chains as one call (kiln_conv2d_filter_grad_f32).
+bool chunked_with_next(const ir::Graph& g, size_t i);
+// Images per chunk of such a pair: about 1 MB of the pool gradient, at least
+// two images so both threads of the pool gradient have one.
+int64_t chunk_images(const ir::Node& pool_grad);
 
 // Conv's patch-matrix scratch holds this many images at most (as runtime/'s im2col).
 int64_t conv_chunk_images(int64_t per_image_floats, int64_t n_images);

@@ -61,8 +61,9 @@ void kiln_rt_conv2d_input_grad(const float* dy, const float* w, float* dx, const
   kiln_conv2d_input_grad_f32(geom, dy, w, n, dx, cols, chunk_of(g, n), &ep);
 }
 
-void kiln_rt_conv2d_filter_grad(const float* x, const float* dy, float* dw, const int64_t* geom, int64_t n) {
-  kiln_conv2d_filter_grad_f32(geom, x, dy, n, dw);
+void kiln_rt_conv2d_filter_grad(const float* x, const float* dy, float* dw, const int64_t* geom, int64_t n,
+                                int32_t accumulate) {
+  kiln_conv2d_filter_grad_f32(geom, x, dy, n, dw, accumulate);
 }
 
 int32_t kiln_rt_ipow_i32(int32_t base, int32_t e) {

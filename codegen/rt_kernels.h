@@ -28,7 +28,9 @@ void kiln_rt_conv2d_max_pool(const float* x, const float* w, float* y, const int
                              int64_t n, const float* bias, const float* mask, int32_t act);
 void kiln_rt_conv2d_input_grad(const float* dy, const float* w, float* dx, const int64_t* geom, int64_t n,
                                float* scratch, const float* bias, const float* mask, int32_t act);
-void kiln_rt_conv2d_filter_grad(const float* x, const float* dy, float* dw, const int64_t* geom, int64_t n);
+// accumulate != 0: dw += the filter gradient of these n images (chunked runs).
+void kiln_rt_conv2d_filter_grad(const float* x, const float* dy, float* dw, const int64_t* geom, int64_t n,
+                                int32_t accumulate);
 
 int32_t kiln_rt_ipow_i32(int32_t base, int32_t e);
 

@@ -778,10 +778,11 @@ void kiln_conv2d_input_grad_f32(const int64_t* g, const float* dy, const float* 
     for (int64_t i = 0; i < n * g[0] * g[1]; ++i) e.apply_row(dx + i * c, i, 0, c, c);
 }
 
-void kiln_conv2d_filter_grad_f32(const int64_t* g, const float* x, const float* dy, int64_t n, float* dw) {
+void kiln_conv2d_filter_grad_f32(const int64_t* g, const float* x, const float* dy, int64_t n, float* dw,
+                                 int32_t accumulate) {
   const int64_t patch = g[3] * g[4] * g[2], pixels = g[6] * g[7], o = g[5];
   // dW [patch, O] = patches(x)^T [patch, rows] * dy [rows, O], patches never built.
-  Problem p{x, 0, true, dy, o, false, dw, patch, o, n * pixels, false};
+  Problem p{x, 0, true, dy, o, false, dw, patch, o, n * pixels, accumulate != 0};
   const std::vector<int64_t> koff = field_offsets(g);
   p.conv = g;
   p.conv_filter = true;

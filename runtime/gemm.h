@@ -65,7 +65,11 @@ void kiln_conv2d_input_grad_f32(const int64_t* geom, const float* dy, const floa
 // that reads each output pixel's receptive field in place (k blocks with
 // pixels whose field meets the padding are gathered): each dw entry is one
 // chain over all pixels in order, the bits of im2col + transposed GEMM.
-void kiln_conv2d_filter_grad_f32(const int64_t* geom, const float* x, const float* dy, int64_t n, float* dw);
+// With accumulate != 0 the chains continue from dw (dw += ...): calls on
+// consecutive chunks of images, the first without accumulate, give the bits
+// of one call on all of them.
+void kiln_conv2d_filter_grad_f32(const int64_t* geom, const float* x, const float* dy, int64_t n, float* dw,
+                                 int32_t accumulate);
 
 // Whether a conv kernel above uses `cols` for c input and o output
 // channels: which = 0 conv2d and 2 its filter gradient (never: they take

@@ -110,7 +110,7 @@ Tensor conv2d_filter_grad(const Tensor& x, const Tensor& dy, const Dims& filter_
   KILN_ASSERT(dy.shape() == (Dims{g.n, g.oh, g.ow, g.o}), "conv2d_filter_grad: dy does not match the conv output");
   Tensor dw = Tensor::zeros(filter_shape, DType::f32);
   if (dw.size() == 0 || dy.size() == 0) return dw;
-  kiln_conv2d_filter_grad_f32(im2col_geom(g).data(), x.data(), dy.data(), g.n, dw.data());
+  kiln_conv2d_filter_grad_f32(im2col_geom(g).data(), x.data(), dy.data(), g.n, dw.data(), 0);
   return dw;
 }
 

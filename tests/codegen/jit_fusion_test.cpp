@@ -204,6 +204,50 @@ TEST(Plan, MaxPoolGradOverwritesTheInputItReadsLast) {
   kiln_set_num_threads(before);
 }
 
+// A max_pool2d_grad read only by the next node, a conv2d_filter_grad, runs
+// with it chunk by chunk of images (GraphPlan::chunked): the filter gradient's
+// call is in the graph function, accumulating from the second chunk on, and
+// the bits are one call's. With the pool gradient read again it runs whole.
+TEST(Plan, PoolGradRunsWithTheFilterGradChunkByChunk) {
+  auto graph = [](bool keep_dx) {
+    return ir::parse_graph(std::string(R"(func @pool_filter(%x: f32[N,12,12,3], %a: f32[N,10,10,32], %g: f32[N,5,5,32]) -> ()") +
+                           (keep_dx ? "f32[3,3,3,32], f32[N,10,10,32]" : "f32[3,3,3,32]") + R"() {
+  %r = relu %a : f32[N,10,10,32]
+  %dx = max_pool2d_grad %r, %g {window=[2,2], strides=[2,2], padding=[0,0,0,0]} : f32[N,10,10,32]
+  %dw = conv2d_filter_grad %x, %dx {filter_shape=[3,3,3,32], strides=[1,1], padding=[0,0,0,0]} : f32[3,3,3,32]
+  return )" + (keep_dx ? "%dw, %dx" : "%dw") + R"(
+}
+)");
+  };
+  setenv("KILN_JIT_KERNEL_SYMBOLS", "1", 1);
+  codegen::Jit jit(no_disk());
+  unsetenv("KILN_JIT_KERNEL_SYMBOLS");
+  const std::regex call(R"(call void @kiln_rt_conv2d_filter_grad\([^)]*i32 (%[\w.]+|0)\))");
+  std::smatch m;
+  for (bool keep_dx : {false, true}) {
+    auto g = graph(keep_dx);
+    auto prog = jit.compile(*g);
+    const std::string ir = prog->llvm_ir();
+    ASSERT_TRUE(std::regex_search(ir, m, call)) << ir;
+    EXPECT_EQ(m[1] == "0", keep_dx) << m[0];  // accumulate: per chunk, or never
+    EXPECT_EQ(std::regex_search(ir, std::regex(R"(define internal void @[\w.]+\.conv2d_filter_grad\()")), keep_dx)
+        << "a kernel of its own";
+    const int32_t before = kiln_num_threads();
+    for (int64_t n : {1, 81, 200}) {  // 81 images a chunk (1 MB of dx): 1, 1 and 3 chunks
+      std::vector<Tensor> args = jit_test::random_args(*g, n, 5);
+      for (float& v : std::span(args[1].data(), static_cast<size_t>(args[1].size()))) v = std::round(v);  // ties
+      std::vector<Tensor> want = runtime::interpret(*g, args);
+      for (int32_t threads : {1, 2}) {
+        kiln_set_num_threads(threads);
+        std::vector<Tensor> got = prog->run(args);
+        for (size_t i = 0; i < got.size(); ++i)
+          EXPECT_TRUE(jit_test::close(got[i], want[i], 0)) << "N=" << n << ", threads " << threads << ", result " << i;
+      }
+    }
+    kiln_set_num_threads(before);
+  }
+}
+
 // A contraction region's body: matmul, bias, then the unary op `act`.
 std::unique_ptr<ir::Graph> dense_region(const std::string& act) {
   return ir::parse_graph(R"(func @dense(%x: f32[N,10], %w: f32[10,40], %b: f32[40]) -> (f32[N,40]) {

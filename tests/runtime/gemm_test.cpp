@@ -333,8 +333,14 @@ TEST(Gemm, Conv2dFilterGradEqualsIm2colThenGemm) {
     for (int32_t threads : {1, 2}) {
       kiln_set_num_threads(threads);
       std::vector<float> got(want.size(), 7.0f);
-      kiln_conv2d_filter_grad_f32(geom.data(), x.data(), dy.data(), v.n, got.data());
+      kiln_conv2d_filter_grad_f32(geom.data(), x.data(), dy.data(), v.n, got.data(), 0);
       EXPECT_EQ(std::memcmp(got.data(), want.data(), want.size() * sizeof(float)), 0) << threads << " threads";
+      // Image by image, accumulating from the second on: the same chains.
+      std::fill(got.begin(), got.end(), 7.0f);
+      for (int64_t i = 0; i < v.n; ++i)
+        kiln_conv2d_filter_grad_f32(geom.data(), x.data() + i * v.h * v.w * v.c, dy.data() + i * rows / v.n * v.o, 1,
+                                    got.data(), i > 0);
+      EXPECT_EQ(std::memcmp(got.data(), want.data(), want.size() * sizeof(float)), 0) << threads << " threads, chunked";
     }
     for (int64_t i = 0; i < patch; ++i)
       for (int64_t q = 0; q < v.o; ++q) {

@@ -479,11 +479,6 @@ constexpr int64_t kParallelFlops = int64_t{1} << 21;
 // The threads a product of this size is split over.
 int64_t split_threads(const Problem& p) { return p.m * p.n * p.k >= kParallelFlops ? kiln_num_threads() : 1; }
 
-// The threads conv2d + max_pool2d's bands split over: as split_threads, from
-// a smaller size (its bands need no shared packing, and a batch-1 conv such
-// as the CNN's first, 2M multiply-adds, gains from both cores).
-int64_t band_threads(const Problem& p) { return p.m * p.n * p.k >= kParallelFlops / 8 ? kiln_num_threads() : 1; }
-
 // Whether a product split over threads has fewer row blocks and 2w-wide
 // panels than it needs (then its panels are made w wide).
 bool too_few_blocks(const Problem& p, int64_t mr, int64_t w) {

@@ -479,11 +479,20 @@ constexpr int64_t kParallelFlops = int64_t{1} << 21;
 // The threads a product of this size is split over.
 int64_t split_threads(const Problem& p) { return p.m * p.n * p.k >= kParallelFlops ? kiln_num_threads() : 1; }
 
+// Whether a product split over `threads` splits its rows: at least two row
+// blocks per thread, or whole blocks shared evenly (16 rows on 2 threads: one
+// 8-row sliver each keeps the 2w-wide tiles, where a split into w-wide panels
+// would feed half as many FMAs per broadcast of a).
+bool split_rows(const Problem& p, int64_t mr, int64_t threads) {
+  const int64_t row_blocks = (p.m + mr - 1) / mr;
+  return threads > 1 && (row_blocks >= 2 * threads || (row_blocks >= threads && p.m % (mr * threads) == 0));
+}
+
 // Whether a product split over threads has fewer row blocks and 2w-wide
 // panels than it needs (then its panels are made w wide).
 bool too_few_blocks(const Problem& p, int64_t mr, int64_t w) {
-  const int64_t threads = split_threads(p), row_blocks = (p.m + mr - 1) / mr;
-  return threads > 1 && row_blocks < 2 * threads && (p.n + 2 * w - 1) / (2 * w) < threads;
+  const int64_t threads = split_threads(p);
+  return threads > 1 && !split_rows(p, mr, threads) && (p.n + 2 * w - 1) / (2 * w) < threads;
 }
 
 // Calls block(i0, i1, p0, p1) on row ranges (multiples of mr) or, when there
@@ -492,7 +501,7 @@ template <class Block>
 void run_split(const Problem& p, int64_t mr, const Panels& bp, Block&& block) {
   const int64_t row_blocks = (p.m + mr - 1) / mr, panels = static_cast<int64_t>(bp.panels.size());
   const int64_t threads = split_threads(p);
-  if (threads > 1 && row_blocks >= 2 * threads) {
+  if (split_rows(p, mr, threads)) {
     kiln::runtime::parallel_ranges(row_blocks, threads, [&](int64_t b0, int64_t b1) {
       block(b0 * mr, std::min(b1 * mr, p.m), int64_t{0}, panels);
     });

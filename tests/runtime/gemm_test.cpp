@@ -164,9 +164,11 @@ TEST(Gemm, ZeroKClearsOrKeeps) {
 // Large enough to split over the pool (rows, or panels when rows are few).
 TEST(Gemm, SameBitsForOneAndTwoThreads) {
   const int32_t before = kiln_num_threads();
-  // The last: two row blocks and one 2W-wide panel, split as two W-wide panels.
+  // The last two: two row blocks and one 2W-wide panel, split as two W-wide
+  // panels (12 rows), or as one whole 8-row block per thread (16 rows).
   for (Case t : {Case{1000, 48, 300, false, false, false}, Case{700, 40, 520, true, true, true},
-                 Case{20, 700, 400, false, true, false}, Case{16, 32, 6000, true, false, false}}) {
+                 Case{20, 700, 400, false, true, false}, Case{12, 32, 6000, true, false, false},
+                 Case{16, 32, 6000, true, false, false}}) {
     SCOPED_TRACE(name(t));
     Operands o(t, 11);
     kiln_set_num_threads(1);

@@ -324,6 +324,15 @@ std::string kernel_name(const ir::Graph& g, const std::string& fn_name, const ir
   return fn_name + "." + std::to_string(idx) + "." + std::string(ir::op_name(n.op));
 }
 
+// A node's kernel call (Lowering::graph_fn): the kernel (null when the node
+// is emitted in place), its arguments (buffers, N, err) and the IR value of
+// each buffer (null for scratch).
+struct Call {
+  llvm::Function* kernel = nullptr;
+  std::vector<Value*> args;
+  std::vector<const ir::Value*> values;
+};
+
 class Lowering {
  public:
   Lowering(llvm::Module& m, const TargetInfo& t, LoweringStats* stats)
@@ -355,34 +364,45 @@ class Lowering {
       const ir::Node* n = nodes[at];
       const int idx = static_cast<int>(at) + 1;
       if (n->op == ir::OpKind::Reshape || epilogues.absorbed.count(n)) continue;
-      auto ep = epilogues.of.find(n);
-      const ContractionEpilogue* e = ep == epilogues.of.end() ? nullptr : &ep->second;
-      std::vector<Value*> args;
-      if (e) {
-        args.push_back(addr(plan.slots.at(e->out)));
-      } else {
-        for (const ir::Value* r : n->results) args.push_back(addr(plan.slots.at(r)));
-      }
-      size_t nout = args.size();
-      for (const ir::Value* v : n->operands) args.push_back(addr(plan.slots.at(v)));
-      if (e && e->bias) args.push_back(addr(plan.slots.at(e->bias)));
-      if (e && e->mask) args.push_back(addr(plan.slots.at(e->mask)));
-      size_t nin = args.size() - nout;
-      for (Slot s : plan.scratch.at(n)) args.push_back(addr(s));
-      args.push_back(N);
-      args.push_back(fn->getArg(5));
-      const int shared = plan.overwrites.count(n) ? overwrite_operand(*n) : -1;
-      llvm::Function* kernel = kernel_fn(*n, kernel_name(g, name, *n, idx), nout, nin, args.size() - 2, e, shared);
+      // The node's kernel call: its buffers (results, operands, epilogue
+      // bias and mask, scratch), N and err; `values` names each buffer's IR
+      // value (null for scratch).
+      auto call_of = [&](const ir::Node& node, int position, bool make_kernel) {
+        Call c;
+        auto ep = epilogues.of.find(&node);
+        const ContractionEpilogue* e = ep == epilogues.of.end() ? nullptr : &ep->second;
+        auto buffer = [&](const ir::Value* v) {
+          c.args.push_back(addr(plan.slots.at(v)));
+          c.values.push_back(v);
+        };
+        if (e) buffer(e->out);
+        else
+          for (const ir::Value* r : node.results) buffer(r);
+        const size_t nout = c.args.size();
+        for (const ir::Value* v : node.operands) buffer(v);
+        if (e && e->bias) buffer(e->bias);
+        if (e && e->mask) buffer(e->mask);
+        const size_t nin = c.args.size() - nout;
+        for (Slot s : plan.scratch.at(&node)) {
+          c.args.push_back(addr(s));
+          c.values.push_back(nullptr);
+        }
+        c.args.push_back(N);
+        c.args.push_back(fn->getArg(5));
+        const int shared = plan.overwrites.count(&node) ? overwrite_operand(node) : -1;
+        if (make_kernel)
+          c.kernel = kernel_fn(node, kernel_name(g, name, node, position), nout, nin, c.args.size() - 2, e, shared);
+        return c;
+      };
+      const Call call = call_of(*n, idx, true);
       if (plan.chunked.count(n)) {
         const ir::Node& next = *nodes[++at];
-        std::vector<Value*> next_args{addr(plan.slots.at(next.results[0]))};
-        for (const ir::Value* v : next.operands) next_args.push_back(addr(plan.slots.at(v)));
-        std::vector<const ir::Value*> values(n->results.begin(), n->results.end());
-        values.insert(values.end(), n->operands.begin(), n->operands.end());
-        emit_chunked_pair(b, fn, *n, kernel, args, values, next, next_args);
+        // A filter gradient accumulates chunk after chunk: emitted in place, with no kernel of its own.
+        const bool inline_next = next.op == ir::OpKind::Conv2DFilterGrad;
+        emit_chunked_pair(b, fn, plan, *n, call, next, call_of(next, idx + 1, !inline_next));
         continue;
       }
-      b.CreateCall(kernel, args);
+      b.CreateCall(call.kernel, call.args);
     }
     for (size_t j = 0; j < plan.result_copy.size(); ++j) {
       const ir::Value* v = plan.result_copy[j];
@@ -405,36 +425,42 @@ class Lowering {
   int body_count_ = 0;
 
   // A node and the next one, run chunk by chunk of images (GraphPlan::chunked):
-  // per chunk [n0, n0 + cnt), the kernel with its batch buffers advanced n0
-  // images and N = cnt, then the next node (a conv2d_filter_grad, emitted in
-  // place) on the same images, accumulating from the second chunk on. The
-  // node's result is one chunk's buffer, the same for every chunk. args:
-  // the kernel's (buffers, N, err), `values` the IR values of its buffers;
-  // next_args: the next node's result, then its operands.
-  void emit_chunked_pair(llvm::IRBuilder<>& b, llvm::Function* fn, const ir::Node& n, llvm::Function* kernel,
-                         std::vector<Value*> args, const std::vector<const ir::Value*>& values, const ir::Node& next,
-                         std::vector<Value*> next_args) {
-    Value* N = args[args.size() - 2];
-    Value* err = args.back();
-    const ir::Value* dx = n.results[0];
+  // per chunk [n0, n0 + cnt), the node's kernel with its batch buffers
+  // advanced n0 images and N = cnt, then the next node's on the same images.
+  // A result in_chunk_buffer is not advanced: every chunk reuses it. A next
+  // conv2d_filter_grad (no kernel in `second`) is emitted in place and
+  // accumulates from the second chunk on.
+  void emit_chunked_pair(llvm::IRBuilder<>& b, llvm::Function* fn, const GraphPlan& plan, const ir::Node& n,
+                         const Call& first, const ir::Node& next, const Call& second) {
+    Value* N = first.args[first.args.size() - 2];
     Value* chunk = b.getInt64(chunk_images(n));
-    KernelCtx k{b, m_, fn, next, N, err, {}, {}, {}, nullptr, stats_, nullptr, target_.fma_matmul, -1};
+    KernelCtx k{b, m_, fn, next, N, first.args.back(), {}, {}, {}, nullptr, stats_, nullptr, target_.fma_matmul, -1};
     Value* chunks = b.CreateUDiv(b.CreateAdd(N, b.CreateSub(chunk, b.getInt64(1))), chunk);
-    auto advance = [&](Value* ptr, const ir::Value* v, Value* n0) -> Value* {
-      const Sym s = bytes_of(v->type);
-      return s.n && v != dx ? b.CreateInBoundsGEP(b.getInt8Ty(), ptr, b.CreateMul(n0, b.getInt64(s.c))) : ptr;
-    };
     emit_for(k, b.getInt64(0), chunks, [&](Value* c) {
       Value* n0 = b.CreateMul(c, chunk);
       Value* cnt = b.CreateSelect(b.CreateICmpSLT(b.CreateSub(N, n0), chunk), b.CreateSub(N, n0), chunk);
-      std::vector<Value*> a = args;
-      for (size_t i = 0; i < values.size(); ++i) a[i] = advance(args[i], values[i], n0);
-      a[a.size() - 2] = cnt;
-      b.CreateCall(kernel, a);
+      // The call's arguments for these images: buffers advanced, N = cnt.
+      auto advanced = [&](const Call& call) {
+        std::vector<Value*> a = call.args;
+        for (size_t i = 0; i < call.values.size(); ++i) {
+          const ir::Value* v = call.values[i];
+          const Sym s = v ? bytes_of(v->type) : Sym{0, false};
+          if (s.n && !(v->def && in_chunk_buffer(plan, *v->def)))
+            a[i] = b.CreateInBoundsGEP(b.getInt8Ty(), a[i], b.CreateMul(n0, b.getInt64(s.c)));
+        }
+        a[a.size() - 2] = cnt;
+        return a;
+      };
+      b.CreateCall(first.kernel, advanced(first));
+      const std::vector<Value*> a = advanced(second);
+      if (second.kernel) {
+        b.CreateCall(second.kernel, a);
+        return;
+      }
       KernelCtx f = k;
       f.n = cnt;
-      f.out = {advance(next_args[0], next.results[0], n0)};
-      for (size_t i = 0; i < next.operands.size(); ++i) f.in.push_back(advance(next_args[i + 1], next.operands[i], n0));
+      f.out = {a[0]};
+      f.in.assign(a.begin() + 1, a.begin() + 1 + static_cast<std::ptrdiff_t>(next.operands.size()));
       f.accumulate = b.CreateZExt(b.CreateICmpNE(c, b.getInt64(0)), b.getInt32Ty());
       emit_node(f);
     });

@@ -203,18 +203,39 @@ bool max_pool_grad_tiled(const ir::Node& n) {
 
 int overwrite_operand(const ir::Node& n) { return max_pool_grad_tiled(n) ? 0 : -1; }
 
-int64_t chunk_images(const ir::Node& pool_grad) {
+int64_t chunk_images(const ir::Node& first) {
   constexpr int64_t kChunkBytes = int64_t{1} << 20;
-  return std::max<int64_t>(2, kChunkBytes / std::max<int64_t>(bytes_of(pool_grad.results[0]->type).c, 1));
+  return std::max<int64_t>(2, kChunkBytes / std::max<int64_t>(bytes_of(first.results[0]->type).c, 1));
 }
+
+namespace {
+
+// A conv2d, or a contraction region whose contraction is one (its GEMM epilogue).
+bool is_conv_forward(const ir::Node& n) {
+  if (n.op == ir::OpKind::Conv2D) return true;
+  if (n.op != ir::OpKind::Fusion || n.attrs.s("kind") != "contraction") return false;
+  for (const ir::Node* m : n.body->nodes())
+    if (m->op == ir::OpKind::Conv2D) return true;
+  return false;
+}
+
+}  // namespace
 
 bool chunked_with_next(const ir::Graph& g, size_t i) {
   const auto& nodes = g.nodes();
-  if (i + 1 >= nodes.size() || !max_pool_grad_tiled(*nodes[i])) return false;
-  const ir::Node& f = *nodes[i + 1];
-  const ir::Value* dx = nodes[i]->results[0];
-  return f.op == ir::OpKind::Conv2DFilterGrad && f.operands[1] == dx && f.operands[0] != dx && g.use_count(dx) == 1 &&
-         std::find(g.results().begin(), g.results().end(), dx) == g.results().end() && dx->type.has_batch();
+  if (i + 1 >= nodes.size() || nodes[i]->results.size() != 1) return false;
+  const ir::Node& a = *nodes[i];
+  const ir::Node& next = *nodes[i + 1];
+  const ir::Value* r = a.results[0];
+  if (!r->type.has_batch()) return false;
+  if (is_conv_forward(a)) return next.op == ir::OpKind::MaxPool2D && next.operands[0] == r;
+  return max_pool_grad_tiled(a) && next.op == ir::OpKind::Conv2DFilterGrad && next.operands[1] == r &&
+         next.operands[0] != r && g.use_count(r) == 1 &&
+         std::find(g.results().begin(), g.results().end(), r) == g.results().end();
+}
+
+bool in_chunk_buffer(const GraphPlan& p, const ir::Node& n) {
+  return p.chunked.count(&n) && n.op == ir::OpKind::MaxPool2DGrad;
 }
 
 GraphPlan plan_graph(const ir::Graph& g) {
@@ -241,7 +262,7 @@ GraphPlan plan_graph(const ir::Graph& g) {
   auto read_until = [&](size_t i) { return p.chunked.count(nodes[i]) ? i + 1 : i; };
   auto slot_bytes = [&](const ir::Value* v) {
     const Sym whole = bytes_of(v->type);
-    return v->def && p.chunked.count(v->def) ? Sym{chunk_images(*v->def) * whole.c, false} : whole;
+    return v->def && in_chunk_buffer(p, *v->def) ? Sym{chunk_images(*v->def) * whole.c, false} : whole;
   };
   std::unordered_map<const ir::Value*, size_t> last_use;
   for (size_t i = 0; i < nodes.size(); ++i)
@@ -269,7 +290,7 @@ GraphPlan plan_graph(const ir::Graph& g) {
     // The operand this node may overwrite, when this is its last reader and
     // its buffer is the arena's (not a parameter, a result or an alias's).
     const ir::Value* overwritten = nullptr;
-    if (const int o = overwrite_operand(n); o >= 0 && ep == epilogues.of.end() && !p.chunked.count(&n)) {
+    if (const int o = overwrite_operand(n); o >= 0 && ep == epilogues.of.end() && !in_chunk_buffer(p, n)) {
       const ir::Value* v = n.operands[static_cast<size_t>(o)];
       const ir::Value* r = n.results[0];
       const Slot& at = p.slots.at(v);

@@ -51,8 +51,7 @@ struct GraphPlan {
   // which they read for the last time (their kernels drop noalias on both).
   std::unordered_set<const ir::Node*> overwrites;
   // Nodes that run with the node after them, chunk by chunk of images
-  // (chunked_with_next): their operands stay live through that node, and
-  // their result's slot holds one chunk (chunk_images), reused chunk after chunk.
+  // (chunked_with_next): their operands stay live through that node.
   std::unordered_set<const ir::Node*> chunked;
   int64_t fixed_bytes = 0;  // fixed pool size
   int64_t batch_bytes = 0;  // batch pool size per unit of N
@@ -77,17 +76,23 @@ bool max_pool_unrolled(const ir::Node& n);
 // windows tile x (strides = window), so each cell is written once.
 bool max_pool_grad_tiled(const ir::Node& n);
 
-// Whether nodes[i] and nodes[i + 1] run together per chunk of images: a
-// tiled max_pool2d_grad (max_pool_grad_tiled) whose result only the next
-// node, a conv2d_filter_grad, reads, as its dy. The gradient then never
-// exists whole: each chunk's is written to a chunk-sized buffer that stays
-// in cache and is read back from there (the CNN's first conv: 15 MB less to
-// write and to read at batch 32); the filter gradient accumulates chunk after
-// chunk, the same chains as one call (kiln_conv2d_filter_grad_f32).
+// Whether nodes[i] and nodes[i + 1] run together per chunk of images, so the
+// second reads the first's result for those images from cache:
+// - a conv2d (or a contraction region ending in one) and the max_pool2d of
+//   its result (in training, where its result is also kept for the pool's
+//   gradient; in predict the pool is the conv's GEMM epilogue);
+// - a tiled max_pool2d_grad (max_pool_grad_tiled) whose result only the next
+//   node, a conv2d_filter_grad, reads, as its dy. The gradient then never
+//   exists whole (in_chunk_buffer); the filter gradient accumulates chunk
+//   after chunk, the same chains as one call (kiln_conv2d_filter_grad_f32).
+// The CNN's first conv: 15 MB less to read back (and to write) per pair at batch 32.
 bool chunked_with_next(const ir::Graph& g, size_t i);
-// Images per chunk of such a pair: about 1 MB of the pool gradient, at least
-// two images so both threads of the pool gradient have one.
-int64_t chunk_images(const ir::Node& pool_grad);
+// Whether chunked node n's result lives in one chunk's buffer, reused chunk
+// after chunk (a pool gradient), rather than whole.
+bool in_chunk_buffer(const GraphPlan& p, const ir::Node& n);
+// Images per chunk of such a pair: about 1 MB of the first node's result, at
+// least two images so both threads have one.
+int64_t chunk_images(const ir::Node& first);
 
 // Conv's patch-matrix scratch holds this many images at most (as runtime/'s im2col).
 int64_t conv_chunk_images(int64_t per_image_floats, int64_t n_images);

@@ -14,6 +14,7 @@
 #include <span>
 #include <sstream>
 
+#include "codegen/plan.h"
 #include "ir/parser.h"
 #include "runtime/thread_pool.h"
 #include "jit_test_util.h"
@@ -246,6 +247,46 @@ TEST(Plan, PoolGradRunsWithTheFilterGradChunkByChunk) {
     }
     kiln_set_num_threads(before);
   }
+}
+
+// In training a conv's result is also kept for the pool's gradient, so the
+// pool is no GEMM epilogue; the conv region and the max_pool2d after it run
+// chunk by chunk of images (GraphPlan::chunked), the pool reading each chunk
+// from cache, with the interpreter's bits. A pool of another tensor does not pair.
+TEST(Plan, ConvAndTheNextPoolRunChunkByChunk) {
+  auto graph = [](const std::string& pooled) {
+    return ir::parse_graph(R"(func @conv_pool(%x: f32[N,12,12,3], %w: f32[3,3,3,32], %b: f32[32], %o: f32[N,10,10,32]) -> (f32[N,5,5,32], f32[N,10,10,32]) {
+  %f = fusion %x, %w, %b {kind="contraction"} : f32[N,10,10,32] {
+    ^conv.conv_bias_relu(%x: f32[N,12,12,3], %w: f32[3,3,3,32], %b: f32[32]):
+    %c = conv2d %x, %w {strides=[1,1], padding=[0,0,0,0]} : f32[N,10,10,32]
+    %a = add %c, %b {broadcast_dims=[3]} : f32[N,10,10,32]
+    %r = relu %a : f32[N,10,10,32]
+    return %r
+  }
+  %p = max_pool2d )" + pooled + R"( {window=[2,2], strides=[2,2], padding=[0,0,0,0]} : f32[N,5,5,32]
+  return %p, %f
+}
+)");
+  };
+  EXPECT_EQ(codegen::plan_graph(*graph("%o")).chunked.size(), 0u);
+  auto g = graph("%f");
+  const codegen::GraphPlan plan = codegen::plan_graph(*g);
+  ASSERT_EQ(plan.chunked.size(), 1u);
+  EXPECT_EQ((*plan.chunked.begin())->op, ir::OpKind::Fusion);
+  codegen::Jit jit(no_disk());
+  auto prog = jit.compile(*g);
+  const int32_t before = kiln_num_threads();
+  for (int64_t n : {1, 81, 200}) {  // 81 images a chunk (1 MB of the conv's result): 1, 1 and 3 chunks
+    std::vector<Tensor> args = jit_test::random_args(*g, n, 9);
+    std::vector<Tensor> want = runtime::interpret(*g, args);
+    for (int32_t threads : {1, 2}) {
+      kiln_set_num_threads(threads);
+      std::vector<Tensor> got = prog->run(args);
+      for (size_t i = 0; i < got.size(); ++i)
+        EXPECT_TRUE(jit_test::close(got[i], want[i], 0)) << "N=" << n << ", threads " << threads << ", result " << i;
+    }
+  }
+  kiln_set_num_threads(before);
 }
 
 // A contraction region's body: matmul, bias, then the unary op `act`.

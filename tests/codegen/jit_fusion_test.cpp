@@ -125,16 +125,8 @@ TEST(FusedRegion, ColumnReductionsSplitOverThreadsWithTheSameBits) {
     codegen::Jit jit(no_disk());
     auto prog = jit.compile(*g);
     EXPECT_EQ(prog->llvm_ir().find(".par.body") != std::string::npos, c.parallel);
-    const int32_t before = kiln_num_threads();
-    for (int64_t n : {1, 3, 1200}) {  // 1200: past the hand-off threshold (512 KB)
-      std::vector<Tensor> args = jit_test::random_args(*g, n, 11);
-      std::vector<Tensor> want = runtime::interpret(*g, args);
-      for (int32_t threads : {1, 2}) {
-        kiln_set_num_threads(threads);
-        EXPECT_TRUE(jit_test::close(prog->run(args)[0], want[0], 0)) << "N=" << n << ", threads " << threads;
-      }
-    }
-    kiln_set_num_threads(before);
+    for (int64_t n : {1, 3, 1200})  // 1200: past the hand-off threshold (512 KB)
+      jit_test::expect_interpreter_bits(*prog, *g, jit_test::random_args(*g, n, 11), "N=" + std::to_string(n));
   }
 }
 
@@ -185,7 +177,6 @@ TEST(Plan, MaxPoolGradOverwritesTheInputItReadsLast) {
     EXPECT_TRUE(std::regex_search(code, std::regex(R"(fcmp [a-z]+ <(8|16) x float>)"))) << code;
     EXPECT_FALSE(std::regex_search(code, std::regex(R"(fcmp [a-z]+ float )"))) << code;
   }
-  const int32_t before = kiln_num_threads();
   for (auto* prog : {shared.get(), kept.get()}) {
     auto g = graph(prog == kept.get());
     for (int64_t n : {1, 3, 600}) {  // 600: the images split over the threads
@@ -193,16 +184,9 @@ TEST(Plan, MaxPoolGradOverwritesTheInputItReadsLast) {
       for (float& v : std::span(args[0].data(), static_cast<size_t>(args[0].size())))  // ties and -0
         v = std::round(v);
       args[0].data()[5] = std::nanf("");
-      std::vector<Tensor> want = runtime::interpret(*g, args);
-      for (int32_t threads : {1, 2}) {
-        kiln_set_num_threads(threads);
-        std::vector<Tensor> got = prog->run(args);
-        for (size_t i = 0; i < got.size(); ++i)
-          EXPECT_TRUE(jit_test::close(got[i], want[i], 0)) << "N=" << n << ", threads " << threads << ", result " << i;
-      }
+      jit_test::expect_interpreter_bits(*prog, *g, args, "N=" + std::to_string(n));
     }
   }
-  kiln_set_num_threads(before);
 }
 
 // A max_pool2d_grad read only by the next node, a conv2d_filter_grad, runs
@@ -233,19 +217,11 @@ TEST(Plan, PoolGradRunsWithTheFilterGradChunkByChunk) {
     EXPECT_EQ(m[1] == "0", keep_dx) << m[0];  // accumulate: per chunk, or never
     EXPECT_EQ(std::regex_search(ir, std::regex(R"(define internal void @[\w.]+\.conv2d_filter_grad\()")), keep_dx)
         << "a kernel of its own";
-    const int32_t before = kiln_num_threads();
     for (int64_t n : {1, 81, 200}) {  // 81 images a chunk (1 MB of dx): 1, 1 and 3 chunks
       std::vector<Tensor> args = jit_test::random_args(*g, n, 5);
       for (float& v : std::span(args[1].data(), static_cast<size_t>(args[1].size()))) v = std::round(v);  // ties
-      std::vector<Tensor> want = runtime::interpret(*g, args);
-      for (int32_t threads : {1, 2}) {
-        kiln_set_num_threads(threads);
-        std::vector<Tensor> got = prog->run(args);
-        for (size_t i = 0; i < got.size(); ++i)
-          EXPECT_TRUE(jit_test::close(got[i], want[i], 0)) << "N=" << n << ", threads " << threads << ", result " << i;
-      }
+      jit_test::expect_interpreter_bits(*prog, *g, args, "N=" + std::to_string(n));
     }
-    kiln_set_num_threads(before);
   }
 }
 
@@ -275,18 +251,8 @@ TEST(Plan, ConvAndTheNextPoolRunChunkByChunk) {
   EXPECT_EQ((*plan.chunked.begin())->op, ir::OpKind::Fusion);
   codegen::Jit jit(no_disk());
   auto prog = jit.compile(*g);
-  const int32_t before = kiln_num_threads();
-  for (int64_t n : {1, 81, 200}) {  // 81 images a chunk (1 MB of the conv's result): 1, 1 and 3 chunks
-    std::vector<Tensor> args = jit_test::random_args(*g, n, 9);
-    std::vector<Tensor> want = runtime::interpret(*g, args);
-    for (int32_t threads : {1, 2}) {
-      kiln_set_num_threads(threads);
-      std::vector<Tensor> got = prog->run(args);
-      for (size_t i = 0; i < got.size(); ++i)
-        EXPECT_TRUE(jit_test::close(got[i], want[i], 0)) << "N=" << n << ", threads " << threads << ", result " << i;
-    }
-  }
-  kiln_set_num_threads(before);
+  for (int64_t n : {1, 81, 200})  // 81 images a chunk (1 MB of the conv's result): 1, 1 and 3 chunks
+    jit_test::expect_interpreter_bits(*prog, *g, jit_test::random_args(*g, n, 9), "N=" + std::to_string(n));
 }
 
 // A contraction region's body: matmul, bias, then the unary op `act`.

@@ -14,6 +14,7 @@
 #include "kiln/kiln.h"
 #include "passes/pipelines.h"
 #include "runtime/interpreter.h"
+#include "runtime/thread_pool.h"
 #include "training/tasks.h"
 #include "zoo.h"
 
@@ -57,6 +58,22 @@ inline ::testing::AssertionResult close(const Tensor& got, const Tensor& want, d
     if (!ok) return ::testing::AssertionFailure() << "element " << k << ": jit " << a << " vs interpreter " << b;
   }
   return ::testing::AssertionSuccess();
+}
+
+// prog (compiled from g) gives the interpreter's bits on args with 1 and 2
+// threads; the thread count is restored after.
+inline void expect_interpreter_bits(codegen::CompiledProgram& prog, const ir::Graph& g,
+                                    const std::vector<Tensor>& args, const std::string& what) {
+  const std::vector<Tensor> want = runtime::interpret(g, args);
+  const int32_t before = kiln_num_threads();
+  for (int32_t threads : {1, 2}) {
+    kiln_set_num_threads(threads);
+    const std::vector<Tensor> got = prog.run(args);
+    ASSERT_EQ(got.size(), want.size()) << what;
+    for (size_t i = 0; i < got.size(); ++i)
+      EXPECT_TRUE(close(got[i], want[i], 0)) << what << ", threads " << threads << ", result " << i;
+  }
+  kiln_set_num_threads(before);
 }
 
 // Runs g on the JIT and the interpreter; both throw or results agree within rel.

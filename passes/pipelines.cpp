@@ -9,6 +9,7 @@
 #include "passes/fold.h"
 #include "passes/fuse.h"
 #include "passes/plan_memory.h"
+#include "passes/split_scan.h"
 
 namespace kiln::passes {
 
@@ -18,6 +19,7 @@ const std::vector<Pass>& registered_passes() {
       {"fold", "constant folding of splat constants", fold},
       {"cse", "common subexpression elimination by structural hashing", cse},
       {"dce", "dead code elimination", dce},
+      {"split-scan", "a scan's batch carries apart from the sums over its steps (two scans)", split_scan},
       {"fuse", "elementwise chains, reductions and contraction epilogues into fusion regions", fuse},
       {"plan-memory", "liveness-based buffer assignment into one arena; reports peak bytes", plan_memory_pass,
        print_with_plan},
@@ -45,6 +47,7 @@ std::vector<std::string> default_pipeline(Pipeline p) {
           "canonicalize",  //
           "cse",           // forward values the backward pass recomputes
           "dce",           //
+          "split-scan",    // an LSTM backward's dh/dc recurrence apart from its weight-gradient sums
           "fuse",          // epilogues: bias, activation, activation derivative
           "dce",           //
           "plan-memory",   // weights and optimizer state updated in place

@@ -1,0 +1,282 @@
+// split-scan (see split_scan.h).
+#include "passes/split_scan.h"
+
+#include <algorithm>
+#include <functional>
+#include <optional>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "passes/rewrite.h"
+
+namespace kiln::passes {
+namespace {
+
+using ir::Graph;
+using ir::Node;
+using ir::Value;
+
+using NodeSet = std::unordered_set<const Node*>;
+
+// Adds to `set` every node of the body that `v` depends on.
+void add_closure(const Value* v, NodeSet& set) {
+  if (v->is_param() || set.count(v->def)) return;
+  set.insert(v->def);
+  for (const Value* o : v->def->operands) add_closure(o, set);
+}
+
+// Whether v depends on one of `params`.
+bool depends_on(const Value* v, const std::unordered_set<const Value*>& params,
+                std::unordered_map<const Value*, bool>& memo) {
+  if (v->is_param()) return params.count(v) > 0;
+  if (auto it = memo.find(v); it != memo.end()) return it->second;
+  bool d = false;
+  for (const Value* o : v->def->operands) d = d || depends_on(o, params, memo);
+  return memo[v] = d;
+}
+
+// A new body: params `params` (copies of these values' names and types), the
+// nodes of `from` in `nodes` in body order, results `results`.
+std::unique_ptr<Graph> sub_body(const Graph& from, const std::string& name, const std::vector<const Value*>& params,
+                                const NodeSet& nodes, const std::vector<const Value*>& results) {
+  auto g = std::make_unique<Graph>(name);
+  std::unordered_map<const Value*, Value*> map;
+  for (const Value* p : params) map[p] = g->add_param(p->name, p->type);
+  for (const Node* n : from.nodes()) {
+    if (!nodes.count(n)) continue;
+    std::vector<Value*> ops;
+    for (const Value* v : n->operands) ops.push_back(map.at(v));
+    std::vector<std::string> names;
+    for (const Value* r : n->results) names.push_back(r->name);
+    Node* c = g->add_node(n->op, std::move(ops), n->attrs, n->body ? n->body->clone() : nullptr, names);
+    for (size_t i = 0; i < n->results.size(); ++i) map[n->results[i]] = c->results[i];
+  }
+  std::vector<Value*> res;
+  for (const Value* v : results) res.push_back(map.at(v));
+  g->set_results(std::move(res));
+  return g;
+}
+
+// The seq and invariant params of `body` (as positions) that `nodes` or `results` read.
+std::vector<size_t> params_read(const Graph& body, size_t first, const NodeSet& nodes,
+                                const std::vector<const Value*>& results) {
+  std::unordered_set<const Value*> read(results.begin(), results.end());
+  for (const Node* n : nodes) read.insert(n->operands.begin(), n->operands.end());
+  std::vector<size_t> out;
+  for (size_t i = first; i < body.params().size(); ++i)
+    if (read.count(body.params()[i])) out.push_back(i);
+  return out;
+}
+
+// How a qualifying scan splits: its carries with the batch dim (`rows`) and
+// without (`sums`), the body nodes of each part, and the values of the first
+// part that the second reads (`cross`, returned per step by the first).
+struct Split {
+  std::vector<size_t> rows, sums;
+  NodeSet first, second;
+  std::vector<const Value*> first_results;  // next rows, then the scan's per-step outputs
+  std::vector<const Value*> cross;
+};
+
+// The split of scan s (split_scan.h), or nullopt when it does not qualify.
+std::optional<Split> plan_split(const Node& s) {
+  const Graph& body = *s.body;
+  const size_t nc = static_cast<size_t>(s.attrs.i("num_carry")), ns = static_cast<size_t>(s.attrs.i("num_seq"));
+  const size_t nr = body.results().size();
+  if (ns == 0) return std::nullopt;
+  Split sp;
+  for (size_t i = 0; i < nc; ++i) (body.params()[i]->type.has_batch() ? sp.rows : sp.sums).push_back(i);
+  if (sp.rows.empty() || sp.sums.empty()) return std::nullopt;
+  for (size_t r = nc; r < nr; ++r)
+    if (!body.results()[r]->type.has_batch()) return std::nullopt;
+
+  // The first part: what the batch carries and the per-step outputs need; none of it may read a sum.
+  for (size_t i : sp.rows) sp.first_results.push_back(body.results()[i]);
+  for (size_t r = nc; r < nr; ++r) sp.first_results.push_back(body.results()[r]);
+  for (const Value* v : sp.first_results) add_closure(v, sp.first);
+  std::unordered_set<const Value*> sum_params, row_params, per_step;  // per_step: batch carries and steps
+  for (size_t i : sp.sums) sum_params.insert(body.params()[i]);
+  for (size_t i : sp.rows) row_params.insert(body.params()[i]);
+  for (size_t i = 0; i < nc + ns; ++i)
+    if (i >= nc || row_params.count(body.params()[i])) per_step.insert(body.params()[i]);
+  std::unordered_map<const Value*, bool> on_sums, on_step;
+  for (const Value* v : sp.first_results)
+    if (depends_on(v, sum_params, on_sums)) return std::nullopt;
+
+  // The second: what the sums need. Values of the first that do not depend
+  // on its carries or steps (constants) are computed again; the rest cross
+  // over as per-step outputs of the first.
+  std::unordered_set<const Value*> crossed;
+  std::function<void(const Value*)> need = [&](const Value* v) {
+    if (v->is_param() && !row_params.count(v)) return;
+    if (!v->is_param() && sp.second.count(v->def)) return;
+    if (row_params.count(v) || (sp.first.count(v->def) && depends_on(v, per_step, on_step))) {
+      if (crossed.insert(v).second) sp.cross.push_back(v);
+      return;
+    }
+    sp.second.insert(v->def);
+    for (const Value* o : v->def->operands) need(o);
+  };
+  for (size_t i : sp.sums) need(body.results()[i]);
+  if (sp.second.empty()) return std::nullopt;
+  for (const Value* v : sp.cross)
+    if (!v->type.has_batch()) return std::nullopt;  // only stacks of rows cross over
+  return sp;
+}
+
+// The two scans of split sp of scan s, appended to `into`; operand(i) is
+// what stands for s's operand i there (the sequences' steps may be chunks of
+// the original). Returns the first scan (next rows, per-step outputs, cross
+// stacks) and the second (the sums).
+std::pair<Node*, Node*> add_pair(Graph& into, const Node& s, const Split& sp,
+                                 const std::function<Value*(size_t)>& operand) {
+  const Graph& body = *s.body;
+  const size_t nc = static_cast<size_t>(s.attrs.i("num_carry")), ns = static_cast<size_t>(s.attrs.i("num_seq"));
+  const size_t nr = body.results().size();
+  ir::AttrMap attrs = s.attrs;
+
+  // First scan: batch carries, the steps and invariants it reads; results the
+  // next batch carries, the original per-step outputs, then the crossing values.
+  std::vector<const Value*> first_out = sp.first_results;
+  first_out.insert(first_out.end(), sp.cross.begin(), sp.cross.end());
+  std::vector<const Value*> first_params;
+  std::vector<Value*> first_ops;
+  for (size_t i : sp.rows) {
+    first_params.push_back(body.params()[i]);
+    first_ops.push_back(operand(i));
+  }
+  int64_t first_seqs = 0;
+  for (size_t i : params_read(body, nc, sp.first, first_out)) {
+    first_params.push_back(body.params()[i]);
+    first_ops.push_back(operand(i));
+    if (i < nc + ns) ++first_seqs;
+  }
+  std::vector<std::string> first_names;
+  for (size_t i : sp.rows) first_names.push_back(s.results[i]->name);
+  for (size_t r = nc; r < nr; ++r) first_names.push_back(s.results[r]->name);
+  for (const Value* v : sp.cross) first_names.push_back(v->name + ".steps");
+  attrs.set("num_carry", static_cast<int64_t>(sp.rows.size()));
+  attrs.set("num_seq", first_seqs);
+  Node* a = into.add_node(ir::OpKind::Scan, first_ops, attrs,
+                          sub_body(body, body.name, first_params, sp.first, first_out), first_names);
+
+  // Second scan: the sums, the original steps it reads, the crossing stacks, its invariants.
+  std::vector<const Value*> second_out;
+  for (size_t i : sp.sums) second_out.push_back(body.results()[i]);
+  std::vector<size_t> second_reads = params_read(body, nc, sp.second, second_out);
+  std::vector<const Value*> second_params;
+  std::vector<Value*> second_ops;
+  for (size_t i : sp.sums) {
+    second_params.push_back(body.params()[i]);
+    second_ops.push_back(operand(i));
+  }
+  int64_t second_seqs = 0;
+  for (size_t i : second_reads)
+    if (i < nc + ns) {
+      second_params.push_back(body.params()[i]);
+      second_ops.push_back(operand(i));
+      ++second_seqs;
+    }
+  const size_t first_cross = sp.rows.size() + (nr - nc);
+  for (size_t j = 0; j < sp.cross.size(); ++j) {
+    second_params.push_back(sp.cross[j]);
+    second_ops.push_back(a->results[first_cross + j]);
+    ++second_seqs;
+  }
+  for (size_t i : second_reads)
+    if (i >= nc + ns) {
+      second_params.push_back(body.params()[i]);
+      second_ops.push_back(operand(i));
+    }
+  std::vector<std::string> second_names;
+  for (size_t i : sp.sums) second_names.push_back(s.results[i]->name);
+  attrs.set("num_carry", static_cast<int64_t>(sp.sums.size()));
+  attrs.set("num_seq", second_seqs);
+  Node* b = into.add_node(ir::OpKind::Scan, second_ops, attrs,
+                          sub_body(body, body.name + ".sums", second_params, sp.second, second_out), second_names);
+  return {a, b};
+}
+
+// Steps per chunk: the largest divisor of T from kMinChunk to kMaxChunk, or 0.
+constexpr int64_t kMinChunk = 4, kMaxChunk = 16;
+int64_t chunk_steps(int64_t T) {
+  for (int64_t c = std::min(kMaxChunk, T - 1); c >= kMinChunk; --c)
+    if (T % c == 0) return c;
+  return 0;
+}
+
+// `v` with its leading dim (T) reshaped to [T / C, C] or back ([T / C, C] -> T).
+Value* chunked(Graph& g, Value* v, int64_t C) {
+  ir::Dims shape = v->type.shape;
+  shape[0] /= C;
+  shape.insert(shape.begin() + 1, C);
+  return g.add(ir::OpKind::Reshape, {v}, {{"shape", shape}}, v->name + ".chunks");
+}
+Value* unchunked(Graph& g, Value* v, const std::string& name) {
+  ir::Dims shape(v->type.shape.begin() + 1, v->type.shape.end());
+  shape[0] *= v->type.shape[0];
+  return g.add(ir::OpKind::Reshape, {v}, {{"shape", shape}}, name);
+}
+
+// Splits scan s of g when it qualifies (split_scan.h); true when it did.
+// With T a multiple of C (chunk_steps), the two scans run chunk by chunk in
+// an outer scan over T / C chunks, so the crossing stacks hold C steps, not T.
+bool split(Graph& g, Node* s) {
+  std::optional<Split> sp = plan_split(*s);
+  if (!sp) return false;
+  const Graph& body = *s->body;
+  const size_t nc = static_cast<size_t>(s->attrs.i("num_carry")), ns = static_cast<size_t>(s->attrs.i("num_seq"));
+  const size_t nr = body.results().size();
+  const int64_t C = chunk_steps(s->operands[nc]->type.shape[0]);
+  if (C == 0) {
+    auto [a, b] = add_pair(g, *s, *sp, [&](size_t i) { return s->operands[i]; });
+    for (size_t j = 0; j < sp->rows.size(); ++j) g.replace_all_uses(s->results[sp->rows[j]], a->results[j]);
+    for (size_t r = nc; r < nr; ++r) g.replace_all_uses(s->results[r], a->results[sp->rows.size() + (r - nc)]);
+    for (size_t j = 0; j < sp->sums.size(); ++j) g.replace_all_uses(s->results[sp->sums[j]], b->results[j]);
+    g.erase_node(s);
+    return true;
+  }
+  // The outer scan: s's carries, its sequences in chunks, its invariants.
+  auto outer = std::make_unique<Graph>(body.name + ".chunk");
+  std::vector<Value*> ops, params;
+  for (size_t i = 0; i < s->operands.size(); ++i) {
+    const bool seq = i >= nc && i < nc + ns;
+    ops.push_back(seq ? chunked(g, s->operands[i], C) : s->operands[i]);
+    ir::TensorType t = body.params()[i]->type;
+    if (seq) t.shape.insert(t.shape.begin(), C);
+    params.push_back(outer->add_param(body.params()[i]->name, t));
+  }
+  auto [a, b] = add_pair(*outer, *s, *sp, [&](size_t i) { return params[i]; });
+  std::vector<Value*> res(nr);
+  for (size_t j = 0; j < sp->rows.size(); ++j) res[sp->rows[j]] = a->results[j];
+  for (size_t j = 0; j < sp->sums.size(); ++j) res[sp->sums[j]] = b->results[j];
+  for (size_t r = nc; r < nr; ++r) res[r] = a->results[sp->rows.size() + (r - nc)];
+  outer->set_results(res);
+  std::vector<std::string> names;
+  for (const Value* r : s->results) names.push_back(r->name);
+  Node* o = g.add_node(ir::OpKind::Scan, ops, s->attrs, std::move(outer), names);
+  for (size_t i = 0; i < nc; ++i) g.replace_all_uses(s->results[i], o->results[i]);
+  for (size_t r = nc; r < nr; ++r) g.replace_all_uses(s->results[r], unchunked(g, o->results[r], s->results[r]->name));
+  g.erase_node(s);
+  return true;
+}
+
+RewriteStats split_graph(Graph& g) {
+  RewriteStats stats;
+  std::vector<Node*> scans;
+  for (Node* n : g.nodes())
+    if (n->op == ir::OpKind::Scan) scans.push_back(n);
+  for (Node* s : scans)
+    if (split(g, s)) stats.add("scan");
+  if (stats.total() > 0) sort_topologically(g);
+  return stats;
+}
+
+}  // namespace
+
+PassResult split_scan(Graph& g) {
+  RewriteStats s = for_each_graph(g, split_graph);
+  return {s.total() > 0, s.str("split")};
+}
+
+}  // namespace kiln::passes

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 
 #include "passes/rewrite.h"
 
@@ -271,6 +272,41 @@ Value* sum_of_max_pool_grad(Graph& g, Node& n) {
   return sum;
 }
 
+// add(pad(a), add(pad(b), ...)) -> concat(a, b, ...) when the zero pads are
+// along one axis and their ranges tile it (the gradient of slicing a tensor
+// into parts, as an LSTM's four gates): every element is one part's value
+// plus zeros, which is that value (up to the sign of a zero, as add-zero).
+// One copy instead of a fill and a copy per part and a sum of them all.
+Value* pads_to_concat(Graph& g, Node& n) {
+  if (n.op != OpKind::Add || !no_broadcast_dims(n)) return nullptr;
+  std::vector<const Node*> pads;
+  std::function<bool(const Value*)> collect = [&](const Value* v) {
+    const Node* d = v->def;
+    if (!d || v->type != n.result()->type) return false;
+    if (d->op == OpKind::Pad) {
+      pads.push_back(d);
+      return true;
+    }
+    return d->op == OpKind::Add && no_broadcast_dims(*d) && collect(d->operands[0]) && collect(d->operands[1]);
+  };
+  if (!collect(n.operands[0]) || !collect(n.operands[1])) return nullptr;
+  const int64_t rank = n.result()->type.rank();
+  auto axis = [&](const Node* p) {
+    const int64_t a = p->attrs.i("axis");
+    return a < 0 ? a + rank : a;
+  };
+  std::sort(pads.begin(), pads.end(), [](const Node* x, const Node* y) { return x->attrs.i("low") < y->attrs.i("low"); });
+  int64_t at = 0;  // where the next part must start
+  std::vector<Value*> parts;
+  for (const Node* p : pads) {
+    if (axis(p) != axis(pads[0]) || p->attrs.i("low") != at) return nullptr;
+    at += p->operands[0]->type.shape[static_cast<size_t>(axis(p))];
+    parts.push_back(p->operands[0]);
+  }
+  if (at != n.result()->type.shape[static_cast<size_t>(axis(pads[0]))]) return nullptr;
+  return g.add(OpKind::Concat, parts, {{"axis", axis(pads[0])}}, n.result()->name + ".concat");
+}
+
 using Rewrite = Value* (*)(Graph&, Node&);
 struct Named {
   const char* name;
@@ -300,6 +336,7 @@ constexpr Named kRewrites[] = {
     {"relu-mask-from-output", relu_mask_from_output},
     {"relu-mask-before-max-pool-grad", relu_mask_before_max_pool_grad},
     {"sum-of-max-pool-grad", sum_of_max_pool_grad},
+    {"pads-to-concat", pads_to_concat},
 };
 
 RewriteStats canonicalize_graph(Graph& g) {

@@ -20,9 +20,30 @@ const ir::TensorType& result_type(KernelCtx& k) { return k.node.results[0]->type
 const ir::TensorType& operand_type(KernelCtx& k, size_t i) { return k.node.operands[i]->type; }
 llvm::Type* et(KernelCtx& k, const ir::TensorType& t) { return elem_type(k.ctx(), t.dtype); }
 
-// out[idx] = in[idx mapped]: a copy over `dims` with per-buffer strides and offsets.
+// Widest contiguous row (elements) that copy() moves as one vector.
+constexpr int64_t kMaxVectorRow = 64;
+
+// out[idx] = in[idx mapped]: a copy over `dims` with per-buffer strides and
+// offsets. A short contiguous last dim that does not merge with the one
+// before (a slice or concat part of an LSTM's [N, 40] gates: rows of 10) is
+// one vector load and store per row, not a scalar loop the vectorizer leaves
+// alone for its few iterations.
 void copy(KernelCtx& k, llvm::Type* elem, const std::vector<Sym>& dims, Access out, Access in) {
   out.elem = in.elem = elem;
+  const size_t r = dims.size();
+  const Sym one{1, false};
+  if (r >= 2 && !dims[r - 1].n && dims[r - 1].c > 1 && dims[r - 1].c <= kMaxVectorRow && out.strides[r - 1] == one &&
+      in.strides[r - 1] == one && !(out.strides[r - 2] == dims[r - 1] && in.strides[r - 2] == dims[r - 1])) {
+    llvm::Type* row = llvm::FixedVectorType::get(elem, static_cast<unsigned>(dims[r - 1].c));
+    const llvm::Align align(elem->getPrimitiveSizeInBits() / 8);
+    std::vector<Sym> outer(dims.begin(), dims.end() - 1);
+    out.strides.pop_back();
+    in.strides.pop_back();
+    emit_nest(k, outer, {out, in}, [&](const std::vector<Value*>&, const std::vector<Value*>& p) {
+      k.b.CreateAlignedStore(k.b.CreateAlignedLoad(row, p[1], align), p[0], align);
+    });
+    return;
+  }
   emit_nest(k, dims, {out, in}, [&](const std::vector<Value*>&, const std::vector<Value*>& p) {
     k.b.CreateStore(k.b.CreateLoad(elem, p[1]), p[0]);
   });

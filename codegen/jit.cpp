@@ -55,8 +55,9 @@ namespace {
 // 19: a conv2d's epilogue may end with the max_pool2d of its result (kiln_rt_conv2d_max_pool);
 // 20: a pool gradient and the filter gradient reading it run chunk by chunk of images (GraphPlan::chunked);
 // 21: so do a conv and the max_pool2d of its result; 26 (22-25 taken by work in progress elsewhere): a short
-// contiguous row of a strided copy (slice, concat, pad, ...) is one vector load and store
-constexpr const char* kCodegenVersion = "kiln-codegen-26";
+// contiguous row of a strided copy (slice, concat, pad, ...) is one vector load and store;
+// 27: the batch pool aligns each buffer to its size (plan.cpp batch_align)
+constexpr const char* kCodegenVersion = "kiln-codegen-27";
 
 using EntryFn = void (*)(void** params, void** results, int64_t n, void* fixed, void* batch, int32_t* err);
 

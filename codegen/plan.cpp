@@ -13,38 +13,54 @@
 namespace kiln::codegen {
 namespace {
 
-constexpr int64_t kAlign = 64;
+constexpr int64_t kFixedAlign = 64;
 
-int64_t round_up(int64_t x) { return (x + kAlign - 1) / kAlign * kAlign; }
+int64_t round_up(int64_t x, int64_t a) { return (x + a - 1) / a * a; }
 
-// First-fit allocator over one pool; offsets and sizes are multiples of kAlign.
+// Alignment of a batch-pool buffer of `per_sample` bytes per unit of N, in
+// those units: its address is batch_arena + offset * N. 16 keeps buffers
+// 64-byte aligned whenever N is a multiple of 4 while an f32[N,20] takes 80
+// bytes a sample, not 128; small buffers (an f32[N,1] loss, an f64[N] sum)
+// take their element's alignment, so they cost 4 or 8 bytes a sample, not 64;
+// large ones (conv activations) stay 64-byte aligned at every N.
+int64_t batch_align(int64_t per_sample) {
+  if (per_sample >= 256) return 64;
+  if (per_sample >= 16) return 16;
+  return per_sample > 4 ? 8 : 4;
+}
+
+// First-fit allocator over one pool: each buffer at a multiple of its
+// alignment, its size rounded up to one.
 class Pool {
  public:
-  int64_t alloc(int64_t size) {
+  int64_t alloc(int64_t size, int64_t align) {
     if (size == 0) return 0;  // nothing to hold: any address will do
-    size = round_up(size);
+    size = round_up(size, align);
     for (auto it = free_.begin(); it != free_.end(); ++it) {
-      if (it->second < size) continue;
-      int64_t at = it->first, left = it->second - size;
+      const int64_t start = it->first, end = it->first + it->second, at = round_up(start, align);
+      if (at + size > end) continue;
       free_.erase(it);
-      if (left) free_[at + size] = left;
+      if (at > start) free_[start] = at - start;
+      if (end > at + size) free_[at + size] = end - at - size;
       return at;
     }
     // Grow: reuse a free block that ends at the top.
-    int64_t at = top_;
+    int64_t from = top_;
     if (!free_.empty()) {
       auto last = std::prev(free_.end());
       if (last->first + last->second == top_) {
-        at = last->first;
+        from = last->first;
         free_.erase(last);
       }
     }
+    const int64_t at = round_up(from, align);
+    if (at > from) free_[from] = at - from;
     top_ = at + size;
     return at;
   }
-  void release(int64_t at, int64_t size) {
+  void release(int64_t at, int64_t size, int64_t align) {
     if (size == 0) return;
-    size = round_up(size);
+    size = round_up(size, align);
     auto it = free_.emplace(at, size).first;
     auto next = std::next(it);
     if (next != free_.end() && at + size == next->first) {
@@ -69,12 +85,12 @@ class Pool {
 struct Pools {
   Pool fixed, batch;
   Slot alloc(Sym s) {
-    if (s.n) return {Slot::Batch, batch.alloc(s.c)};
-    return {Slot::Fixed, fixed.alloc(s.c)};
+    if (s.n) return {Slot::Batch, batch.alloc(s.c, batch_align(s.c))};
+    return {Slot::Fixed, fixed.alloc(s.c, kFixedAlign)};
   }
   void release(Slot sl, Sym s) {
-    if (sl.kind == Slot::Batch) batch.release(sl.at, s.c);
-    if (sl.kind == Slot::Fixed) fixed.release(sl.at, s.c);
+    if (sl.kind == Slot::Batch) batch.release(sl.at, s.c, batch_align(s.c));
+    if (sl.kind == Slot::Fixed) fixed.release(sl.at, s.c, kFixedAlign);
   }
 };
 

@@ -73,9 +73,9 @@ TEST(FusedRegion, ReductionKeepsOnlyItsAccumulators) {
   codegen::Jit jit(no_disk());
   auto prog = jit.compile(*g);
   EXPECT_EQ(jit.stats().fused_regions, 1);
-  // One double accumulator per row (the batch pool rounds it to 64 bytes per
-  // sample); no buffer for the 256 bytes per sample of squares.
-  EXPECT_EQ(prog->arena_bytes(32), 32 * 64);
+  // One double accumulator per row (8 bytes a sample in the batch pool); no
+  // buffer for the 256 bytes per sample of squares.
+  EXPECT_EQ(prog->arena_bytes(32), 32 * 8);
 }
 
 // A sum or mean over every axis but the last (a bias gradient), plain and as a
@@ -128,6 +128,35 @@ TEST(FusedRegion, ColumnReductionsSplitOverThreadsWithTheSameBits) {
     for (int64_t n : {1, 3, 1200})  // 1200: past the hand-off threshold (512 KB)
       jit_test::expect_interpreter_bits(*prog, *g, jit_test::random_args(*g, n, 11), "N=" + std::to_string(n));
   }
+}
+
+// The batch pool aligns each buffer to what it holds (codegen/plan.cpp,
+// batch_align): two f32[N,1] values live together take 4 bytes a sample
+// each, an f32[N,20] beside them 80 at the next multiple of 16 (64-byte
+// aligned whenever N is a multiple of 4), so 96 bytes a sample in all, where
+// rounding every buffer to 64 bytes a sample took 256. At odd N the wide
+// buffer is not 64-byte aligned: the results are still the interpreter's.
+TEST(Plan, BatchPoolAlignsEachBufferToItsSize) {
+  auto g = ir::parse_graph(R"(func @small(%x: f32[N,1], %y: f32[N,20]) -> (f32[N,1], f32[N,20]) {
+  %a = neg %x : f32[N,1]
+  %b = exp %x : f32[N,1]
+  %c = relu %y : f32[N,20]
+  %s = add %a, %b : f32[N,1]
+  %t = mul %c, %c : f32[N,20]
+  return %s, %t
+}
+)");
+  const codegen::GraphPlan plan = codegen::plan_graph(*g);
+  EXPECT_EQ(plan.batch_bytes, 96);
+  EXPECT_EQ(plan.fixed_bytes, 0);
+  for (const ir::Node* n : g->nodes()) {
+    const codegen::Slot& at = plan.slots.at(n->results[0]);
+    if (at.kind != codegen::Slot::Batch) continue;
+    EXPECT_EQ(at.at % (n->results[0]->type.shape[1] == 20 ? 16 : 4), 0) << n->results[0]->name;
+  }
+  codegen::Jit jit(no_disk());
+  EXPECT_EQ(jit.compile(*g)->arena_bytes(32), 32 * 96);
+  for (int64_t n : {1, 3, 32}) jit_test::expect_same(jit, *g, jit_test::random_args(*g, n, 7), 0, "N=" + std::to_string(n));
 }
 
 // max_pool2d_grad whose windows tile x writes its result into x's buffer

@@ -9,9 +9,11 @@
 // multi_output's sequence), backward and a plain SGD update; no metrics.
 // Counters per row: items/s (samples/s), GFLOP/s and MFLOP (the matmul/conv
 // FLOPs of one call), faults (minor page faults per call), and on JIT rows
-// peak_MB (bytes live during a call: arguments + results + planned arena).
-// JIT rows run through CompiledProgram::run_into with the results kept between
-// calls (as the trainer runs its steps). predict/MODEL/model_api rows time the
+// peak_MB (bytes live during a call: the distinct buffers of arguments and
+// results + planned arena). JIT rows run through CompiledProgram::run_into
+// with the results kept between calls, and the weights and optimizer slots
+// the program updates in place given as their own results (as the trainer
+// runs its steps: one buffer each, overwritten by the step). predict/MODEL/model_api rows time the
 // user's call, Model::predict(x) on the "jit" backend, result tensor included.
 //
 //   build/bench/kiln_bench_models --benchmark_filter=train_step/mlp
@@ -20,6 +22,7 @@
 #include <sys/resource.h>
 
 #include <filesystem>
+#include <set>
 #include <memory>
 
 #include "codegen/jit.h"
@@ -133,9 +136,12 @@ double minor_faults() {
   return static_cast<double>(u.ru_minflt);
 }
 
+// Bytes of the distinct buffers among `ts` (a parameter updated in place is its own result).
 size_t total_bytes(const std::vector<Tensor>& ts) {
+  std::set<const void*> seen;
   size_t b = 0;
-  for (const Tensor& t : ts) b += t.nbytes();
+  for (const Tensor& t : ts)
+    if (seen.insert(t.raw()).second) b += t.nbytes();
   return b;
 }
 
@@ -147,12 +153,21 @@ void run(benchmark::State& state, const std::string& name, bool train, bool use_
   std::unique_ptr<codegen::CompiledProgram> prog =
       use_jit ? jit().compile(train ? *s.train_opt : *s.predict_opt) : nullptr;
   std::vector<Tensor> out;
+  if (use_jit) {
+    out.resize(prog->graph().results().size());
+    for (const codegen::ParamUpdate& u : prog->updates()) {  // this row's own copy, overwritten by every call
+      Tensor& a = args[static_cast<size_t>(u.param)];
+      a = a.clone();
+      out[static_cast<size_t>(u.result)] = a;
+    }
+  }
   auto call = [&] {
     if (use_jit) prog->run_into(args, out);
     else out = runtime::interpret(g, args);
   };
   call();  // warm-up: the arena and first-touch faults are not timed
-  std::vector<Tensor> warm = out;
+  std::vector<Tensor> all = args;  // every buffer live during a call
+  all.insert(all.end(), out.begin(), out.end());
   double faults = minor_faults();
   for (auto _ : state) {
     call();
@@ -167,7 +182,7 @@ void run(benchmark::State& state, const std::string& name, bool train, bool use_
   state.counters["faults"] = faults / iters;
   if (use_jit)
     state.counters["peak_MB"] =
-        static_cast<double>(total_bytes(args) + total_bytes(warm) + static_cast<size_t>(prog->arena_bytes(batch))) /
+        static_cast<double>(total_bytes(all) + static_cast<size_t>(prog->arena_bytes(batch))) /
         1e6;
 }
 

@@ -164,8 +164,9 @@ def explanation() -> list[str]:
         "`optimize_for_inference` (predict) or eager and TorchScript (train_step), each with 1 and 2 threads. "
         "train_step = forward + binary cross-entropy (+ MSE for multi_output's sequence) + backward + SGD update. "
         "PyTorch / Kiln above 1: Kiln is faster. GFLOP/s counts Kiln's matmul/conv FLOPs (bench/models_bench.cpp); "
-        "% of peak is of the FMA peak at Kiln's thread count. MB: bytes live during one train step (Kiln: arguments "
-        "+ results + planned arena; PyTorch: tensors live before the step + the peak of its CPU allocator's net "
+        "% of peak is of the FMA peak at Kiln's thread count. MB: bytes live during one train step (Kiln: the "
+        "distinct buffers of arguments and results + planned arena, run as the trainer runs it: weights and "
+        "optimizer slots updated in place, one buffer each; PyTorch: tensors live before the step + the peak of its CPU allocator's net "
         "allocations during it, from profiler memory events). Faults: minor page faults per call. "
         "compile train_step: the default passes plus LLVM for the train step graph, in a fresh JIT with no cache "
         "(cold) or loading the object from the disk cache (cached).",

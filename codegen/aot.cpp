@@ -358,10 +358,12 @@ std::string archive_bytes(const std::string& object, const std::string& object_n
 }
 
 
-// Lowers `g` into its own module (entry `name`), optimized as the JIT does.
+// Lowers `g` into its own module (entry `name`), optimized as the JIT does;
+// with update_params its entry updates parameters in place (plan.h).
 std::unique_ptr<llvm::Module> compile_graph_module(const ir::Graph& g, llvm::LLVMContext& ctx, const std::string& name,
-                                                   const TargetInfo& target, llvm::TargetMachine* tm) {
-  std::unique_ptr<llvm::Module> m = lower_graph(g, ctx, name, target);
+                                                   const TargetInfo& target, llvm::TargetMachine* tm,
+                                                   bool update_params) {
+  std::unique_ptr<llvm::Module> m = lower_graph(g, ctx, name, target, nullptr, update_params);
   m->setDataLayout(tm->createDataLayout());
   m->setTargetTriple(tm->getTargetTriple().str());
   std::string msg;
@@ -462,14 +464,14 @@ AotResult aot_compile(const ir::Graph& forward, const std::vector<Tensor>& weigh
   std::unique_ptr<llvm::TargetMachine> tm = host_machine(target);
   llvm::LLVMContext ctx;
   // Each graph in its own module, optimized alone (as the JIT compiles it), then linked into one.
-  std::unique_ptr<llvm::Module> m = compile_graph_module(forward, ctx, p + "_predict_graph", target, tm.get());
+  std::unique_ptr<llvm::Module> m = compile_graph_module(forward, ctx, p + "_predict_graph", target, tm.get(), false);
   Program predict{nullptr, plan_graph(forward)};
   Program train_prog;
   std::vector<const Tensor*> initial;
   for (const Tensor& w : weights) initial.push_back(&w);
   if (train) {
-    train_prog.plan = plan_graph(*train->graph);
-    if (llvm::Linker::linkModules(*m, compile_graph_module(*train->graph, ctx, p + "_train_graph", target, tm.get())))
+    train_prog.plan = plan_graph(*train->graph, true);
+    if (llvm::Linker::linkModules(*m, compile_graph_module(*train->graph, ctx, p + "_train_graph", target, tm.get(), true)))
       throw Error("aot: linking the train step of @" + forward.name + " failed");
     train_prog.fn = m->getFunction(p + "_train_graph");
     for (const Tensor& s : train->slots) initial.push_back(&s);

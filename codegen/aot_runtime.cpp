@@ -56,6 +56,17 @@ int32_t run_graph(kiln_aot_graph_fn fn, int64_t fixed, int64_t per_n, void* cons
   return err ? KILN_AOT_DIV_BY_ZERO : KILN_AOT_OK;
 }
 
+// Copies every weight and optimizer slot from the `from` buffers to the `to` buffers.
+void copy_state(const kiln_aot_model* m, const std::vector<float*>& to_weights, const std::vector<float*>& from_weights,
+                const std::vector<float*>& to_slots, const std::vector<float*>& from_slots) {
+  for (int32_t kind : {KILN_AOT_WEIGHTS, KILN_AOT_SLOTS}) {
+    const auto& to = kind == KILN_AOT_WEIGHTS ? to_weights : to_slots;
+    const auto& from = kind == KILN_AOT_WEIGHTS ? from_weights : from_slots;
+    for (size_t i = 0; i < to.size(); ++i)
+      std::memcpy(to[i], from[i], static_cast<size_t>(elements(m, kind, static_cast<int32_t>(i), 1)) * sizeof(float));
+  }
+}
+
 }  // namespace
 
 // Weights and optimizer slots (current values, stable addresses), the train
@@ -163,8 +174,10 @@ int32_t kiln_aot_predict(kiln_aot_state* s, const float* const* inputs, float* c
 }
 
 // One optimizer step: the graph writes new weights and slots into the `next`
-// buffers (results never alias parameters), which are then copied over the
-// current ones so the addresses kiln_aot_tensor_data gave stay valid.
+// buffers, which are then copied over the current ones so the addresses
+// kiln_aot_tensor_data gave stay valid. The `next` buffers start as copies of
+// the current ones: the graph updates some in place (codegen/plan.h,
+// GraphPlan::updates), and a failed step leaves the current ones untouched.
 int32_t kiln_aot_train_step(kiln_aot_state* s, const float* const* inputs, const float* const* targets,
                             int64_t batch, float learning_rate, float* logs) {
   if (!s || !inputs || !targets) return KILN_AOT_BAD_ARG;
@@ -183,15 +196,11 @@ int32_t kiln_aot_train_step(kiln_aot_state* s, const float* const* inputs, const
   results.insert(results.end(), s->next_slots.begin(), s->next_slots.end());
   void* arena = s->reserve(m->train_fixed_bytes + m->train_batch_bytes * batch);
   if (!arena) return KILN_AOT_NO_MEMORY;
+  copy_state(m, s->next_weights, s->weights, s->next_slots, s->slots);
   int32_t rc = run_graph(m->train, m->train_fixed_bytes, m->train_batch_bytes, params.data(), results.data(), batch,
                          arena);
   if (rc != KILN_AOT_OK) return rc;
-  for (int32_t kind : {KILN_AOT_WEIGHTS, KILN_AOT_SLOTS}) {
-    auto& cur = kind == KILN_AOT_WEIGHTS ? s->weights : s->slots;
-    auto& next = kind == KILN_AOT_WEIGHTS ? s->next_weights : s->next_slots;
-    for (size_t i = 0; i < cur.size(); ++i)
-      std::memcpy(cur[i], next[i], static_cast<size_t>(elements(m, kind, static_cast<int32_t>(i), 1)) * sizeof(float));
-  }
+  copy_state(m, s->weights, s->next_weights, s->slots, s->next_slots);
   if (logs) std::copy(log_values.begin(), log_values.end(), logs);
   return KILN_AOT_OK;
 }

@@ -172,12 +172,13 @@ void optimize_module(llvm::Module& m, llvm::TargetMachine* tm);
 
 // The whole module of one program: `entry_name` is an external function
 //   void entry(ptr params[], ptr results[], i64 N, ptr fixed_arena, ptr batch_arena, ptr i32 err)
-// laid out by plan_graph(g); every node is an internal kernel function.
+// laid out by plan_graph(g, update_params); every node is an internal kernel function.
 // Fusion kernels are functions named after their region
 // (`<graph>.fusion.dense.matmul_bias_relu`), kept out of line so the names
 // reach the asm; regions emitted unfused are listed in the module's
 // `!kiln.unfused` metadata and counted in `stats`.
 std::unique_ptr<llvm::Module> lower_graph(const ir::Graph& g, llvm::LLVMContext& ctx, const std::string& entry_name,
-                                          const TargetInfo& target, LoweringStats* stats = nullptr);
+                                          const TargetInfo& target, LoweringStats* stats = nullptr,
+                                          bool update_params = false);
 
 }  // namespace kiln::codegen

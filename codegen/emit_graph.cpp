@@ -338,7 +338,8 @@ class Lowering {
   Lowering(llvm::Module& m, const TargetInfo& t, LoweringStats* stats)
       : m_(m), c_(m.getContext()), target_(t), stats_(stats) {}
 
-  llvm::Function* graph_fn(const ir::Graph& g, const std::string& name, bool external) {
+  // With update_params (the entry only) parameters may be updated in place (GraphPlan::updates).
+  llvm::Function* graph_fn(const ir::Graph& g, const std::string& name, bool external, bool update_params) {
     llvm::Type* p = ptr_t(c_);
     auto* ty = llvm::FunctionType::get(llvm::Type::getVoidTy(c_), {p, p, llvm::Type::getInt64Ty(c_), p, p, p}, false);
     auto* fn = llvm::Function::Create(ty, external ? llvm::Function::ExternalLinkage : llvm::Function::InternalLinkage,
@@ -347,7 +348,7 @@ class Lowering {
     const char* arg_names[] = {"params", "results", "N", "fixed", "batch", "err"};
     for (unsigned i = 0; i < 6; ++i) fn->getArg(i)->setName(arg_names[i]);
     llvm::IRBuilder<> b(llvm::BasicBlock::Create(c_, "entry", fn));
-    GraphPlan plan = plan_graph(g);
+    GraphPlan plan = plan_graph(g, update_params);
     Value* N = fn->getArg(2);
     auto addr = [&](Slot s) -> Value* {
       switch (s.kind) {
@@ -390,8 +391,10 @@ class Lowering {
         c.args.push_back(N);
         c.args.push_back(fn->getArg(5));
         const int shared = plan.overwrites.count(&node) ? overwrite_operand(node) : -1;
+        auto rr = plan.reads_result.find(&node);
         if (make_kernel)
-          c.kernel = kernel_fn(node, kernel_name(g, name, node, position), nout, nin, c.args.size() - 2, e, shared);
+          c.kernel = kernel_fn(node, kernel_name(g, name, node, position), nout, nin, c.args.size() - 2, e, shared,
+                               rr == plan.reads_result.end() ? nullptr : &rr->second);
         return c;
       };
       const Call call = call_of(*n, idx, true);
@@ -476,8 +479,12 @@ class Lowering {
   // void kernel(ptr noalias buffers..., i64 N, ptr noalias err): nout
   // results, nin inputs, then scratch buffers. With shared >= 0 the result
   // is in input `shared`'s buffer (GraphPlan::overwrites): neither is noalias.
+  // Each (result, operand) of reads_result (GraphPlan::reads_result, a
+  // parameter updated in place) reads the operand through the result's
+  // pointer: the operand's own argument, the same address, is never used.
   llvm::Function* kernel_fn(const ir::Node& n, const std::string& name, size_t nout, size_t nin, size_t nbuf,
-                            const ContractionEpilogue* epilogue, int shared) {
+                            const ContractionEpilogue* epilogue, int shared,
+                            const std::vector<std::pair<size_t, size_t>>* reads_result) {
     llvm::Type* p = ptr_t(c_);
     std::vector<llvm::Type*> tys(nbuf, p);
     tys.push_back(llvm::Type::getInt64Ty(c_));
@@ -510,6 +517,8 @@ class Lowering {
     for (size_t i = 0; i < nout; ++i) k.out.push_back(fn->getArg(static_cast<unsigned>(a++)));
     for (size_t i = 0; i < nin; ++i) k.in.push_back(fn->getArg(static_cast<unsigned>(a++)));
     while (a < nbuf) k.scratch.push_back(fn->getArg(static_cast<unsigned>(a++)));
+    if (reads_result)
+      for (auto [r, o] : *reads_result) k.in[o] = k.out[r];
     emit_node(k);
     b.CreateRetVoid();
     return fn;
@@ -519,16 +528,16 @@ class Lowering {
     auto it = bodies_.find(&body);
     if (it != bodies_.end()) return it->second;
     std::string name = "body" + std::to_string(body_count_++) + (body.name.empty() ? "" : "." + body.name);
-    return bodies_[&body] = graph_fn(body, name, false);
+    return bodies_[&body] = graph_fn(body, name, false, false);
   }
 };
 
 }  // namespace
 
 std::unique_ptr<llvm::Module> lower_graph(const ir::Graph& g, llvm::LLVMContext& ctx, const std::string& entry_name,
-                                          const TargetInfo& target, LoweringStats* stats) {
+                                          const TargetInfo& target, LoweringStats* stats, bool update_params) {
   auto m = std::make_unique<llvm::Module>(entry_name, ctx);
-  Lowering(*m, target, stats).graph_fn(g, entry_name, true);
+  Lowering(*m, target, stats).graph_fn(g, entry_name, true, update_params);
   return m;
 }
 

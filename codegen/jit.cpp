@@ -56,8 +56,9 @@ namespace {
 // 20: a pool gradient and the filter gradient reading it run chunk by chunk of images (GraphPlan::chunked);
 // 21: so do a conv and the max_pool2d of its result; 26 (22-25 taken by work in progress elsewhere): a short
 // contiguous row of a strided copy (slice, concat, pad, ...) is one vector load and store;
-// 27: the batch pool aligns each buffer to its size (plan.cpp batch_align)
-constexpr const char* kCodegenVersion = "kiln-codegen-27";
+// 27: the batch pool aligns each buffer to its size (plan.cpp batch_align);
+// 28: parameters updated in place (GraphPlan::updates: the entry's contract, a result starts as its parameter)
+constexpr const char* kCodegenVersion = "kiln-codegen-28";
 
 using EntryFn = void (*)(void** params, void** results, int64_t n, void* fixed, void* batch, int32_t* err);
 
@@ -95,6 +96,7 @@ struct Kernel {
   EntryFn entry = nullptr;
   std::string hash;
   int64_t fixed_bytes = 0, batch_bytes = 0;
+  std::vector<ParamUpdate> updates;  // GraphPlan::updates of the entry
 };
 
 class JitState {
@@ -164,9 +166,10 @@ class JitState {
     }
     auto k = std::make_shared<Kernel>();
     k->hash = hash;
-    GraphPlan plan = plan_graph(g);
+    GraphPlan plan = plan_graph(g, true);
     k->fixed_bytes = plan.fixed_bytes;
     k->batch_bytes = plan.batch_bytes;
+    k->updates = plan.updates;
     const std::string name = entry_name(hash);
     CacheKey key{hash, LLVM_VERSION_STRING, target_.cpu, sha256_hex(target_.features)};
     if (disk_) {
@@ -218,7 +221,7 @@ class JitState {
                                       LoweringStats* stats = nullptr, JitStats* times = nullptr) {
     double lower_s = 0, optimize_s = 0;
     Stopwatch lower(lower_s);
-    std::unique_ptr<llvm::Module> m = lower_graph(g, ctx, name, target_, stats);
+    std::unique_ptr<llvm::Module> m = lower_graph(g, ctx, name, target_, stats, true);
     m->setDataLayout(tm_->createDataLayout());
     m->setTargetTriple(tm_->getTargetTriple().str());
     std::string msg;
@@ -311,6 +314,8 @@ bool fits(const Tensor& t, const ir::TensorType& want, int64_t n) {
   return true;
 }
 
+bool same_buffer(const Tensor& a, const Tensor& b) { return a.raw() == b.raw() && a.nbytes() == b.nbytes(); }
+
 bool overlap(const Tensor& a, const Tensor& b) {
   auto* pa = static_cast<const uint8_t*>(a.raw());
   auto* pb = static_cast<const uint8_t*>(b.raw());
@@ -328,6 +333,8 @@ int64_t CompiledProgram::arena_bytes(int64_t n) const { return kernel_->fixed_by
 
 const std::string& CompiledProgram::hash() const { return kernel_->hash; }
 
+const std::vector<ParamUpdate>& CompiledProgram::updates() const { return kernel_->updates; }
+
 std::vector<Tensor> CompiledProgram::run(const std::vector<Tensor>& args) {
   std::vector<Tensor> out;
   run_into(args, out);
@@ -339,10 +346,14 @@ void CompiledProgram::run_into(const std::vector<Tensor>& args, std::vector<Tens
   if (n < 0) n = 1;
   const std::vector<ir::Value*>& rs = graph_->results();
   results.resize(rs.size());
+  // update_of[j]: the parameter result j updates in place, or -1.
+  std::vector<int64_t> update_of(rs.size(), -1);
+  for (const ParamUpdate& u : kernel_->updates) update_of[static_cast<size_t>(u.result)] = u.param;
   for (size_t j = 0; j < rs.size(); ++j) {
     if (fits(results[j], rs[j]->type, n)) {
       for (size_t i = 0; i < args.size(); ++i)
-        if (overlap(results[j], args[i]))
+        if (overlap(results[j], args[i]) &&
+            !(update_of[j] == static_cast<int64_t>(i) && same_buffer(results[j], args[i])))
           throw Error("jit: result " + std::to_string(j) + " of @" + graph_->name + " shares memory with argument " +
                       std::to_string(i) + "; give results their own buffers");
       for (size_t i = 0; i < j; ++i)
@@ -352,6 +363,14 @@ void CompiledProgram::run_into(const std::vector<Tensor>& args, std::vector<Tens
     } else {
       results[j] = Tensor::uninitialized(rs[j]->type.concrete(n), rs[j]->type.dtype);  // every element is written
     }
+  }
+  // The entry's contract (plan.h, GraphPlan::updates): a result updated in
+  // place starts as its parameter's value. Nothing has been written before
+  // this point, so a throw above leaves every argument as it was.
+  for (const ParamUpdate& u : kernel_->updates) {
+    const Tensor& from = args[static_cast<size_t>(u.param)];
+    Tensor& to = results[static_cast<size_t>(u.result)];
+    if (!same_buffer(to, from)) std::memcpy(to.raw(), from.raw(), from.nbytes());
   }
   int32_t err = 0;
   {

@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "codegen/plan.h"
 #include "ir/graph.h"
 #include "runtime/tensor.h"
 
@@ -65,8 +66,17 @@ class CompiledProgram {
   // dtype and shape at the bound N is written in place, any other is replaced
   // by a new one. Repeated calls at one batch size allocate nothing (the
   // scratch arena and the pointer arrays are kept between calls). A result
-  // sharing memory with an argument throws kiln::Error.
+  // sharing memory with an argument throws kiln::Error, except a result that
+  // updates a parameter in place (updates()) given that argument's own
+  // buffer: the step then overwrites it (a trainer's weights; the argument
+  // is read before it is written, and nothing is written before every
+  // check has passed). Given another buffer, the parameter is copied into it
+  // first and the argument stays as it was.
   void run_into(const std::vector<Tensor>& args, std::vector<Tensor>& results);
+  // The (parameter, result) pairs the program may compute in place
+  // (codegen/plan.h, GraphPlan::updates): a train step's weights and
+  // optimizer slots whose update reads them last, elementwise.
+  const std::vector<ParamUpdate>& updates() const;
   const ir::Graph& graph() const { return *graph_; }
   // The optimized LLVM IR of the program's module, and the host assembly.
   std::string llvm_ir() const;

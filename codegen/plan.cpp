@@ -96,6 +96,30 @@ struct Pools {
 
 bool is_alias(const ir::Node& n) { return n.op == ir::OpKind::Reshape; }
 
+// Whether running g may set the error flag (an integer division: emit.h's
+// err), after which the caller must find its parameters as they were.
+bool may_fail(const ir::Graph& g) {
+  for (const ir::Node* n : g.nodes()) {
+    if (n->op == ir::OpKind::Div && n->results[0]->type.dtype != ir::DType::f32) return true;
+    if (n->body && may_fail(*n->body)) return true;
+  }
+  return false;
+}
+
+// The operand of loop region n that result r may overwrite in place: a
+// parameter of r's type that n reads only at the point it writes (contiguous,
+// as the iteration space), once, as n's only operand of that value; or -1.
+int point_operand(const ir::Node& n, const ir::Value* r, const ir::Value* param) {
+  if (n.op != ir::OpKind::Fusion || n.attrs.s("kind") != "loop" || param->type != r->type) return -1;
+  if (std::count(n.operands.begin(), n.operands.end(), param) != 1) return -1;
+  const RegionNest nest = region_nest(n);
+  if (!nest.nested() || nest.reduction || nest.space.shape != r->type.shape) return -1;
+  const size_t o = static_cast<size_t>(std::find(n.operands.begin(), n.operands.end(), param) - n.operands.begin());
+  for (const RegionRead& rd : nest.reads)
+    if (rd.param == o && rd.strides != sym_strides(nest.space)) return -1;
+  return static_cast<int>(o);
+}
+
 }  // namespace
 
 std::vector<Sym> sym_dims(const ir::TensorType& t) {
@@ -254,7 +278,38 @@ bool in_chunk_buffer(const GraphPlan& p, const ir::Node& n) {
   return p.chunked.count(&n) && n.op == ir::OpKind::MaxPool2DGrad;
 }
 
-GraphPlan plan_graph(const ir::Graph& g) {
+// GraphPlan::updates: each result computed in place by a loop region that is
+// the last reader (through any alias, absorbed epilogues included) of a
+// parameter it reads only at the point it writes (point_operand). A parameter
+// that is itself a result is not updated (its copy would read the new value).
+template <typename RootOf>
+void plan_updates(const ir::Graph& g, const RootOf& root_of, const std::unordered_map<const ir::Value*, int64_t>& in_place,
+                  GraphPlan& p) {
+  std::unordered_map<const ir::Value*, size_t> last_reader;
+  for (size_t i = 0; i < g.nodes().size(); ++i)
+    for (const ir::Value* v : g.nodes()[i]->operands) last_reader[root_of(v)] = i;
+  std::unordered_set<const ir::Value*> taken(g.results().begin(), g.results().end());
+  for (size_t i = 0; i < g.nodes().size(); ++i) {
+    const ir::Node& n = *g.nodes()[i];
+    for (size_t r = 0; r < n.results.size(); ++r) {
+      auto res = in_place.find(n.results[r]);
+      if (res == in_place.end()) continue;
+      for (const ir::Value* param : n.operands) {
+        if (!param->is_param() || taken.count(param) || last_reader.at(param) != i) continue;
+        const int o = point_operand(n, n.results[r], param);
+        if (o < 0) continue;
+        taken.insert(param);
+        p.updates.push_back({static_cast<int64_t>(param->index), res->second});
+        p.reads_result[&n].push_back({r, static_cast<size_t>(o)});
+        break;
+      }
+    }
+  }
+  std::sort(p.updates.begin(), p.updates.end(),
+            [](const ParamUpdate& a, const ParamUpdate& b) { return a.result < b.result; });
+}
+
+GraphPlan plan_graph(const ir::Graph& g, bool update_params) {
   GraphPlan p;
   const auto& nodes = g.nodes();
   const size_t end = nodes.size();  // "used by the results"
@@ -296,6 +351,7 @@ GraphPlan plan_graph(const ir::Graph& g) {
   }
 
   for (size_t i = 0; i < g.params().size(); ++i) p.slots[g.params()[i]] = {Slot::Param, static_cast<int64_t>(i)};
+  if (update_params && !may_fail(g)) plan_updates(g, root_of, in_place, p);
   Pools pools;
   for (size_t i = 0; i < nodes.size(); ++i) {
     const ir::Node& n = *nodes[i];

@@ -41,6 +41,13 @@ struct Slot {
   int64_t at = 0;  // parameter/result index, or byte offset in its pool (times N for Batch)
 };
 
+// Result `result` is computed over parameter `param`'s buffer (a weight or
+// optimizer slot updated in place): see GraphPlan::updates.
+struct ParamUpdate {
+  int64_t param = 0, result = 0;
+  bool operator==(const ParamUpdate&) const = default;
+};
+
 struct GraphPlan {
   std::unordered_map<const ir::Value*, Slot> slots;
   // Per node: scratch buffers the node's kernel asked for (see scratch_needs).
@@ -53,6 +60,17 @@ struct GraphPlan {
   // Nodes that run with the node after them, chunk by chunk of images
   // (chunked_with_next): their operands stay live through that node.
   std::unordered_set<const ir::Node*> chunked;
+  // Results updated in place (planned with update_params only). Contract of
+  // the entry: when it starts, results[u.result] holds parameter u.param's
+  // value (the caller passes that parameter's own buffer, or a copy of it).
+  // The node computing the result is a loop region that reads the parameter
+  // last of all kernels and only at the point it writes (region.h), so it
+  // reads the parameter through the result's pointer and overwrites it;
+  // earlier readers read params[u.param].
+  std::vector<ParamUpdate> updates;
+  // Per such node: (result index, operand index) pairs, the operand read
+  // through that result's pointer.
+  std::unordered_map<const ir::Node*, std::vector<std::pair<size_t, size_t>>> reads_result;
   int64_t fixed_bytes = 0;  // fixed pool size
   int64_t batch_bytes = 0;  // batch pool size per unit of N
 };
@@ -61,7 +79,9 @@ struct GraphPlan {
 // accumulators of reduce_sum, conv's im2col matrix, scan's carries and body arena).
 std::vector<Sym> scratch_needs(const ir::Node& n);
 
-GraphPlan plan_graph(const ir::Graph& g);
+// update_params: plan GraphPlan::updates (an entry function whose caller
+// keeps the contract; never a body, whose parameters are its caller's buffers).
+GraphPlan plan_graph(const ir::Graph& g, bool update_params = false);
 
 // The operand whose buffer n's kernel may write its result into when n is
 // that operand's last reader, or -1. Today: max_pool2d_grad whose windows

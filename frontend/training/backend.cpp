@@ -48,6 +48,12 @@ class Jitted : public Executable {
   void run_into(const std::vector<Tensor>& args, std::vector<Tensor>& results) override {
     prog_->run_into(args, results);
   }
+  std::vector<std::pair<size_t, size_t>> updates() const override {
+    std::vector<std::pair<size_t, size_t>> out;
+    for (const codegen::ParamUpdate& u : prog_->updates())
+      out.push_back({static_cast<size_t>(u.param), static_cast<size_t>(u.result)});
+    return out;
+  }
   const ir::Graph& graph() const override { return *g_; }
 
  private:

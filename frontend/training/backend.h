@@ -21,8 +21,12 @@ class Executable {
   // Writes the results into `results`, reusing tensors that already have the
   // right dtype and shape where the backend can (the JIT does: a repeated
   // call at one batch size allocates nothing). Results must not share memory
-  // with the arguments.
+  // with the arguments, except a pair of updates() given the argument's own
+  // tensor as the result: the run then overwrites that argument.
   virtual void run_into(const std::vector<Tensor>& args, std::vector<Tensor>& results) = 0;
+  // (argument, result) pairs that run_into may compute in place (the JIT's
+  // CompiledProgram::updates: a train step's weights and optimizer slots).
+  virtual std::vector<std::pair<size_t, size_t>> updates() const { return {}; }
   virtual const ir::Graph& graph() const = 0;
 };
 

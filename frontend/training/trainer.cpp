@@ -201,6 +201,7 @@ Trainer::Compiled& Trainer::compiled(const std::vector<Tensor>& y) {
   c.train = compile_graph(c.graphs.train_step->clone(), backend_, passes::Pipeline::TrainStep);
   c.eval = compile_graph(c.graphs.eval_step->clone(), backend_, passes::Pipeline::TrainStep);
   c.specs = output_specs(types);
+  c.updates = c.train->updates();
   return *(last_ = &by_targets_.emplace(key, std::move(c)).first->second);
 }
 
@@ -230,10 +231,14 @@ std::vector<ir::TensorType> Trainer::default_target_types() const {
 const StepGraphs& Trainer::graphs(const std::vector<Tensor>& y) { return compiled(y).graphs; }
 const std::vector<std::string>& Trainer::log_names(const std::vector<Tensor>& y) { return compiled(y).graphs.log_names; }
 
-// The step writes the new weights and state into c.train_outs, then swaps them
-// with `weights` and state_: the buffers of this step's inputs become the next
-// step's outputs (double buffering, so nothing is allocated or copied per step).
-// An old buffer that anyone else still holds is not reused.
+// The step writes the new weights and state into c.train_outs. A weight or
+// optimizer slot the program updates in place (Executable::updates) is given
+// as its own result, so the step overwrites it: one buffer per weight, not
+// two. Any other (or one whose buffer someone else also holds, which must not
+// change under them) is double-buffered: written into a buffer of an earlier
+// step, then swapped with `weights` and state_. Nothing is allocated or
+// copied per step, and a step that throws has changed nothing (run_into
+// checks everything before it writes).
 std::vector<double> Trainer::train_batch(const std::vector<Tensor>& x, const std::vector<Tensor>& y,
                                          std::vector<Tensor>& weights) {
   Compiled& c = compiled(y);
@@ -244,15 +249,31 @@ std::vector<double> Trainer::train_batch(const std::vector<Tensor>& x, const std
   set_args(c.train_args, {&x, &y, &weights, &state_});
   c.train_args.push_back(lr_arg_);  // within the kept capacity after the first step
   std::vector<Tensor>& out = c.train_outs;
-  const size_t nl = g.log_names.size(), nw = weights.size();
+  const size_t nl = g.log_names.size(), nw = weights.size(), first_weight = x.size() + y.size();
   for (Tensor& t : out)
     if (t.use_count() > 1) t = Tensor();  // still held elsewhere (set_args replaced our own copy)
-  c.train->run_into(c.train_args, out);
+  out.resize(nl + nw + state_.size());
+  for (auto [arg, result] : c.updates) {
+    const Tensor& a = c.train_args.at(arg);
+    // Ours alone: held by the caller's list and by train_args, nowhere else.
+    if (arg >= first_weight && arg < first_weight + nw + state_.size() && a.use_count() == 2) out.at(result) = a;
+  }
+  try {
+    c.train->run_into(c.train_args, out);
+  } catch (...) {
+    for (auto [arg, result] : c.updates) out.at(result) = Tensor();
+    throw;
+  }
   KILN_ASSERT(out.size() == nl + nw + state_.size(), "train_step returned an unexpected number of results");
   std::vector<double> logs;
   for (size_t i = 0; i < nl; ++i) logs.push_back(out[i].data()[0]);
-  for (size_t i = 0; i < nw; ++i) std::swap(weights[i], out[nl + i]);
-  for (size_t i = 0; i < state_.size(); ++i) std::swap(state_[i], out[nl + nw + i]);
+  // Updated in place: drop the result's reference; else swap the buffers.
+  auto take = [](Tensor& cur, Tensor& next) {
+    if (next.raw() == cur.raw()) next = Tensor();
+    else std::swap(cur, next);
+  };
+  for (size_t i = 0; i < nw; ++i) take(weights[i], out[nl + i]);
+  for (size_t i = 0; i < state_.size(); ++i) take(state_[i], out[nl + nw + i]);
   return logs;
 }
 

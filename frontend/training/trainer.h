@@ -148,6 +148,7 @@ class Trainer {
     StepGraphs graphs;
     std::unique_ptr<Executable> train, eval;
     std::vector<OutputSpec> specs;  // the targets it was built for
+    std::vector<std::pair<size_t, size_t>> updates;  // train->updates()
     // Kept between steps, so that a step allocates nothing.
     std::vector<Tensor> train_args, train_outs, eval_args, eval_outs;
   };

@@ -329,9 +329,10 @@ TEST(Predict, FollowsSetWeightsAndReturnsFreshTensors) {
   EXPECT_EQ(p1.to_vector(), (std::vector<float>{0.5f, 1.0f}));  // untouched by the second call
 }
 
-// The trainer double-buffers weights and optimizer state (the buffers a step
-// read become the next step's outputs), but never writes a buffer that
-// someone else still holds.
+// The trainer updates weights and optimizer state in place where the JIT's
+// program can (else it double-buffers them: the buffers a step read become the
+// next step's outputs), but never writes a buffer that someone else still
+// holds.
 TEST(Trainer, StepsDoNotOverwriteTensorsOthersHold) {
   Model m = linear_model();
   m.compile({.optimizer = SGD(0.1), .loss = "mse"});
@@ -351,6 +352,41 @@ TEST(Trainer, StepsDoNotOverwriteTensorsOthersHold) {
   }
   EXPECT_EQ(held[0].data()[0], want[0]);
   EXPECT_EQ(held[1].data()[0], want[1]);
+}
+
+// On the "jit" backend an SGD step overwrites the weights it is given (one
+// buffer per weight: the same addresses after every step), with the same
+// values as the interpreter backend's double-buffered steps; momentum's
+// slots too. A step that throws (an input of the wrong shape, found before
+// anything runs) leaves the weights as they were, and the next step goes on.
+TEST(Trainer, JitStepsUpdateWeightsInPlace) {
+  for (const Optimizer& opt : {SGD(0.1), SGD(0.1, 0.9)}) {
+    Model jm = linear_model(), im = linear_model();
+    jm.compile({.optimizer = opt, .loss = "mse", .backend = "jit"});
+    im.compile({.optimizer = opt, .loss = "mse", .backend = "interpreter"});
+    Tensor x({2, 1}, {1.0f, -2.0f}), y({2, 1}, {0.0f, 3.0f});
+    std::vector<Tensor> jw = jm.get_weights(), iw = im.get_weights();
+    const std::vector<const void*> at = {jw[0].raw(), jw[1].raw()};
+    for (int step = 0; step < 3; ++step) {
+      jm.trainer()->train_batch({x}, {y}, jw);
+      im.trainer()->train_batch({x}, {y}, iw);
+      for (size_t i = 0; i < 2; ++i) {
+        EXPECT_EQ(jw[i].raw(), at[i]) << "step " << step << " weight " << i;
+        EXPECT_EQ(jw[i].to_vector(), iw[i].to_vector()) << "step " << step << " weight " << i;
+      }
+      ASSERT_EQ(jm.trainer()->state().size(), im.trainer()->state().size());
+      for (size_t i = 0; i < jm.trainer()->state().size(); ++i)
+        EXPECT_EQ(jm.trainer()->state()[i].to_vector(), im.trainer()->state()[i].to_vector()) << "slot " << i;
+    }
+    const std::vector<float> w0 = jw[0].to_vector(), b0 = jw[1].to_vector();
+    EXPECT_THROW(jm.trainer()->train_batch({Tensor({2, 2}, {1.0f, 2.0f, 3.0f, 4.0f})}, {y}, jw), Error);
+    EXPECT_EQ(jw[0].to_vector(), w0);
+    EXPECT_EQ(jw[1].to_vector(), b0);
+    jm.trainer()->train_batch({x}, {y}, jw);
+    im.trainer()->train_batch({x}, {y}, iw);
+    EXPECT_EQ(jw[0].raw(), at[0]);
+    EXPECT_EQ(jw[0].to_vector(), iw[0].to_vector());
+  }
 }
 
 TEST(Progbar, FormatsLikeKeras) {

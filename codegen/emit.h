@@ -81,6 +81,14 @@ void emit_for(KernelCtx& k, llvm::Value* lo, llvm::Value* hi, const std::functio
 // access group and the loop is marked llvm.loop.parallel_accesses, so the
 // vectorizer needs no alias proof. body() must not call functions.
 void emit_independent_for(KernelCtx& k, llvm::Value* lo, llvm::Value* hi, const std::function<void(llvm::Value*)>& body);
+// Marks the loop whose latch is `latch` as vector code already: LLVM neither
+// unrolls nor vectorizes it again.
+void mark_vector_loop(KernelCtx& k, llvm::Instruction* latch);
+using Carried = std::vector<llvm::Value*>;
+// for (i = 0; i < count; ++i) v = step(i, v), v starting at `init`, as one
+// loop (mark_vector_loop) whose carried values are phis; returns v after it.
+Carried emit_carried_loop(KernelCtx& k, llvm::Value* count, const Carried& init,
+                          const std::function<Carried(llvm::Value* i, const Carried& v)>& step);
 // if (cond) then() else other(), continuing after both.
 void emit_if_else(KernelCtx& k, llvm::Value* cond, const std::function<void()>& then,
                   const std::function<void()>& other);

@@ -87,6 +87,50 @@ void emit_independent_for(KernelCtx& k, Value* lo, Value* hi, const std::functio
   latch->setMetadata(llvm::LLVMContext::MD_loop, loop);
 }
 
+// Loop metadata for loops that already are vector code: LLVM neither unrolls
+// nor vectorizes them again (unrolling the short static k loops multiplied
+// the code, and the compile time, several times over for no speed).
+void mark_vector_loop(KernelCtx& k, llvm::Instruction* latch) {
+  llvm::LLVMContext& c = k.ctx();
+  llvm::Metadata* unroll = llvm::MDNode::get(c, llvm::MDString::get(c, "llvm.loop.unroll.disable"));
+  llvm::Metadata* width = llvm::MDNode::get(
+      c, {llvm::MDString::get(c, "llvm.loop.vectorize.width"), llvm::ConstantAsMetadata::get(k.b.getInt32(1))});
+  llvm::MDNode* loop = llvm::MDNode::getDistinct(c, {nullptr, unroll, width});
+  loop->replaceOperandWith(0, loop);
+  latch->setMetadata(llvm::LLVMContext::MD_loop, loop);
+}
+
+// for (i = 0; i < count; ++i) v = step(i, v), v starting at `init`, as one
+// loop (mark_vector_loop) whose carried values are phis; returns v after it.
+Carried emit_carried_loop(KernelCtx& k, Value* count, const Carried& init,
+                          const std::function<Carried(Value* i, const Carried& v)>& step) {
+  llvm::IRBuilder<>& b = k.b;
+  llvm::BasicBlock* pre = b.GetInsertBlock();
+  llvm::BasicBlock* head = llvm::BasicBlock::Create(k.ctx(), "chain", k.fn);
+  llvm::BasicBlock* body = llvm::BasicBlock::Create(k.ctx(), "chain.body", k.fn);
+  llvm::BasicBlock* exit = llvm::BasicBlock::Create(k.ctx(), "chain.exit", k.fn);
+  b.CreateBr(head);
+  b.SetInsertPoint(head);
+  llvm::PHINode* i = b.CreatePHI(k.i64(), 2, "i");
+  i->addIncoming(k.c64(0), pre);
+  std::vector<llvm::PHINode*> phis;
+  Carried v;
+  for (Value* x : init) {
+    phis.push_back(b.CreatePHI(x->getType(), 2));
+    phis.back()->addIncoming(x, pre);
+    v.push_back(phis.back());
+  }
+  b.CreateCondBr(b.CreateICmpSLT(i, count), body, exit);
+  b.SetInsertPoint(body);
+  Carried next = step(i, v);
+  llvm::BasicBlock* latch = b.GetInsertBlock();
+  i->addIncoming(b.CreateAdd(i, k.c64(1), "i.next", true, true), latch);
+  for (size_t q = 0; q < phis.size(); ++q) phis[q]->addIncoming(next[q], latch);
+  mark_vector_loop(k, b.CreateBr(head));
+  b.SetInsertPoint(exit);
+  return v;
+}
+
 void emit_if_else(KernelCtx& k, Value* cond, const std::function<void()>& then, const std::function<void()>& other) {
   llvm::IRBuilder<>& b = k.b;
   llvm::BasicBlock* yes = llvm::BasicBlock::Create(k.ctx(), "then", k.fn);

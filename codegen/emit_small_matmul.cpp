@@ -69,52 +69,6 @@ std::vector<std::pair<int64_t, int64_t>> row_pieces(int64_t p) {
   return out;
 }
 
-// Loop metadata for loops that already are vector code: LLVM neither unrolls
-// nor vectorizes them again (unrolling the short static k loops multiplied
-// the code, and the compile time, several times over for no speed).
-void mark_vector_loop(KernelCtx& k, llvm::Instruction* latch) {
-  llvm::LLVMContext& c = k.ctx();
-  llvm::Metadata* unroll = llvm::MDNode::get(c, llvm::MDString::get(c, "llvm.loop.unroll.disable"));
-  llvm::Metadata* width = llvm::MDNode::get(
-      c, {llvm::MDString::get(c, "llvm.loop.vectorize.width"), llvm::ConstantAsMetadata::get(k.b.getInt32(1))});
-  llvm::MDNode* loop = llvm::MDNode::getDistinct(c, {nullptr, unroll, width});
-  loop->replaceOperandWith(0, loop);
-  latch->setMetadata(llvm::LLVMContext::MD_loop, loop);
-}
-
-using Carried = std::vector<Value*>;
-
-// for (i = 0; i < count; ++i) v = step(i, v), v starting at `init`, as one
-// loop (mark_vector_loop) whose carried values are phis; returns v after it.
-Carried emit_carried_loop(KernelCtx& k, Value* count, const Carried& init,
-                          const std::function<Carried(Value* i, const Carried& v)>& step) {
-  llvm::IRBuilder<>& b = k.b;
-  llvm::BasicBlock* pre = b.GetInsertBlock();
-  llvm::BasicBlock* head = llvm::BasicBlock::Create(k.ctx(), "chain", k.fn);
-  llvm::BasicBlock* body = llvm::BasicBlock::Create(k.ctx(), "chain.body", k.fn);
-  llvm::BasicBlock* exit = llvm::BasicBlock::Create(k.ctx(), "chain.exit", k.fn);
-  b.CreateBr(head);
-  b.SetInsertPoint(head);
-  llvm::PHINode* i = b.CreatePHI(k.i64(), 2, "i");
-  i->addIncoming(k.c64(0), pre);
-  std::vector<llvm::PHINode*> phis;
-  Carried v;
-  for (Value* x : init) {
-    phis.push_back(b.CreatePHI(x->getType(), 2));
-    phis.back()->addIncoming(x, pre);
-    v.push_back(phis.back());
-  }
-  b.CreateCondBr(b.CreateICmpSLT(i, count), body, exit);
-  b.SetInsertPoint(body);
-  Carried next = step(i, v);
-  llvm::BasicBlock* latch = b.GetInsertBlock();
-  i->addIncoming(b.CreateAdd(i, k.c64(1), "i.next", true, true), latch);
-  for (size_t q = 0; q < phis.size(); ++q) phis[q]->addIncoming(next[q], latch);
-  mark_vector_loop(k, b.CreateBr(head));
-  b.SetInsertPoint(exit);
-  return v;
-}
-
 // The epilogue steps applied to each row's accumulators (runtime/gemm.h's
 // order and float operations): + bias, relu, and relu's backward mask unless
 // a transcendental activation comes first (then flat_epilogue does it).
@@ -249,7 +203,19 @@ bool emit_small_matmul(KernelCtx& k) {
   s.pieces = row_pieces(p.c);
   std::tie(s.bias, s.mask) = k.epilogue_buffers();
   if (k.epilogue) s.act = k.epilogue->act;
-  s.rows = std::max<int64_t>(1, std::min<int64_t>(8, 24 / static_cast<int64_t>(s.pieces.size())));
+  const int64_t max_acc = 24;  // accumulator vectors per block
+  s.rows = std::max<int64_t>(1, std::min<int64_t>(8, max_acc / static_cast<int64_t>(s.pieces.size())));
+  // A static m (a^T: a weight gradient, whose k is the batch) in blocks of
+  // equal size, up to max_acc accumulators each when a is read by columns:
+  // no rows left over to run one at a time, one FMA chain per piece,
+  // latency-bound over the whole k.
+  const auto* m_static = llvm::dyn_cast<llvm::ConstantInt>(s.m);
+  if (m_static && m_static->getSExtValue() > 0) {
+    const int64_t m = m_static->getSExtValue();
+    const int64_t most = ta ? std::max<int64_t>(1, max_acc / static_cast<int64_t>(s.pieces.size())) : s.rows;
+    const int64_t blocks = (m + most - 1) / most;
+    s.rows = (m + blocks - 1) / blocks;
+  }
 
   // Large products (known at run time) take the runtime GEMM and its threads.
   Value* macs = b.CreateMul(b.CreateMul(s.m, s.k), k.c64(s.p));
@@ -268,10 +234,14 @@ bool emit_small_matmul(KernelCtx& k) {
     emit_rows(k, s, b.CreateMul(blk, k.c64(s.rows)), s.rows);
     return Carried{};
   });
-  emit_carried_loop(k, b.CreateSub(s.m, full), {}, [&](Value* r, const Carried&) {
-    emit_rows(k, s, b.CreateAdd(full, r), 1);
-    return Carried{};
-  });
+  if (m_static) {  // the rows left, as one block
+    if (const int64_t left = m_static->getSExtValue() % s.rows) emit_rows(k, s, full, left);
+  } else {
+    emit_carried_loop(k, b.CreateSub(s.m, full), {}, [&](Value* r, const Carried&) {
+      emit_rows(k, s, b.CreateAdd(full, r), 1);
+      return Carried{};
+    });
+  }
   flat_epilogue(k, s);
   b.CreateBr(done);
   b.SetInsertPoint(done);

@@ -57,8 +57,9 @@ namespace {
 // 21: so do a conv and the max_pool2d of its result; 26 (22-25 taken by work in progress elsewhere): a short
 // contiguous row of a strided copy (slice, concat, pad, ...) is one vector load and store;
 // 27: the batch pool aligns each buffer to its size (plan.cpp batch_align);
-// 28: parameters updated in place (GraphPlan::updates: the entry's contract, a result starts as its parameter)
-constexpr const char* kCodegenVersion = "kiln-codegen-28";
+// 28: parameters updated in place (GraphPlan::updates: the entry's contract, a result starts as its parameter);
+// 29: bias gradients sum in registers; inline matmuls of a static m in equal blocks
+constexpr const char* kCodegenVersion = "kiln-codegen-29";
 
 using EntryFn = void (*)(void** params, void** results, int64_t n, void* fixed, void* batch, int32_t* err);
 
@@ -97,6 +98,7 @@ struct Kernel {
   std::string hash;
   int64_t fixed_bytes = 0, batch_bytes = 0;
   std::vector<ParamUpdate> updates;  // GraphPlan::updates of the entry
+  std::vector<int64_t> update_of;    // per result: the parameter it updates in place, or -1
 };
 
 class JitState {
@@ -170,6 +172,8 @@ class JitState {
     k->fixed_bytes = plan.fixed_bytes;
     k->batch_bytes = plan.batch_bytes;
     k->updates = plan.updates;
+    k->update_of.assign(g.results().size(), -1);
+    for (const ParamUpdate& u : plan.updates) k->update_of[static_cast<size_t>(u.result)] = u.param;
     const std::string name = entry_name(hash);
     CacheKey key{hash, LLVM_VERSION_STRING, target_.cpu, sha256_hex(target_.features)};
     if (disk_) {
@@ -290,6 +294,7 @@ struct CompiledProgram::Arena {
   void* data = nullptr;
   size_t size = 0;
   std::vector<void*> params, results;
+  std::vector<std::pair<const uint8_t*, const uint8_t*>> arg_bytes;  // [begin, end) of each argument
   ~Arena() { std::free(data); }
   void* reserve(size_t bytes) {
     if (bytes > size || !data) {
@@ -316,11 +321,14 @@ bool fits(const Tensor& t, const ir::TensorType& want, int64_t n) {
 
 bool same_buffer(const Tensor& a, const Tensor& b) { return a.raw() == b.raw() && a.nbytes() == b.nbytes(); }
 
-bool overlap(const Tensor& a, const Tensor& b) {
-  auto* pa = static_cast<const uint8_t*>(a.raw());
-  auto* pb = static_cast<const uint8_t*>(b.raw());
-  return pa < pb + b.nbytes() && pb < pa + a.nbytes();
+using Bytes = std::pair<const uint8_t*, const uint8_t*>;  // [begin, end)
+
+Bytes bytes_of(const Tensor& t) {
+  auto* p = static_cast<const uint8_t*>(t.raw());
+  return {p, p + t.nbytes()};
 }
+
+bool overlap(Bytes a, Bytes b) { return a.first < b.second && b.first < a.second; }
 
 }  // namespace
 
@@ -346,18 +354,19 @@ void CompiledProgram::run_into(const std::vector<Tensor>& args, std::vector<Tens
   if (n < 0) n = 1;
   const std::vector<ir::Value*>& rs = graph_->results();
   results.resize(rs.size());
-  // update_of[j]: the parameter result j updates in place, or -1.
-  std::vector<int64_t> update_of(rs.size(), -1);
-  for (const ParamUpdate& u : kernel_->updates) update_of[static_cast<size_t>(u.result)] = u.param;
+  std::lock_guard<std::mutex> lock(arena_->mu);
+  Arena& a = *arena_;
+  a.arg_bytes.resize(args.size());
+  for (size_t i = 0; i < args.size(); ++i) a.arg_bytes[i] = bytes_of(args[i]);
   for (size_t j = 0; j < rs.size(); ++j) {
     if (fits(results[j], rs[j]->type, n)) {
+      const Bytes r = bytes_of(results[j]);
       for (size_t i = 0; i < args.size(); ++i)
-        if (overlap(results[j], args[i]) &&
-            !(update_of[j] == static_cast<int64_t>(i) && same_buffer(results[j], args[i])))
+        if (overlap(r, a.arg_bytes[i]) && !(kernel_->update_of[j] == static_cast<int64_t>(i) && r == a.arg_bytes[i]))
           throw Error("jit: result " + std::to_string(j) + " of @" + graph_->name + " shares memory with argument " +
                       std::to_string(i) + "; give results their own buffers");
       for (size_t i = 0; i < j; ++i)
-        if (overlap(results[j], results[i]))
+        if (overlap(r, bytes_of(results[i])))
           throw Error("jit: results " + std::to_string(i) + " and " + std::to_string(j) + " of @" + graph_->name +
                       " share memory; give results their own buffers");
     } else {
@@ -373,16 +382,12 @@ void CompiledProgram::run_into(const std::vector<Tensor>& args, std::vector<Tens
     if (!same_buffer(to, from)) std::memcpy(to.raw(), from.raw(), from.nbytes());
   }
   int32_t err = 0;
-  {
-    std::lock_guard<std::mutex> lock(arena_->mu);
-    Arena& a = *arena_;
-    a.params.resize(args.size());
-    a.results.resize(rs.size());
-    for (size_t i = 0; i < args.size(); ++i) a.params[i] = const_cast<void*>(args[i].raw());
-    for (size_t j = 0; j < rs.size(); ++j) a.results[j] = results[j].raw();
-    auto* base = static_cast<uint8_t*>(a.reserve(static_cast<size_t>(arena_bytes(n))));
-    kernel_->entry(a.params.data(), a.results.data(), n, base, base + kernel_->fixed_bytes, &err);
-  }
+  a.params.resize(args.size());
+  a.results.resize(rs.size());
+  for (size_t i = 0; i < args.size(); ++i) a.params[i] = const_cast<void*>(args[i].raw());
+  for (size_t j = 0; j < rs.size(); ++j) a.results[j] = results[j].raw();
+  auto* base = static_cast<uint8_t*>(a.reserve(static_cast<size_t>(arena_bytes(n))));
+  kernel_->entry(a.params.data(), a.results.data(), n, base, base + kernel_->fixed_bytes, &err);
   if (err) throw Error("div: integer division by zero");
 }
 

@@ -23,6 +23,7 @@
 #include <llvm/IR/Intrinsics.h>
 
 #include <algorithm>
+#include <bit>
 #include <functional>
 #include <tuple>
 
@@ -44,6 +45,12 @@ constexpr int64_t kMaxPacked = 4096;
 // threshold for splitting over threads, runtime/gemm.cpp kParallelFlops).
 constexpr int64_t kInlineMacs = int64_t{1} << 21;
 
+// Columns [first, first + lanes) of a row of c in one <width x float> vector;
+// lanes < width: its loads and stores are masked to the lanes.
+struct Piece {
+  int64_t first, width, lanes;
+};
+
 struct SmallMatmul {
   Value *a, *b, *c;
   Value *bias = nullptr, *mask = nullptr;  // the epilogue's (epilogue.h), or null
@@ -56,30 +63,50 @@ struct SmallMatmul {
   int64_t rows;        // rows of c per register block
   // A row of c as vectors of power-of-two widths (no wider than 16 floats,
   // e.g. 40 = 16 + 16 + 8), so that every load and store is a legal vector.
-  std::vector<std::pair<int64_t, int64_t>> pieces;  // (first column, width)
+  std::vector<Piece> pieces;
   // The activation is a transcendental one, applied by flat_epilogue.
   bool flat_act() const { return act == KILN_ACT_SIGMOID || act == KILN_ACT_TANH; }
 };
 
-// Splits p columns into power-of-two pieces of at most 16.
-std::vector<std::pair<int64_t, int64_t>> row_pieces(int64_t p) {
-  std::vector<std::pair<int64_t, int64_t>> out;
-  for (int64_t j = 0, w = 16; j < p; w /= 2)
-    for (; p - j >= w; j += w) out.push_back({j, w});
+// Splits p columns into pieces of 16, then the rest as one piece: of its own
+// width when that is a power of two, else masked in the next power of two
+// (10 = one masked 16, not 8 + 2: one FMA per row and k instead of two).
+std::vector<Piece> row_pieces(int64_t p) {
+  std::vector<Piece> out;
+  int64_t j = 0;
+  for (; p - j >= 16; j += 16) out.push_back({j, 16, 16});
+  if (const int64_t rest = p - j) out.push_back({j, static_cast<int64_t>(std::bit_ceil(static_cast<uint64_t>(rest))), rest});
   return out;
+}
+
+// The constant <width x i1> mask of piece q's lanes.
+Value* lane_mask(llvm::IRBuilder<>& b, const Piece& q) {
+  std::vector<llvm::Constant*> bits;
+  for (int64_t l = 0; l < q.width; ++l) bits.push_back(b.getInt1(l < q.lanes));
+  return llvm::ConstantVector::get(bits);
+}
+
+// Loads (or stores) piece q's lanes at `at`: a plain vector access, or a
+// masked one that touches only the piece's lanes.
+Value* load_piece(llvm::IRBuilder<>& b, const Piece& q, Value* at) {
+  auto* t = llvm::FixedVectorType::get(b.getFloatTy(), static_cast<unsigned>(q.width));
+  if (q.lanes == q.width) return b.CreateAlignedLoad(t, at, llvm::MaybeAlign(4));
+  return b.CreateMaskedLoad(t, at, llvm::Align(4), lane_mask(b, q), llvm::Constant::getNullValue(t));
+}
+void store_piece(llvm::IRBuilder<>& b, const Piece& q, Value* v, Value* at) {
+  if (q.lanes == q.width) b.CreateAlignedStore(v, at, llvm::MaybeAlign(4));
+  else b.CreateMaskedStore(v, at, llvm::Align(4), lane_mask(b, q));
 }
 
 // The epilogue steps applied to each row's accumulators (runtime/gemm.h's
 // order and float operations): + bias, relu, and relu's backward mask unless
 // a transcendental activation comes first (then flat_epilogue does it).
-Value* row_epilogue(KernelCtx& k, const SmallMatmul& s, Value* v, Value* i, int64_t j) {
+Value* row_epilogue(KernelCtx& k, const SmallMatmul& s, Value* v, Value* i, const Piece& q) {
   llvm::IRBuilder<>& b = k.b;
   llvm::Type* f32 = b.getFloatTy();
-  llvm::Type* t = v->getType();
-  Value* zero = llvm::Constant::getNullValue(t);
-  auto piece = [&](Value* base, Value* at) {
-    return b.CreateAlignedLoad(t, b.CreateInBoundsGEP(f32, base, at), llvm::MaybeAlign(4));
-  };
+  const int64_t j = q.first;
+  Value* zero = llvm::Constant::getNullValue(v->getType());
+  auto piece = [&](Value* base, Value* at) { return load_piece(b, q, b.CreateInBoundsGEP(f32, base, at)); };
   if (s.bias) v = b.CreateFAdd(v, piece(s.bias, k.c64(j)));
   if (s.act == KILN_ACT_RELU) v = b.CreateSelect(b.CreateFCmpOLT(v, zero), zero, v);
   if (s.mask && !s.flat_act())
@@ -124,7 +151,7 @@ void emit_rows(KernelCtx& k, const SmallMatmul& s, Value* i0, int64_t n) {
   llvm::IRBuilder<>& b = k.b;
   llvm::Type* f32 = b.getFloatTy();
   std::vector<llvm::Type*> piece_t;
-  for (auto [j, w] : s.pieces) piece_t.push_back(llvm::FixedVectorType::get(f32, static_cast<unsigned>(w)));
+  for (const Piece& q : s.pieces) piece_t.push_back(llvm::FixedVectorType::get(f32, static_cast<unsigned>(q.width)));
   Carried zeros;  // [r * pieces + q]
   for (int64_t r = 0; r < n; ++r)
     for (llvm::Type* t : piece_t) zeros.push_back(llvm::Constant::getNullValue(t));
@@ -136,10 +163,8 @@ void emit_rows(KernelCtx& k, const SmallMatmul& s, Value* i0, int64_t n) {
   Carried acc = emit_carried_loop(k, s.k, zeros, [&](Value* kk, const Carried& acc) {
     Value* brow = b.CreateInBoundsGEP(f32, s.b, b.CreateMul(kk, k.c64(s.p)));
     std::vector<Value*> bv;
-    for (size_t q = 0; q < s.pieces.size(); ++q)
-      bv.push_back(b.CreateAlignedLoad(piece_t[q],
-                                       b.CreateConstInBoundsGEP1_64(f32, brow, static_cast<uint64_t>(s.pieces[q].first)),
-                                       llvm::MaybeAlign(4)));
+    for (const Piece& q : s.pieces)
+      bv.push_back(load_piece(b, q, b.CreateConstInBoundsGEP1_64(f32, brow, static_cast<uint64_t>(q.first))));
     Value* a_col = s.ta ? b.CreateInBoundsGEP(f32, s.a, b.CreateAdd(b.CreateMul(kk, s.lda), i0)) : nullptr;
     Carried next;
     for (int64_t r = 0; r < n; ++r) {
@@ -148,7 +173,7 @@ void emit_rows(KernelCtx& k, const SmallMatmul& s, Value* i0, int64_t n) {
       Value* a = b.CreateLoad(f32, at);
       for (size_t q = 0; q < s.pieces.size(); ++q) {
         llvm::Function* fma = llvm::Intrinsic::getDeclaration(&k.m, llvm::Intrinsic::fma, {piece_t[q]});
-        Value* av = b.CreateVectorSplat(static_cast<unsigned>(s.pieces[q].second), a);
+        Value* av = b.CreateVectorSplat(static_cast<unsigned>(s.pieces[q].width), a);
         next.push_back(b.CreateCall(fma, {av, bv[q], acc[static_cast<size_t>(r) * s.pieces.size() + q]}));
       }
     }
@@ -158,9 +183,9 @@ void emit_rows(KernelCtx& k, const SmallMatmul& s, Value* i0, int64_t n) {
     Value* i = b.CreateAdd(i0, k.c64(r));
     Value* dst = b.CreateInBoundsGEP(f32, s.c, b.CreateMul(i, k.c64(s.p)));
     for (size_t q = 0; q < s.pieces.size(); ++q) {
-      Value* v = row_epilogue(k, s, acc[static_cast<size_t>(r) * s.pieces.size() + q], i, s.pieces[q].first);
-      b.CreateAlignedStore(v, b.CreateConstInBoundsGEP1_64(f32, dst, static_cast<uint64_t>(s.pieces[q].first)),
-                           llvm::MaybeAlign(4));
+      const Piece& pc = s.pieces[q];
+      Value* v = row_epilogue(k, s, acc[static_cast<size_t>(r) * s.pieces.size() + q], i, pc);
+      store_piece(b, pc, v, b.CreateConstInBoundsGEP1_64(f32, dst, static_cast<uint64_t>(pc.first)));
     }
   }
 }

@@ -59,8 +59,9 @@ namespace {
 // 27: the batch pool aligns each buffer to its size (plan.cpp batch_align);
 // 28: parameters updated in place (GraphPlan::updates: the entry's contract, a result starts as its parameter);
 // 29: bias gradients sum in registers; inline matmuls of a static m in equal blocks;
-// 30: an inline matmul's last columns are one masked piece (10 = a masked 16, not 8 + 2)
-constexpr const char* kCodegenVersion = "kiln-codegen-30";
+// 30: an inline matmul's last columns are one masked piece (10 = a masked 16, not 8 + 2);
+// 31: scans split their rows from 1/8 of the step buffers' size
+constexpr const char* kCodegenVersion = "kiln-codegen-31";
 
 using EntryFn = void (*)(void** params, void** results, int64_t n, void* fixed, void* batch, int32_t* err);
 

@@ -333,7 +333,8 @@ GraphPlan plan_graph(const ir::Graph& g, bool update_params) {
   auto read_until = [&](size_t i) { return p.chunked.count(nodes[i]) ? i + 1 : i; };
   auto slot_bytes = [&](const ir::Value* v) {
     const Sym whole = bytes_of(v->type);
-    return v->def && in_chunk_buffer(p, *v->def) ? Sym{chunk_images(*v->def) * whole.c, false} : whole;
+    const bool own_chunk = v->def && in_chunk_buffer(p, *v->def) && !p.overwrites.count(v->def);
+    return own_chunk ? Sym{chunk_images(*v->def) * whole.c, false} : whole;
   };
   std::unordered_map<const ir::Value*, size_t> last_use;
   for (size_t i = 0; i < nodes.size(); ++i)
@@ -362,7 +363,7 @@ GraphPlan plan_graph(const ir::Graph& g, bool update_params) {
     // The operand this node may overwrite, when this is its last reader and
     // its buffer is the arena's (not a parameter, a result or an alias's).
     const ir::Value* overwritten = nullptr;
-    if (const int o = overwrite_operand(n); o >= 0 && ep == epilogues.of.end() && !in_chunk_buffer(p, n)) {
+    if (const int o = overwrite_operand(n); o >= 0 && ep == epilogues.of.end()) {
       const ir::Value* v = n.operands[static_cast<size_t>(o)];
       const ir::Value* r = n.results[0];
       const Slot& at = p.slots.at(v);

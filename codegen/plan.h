@@ -108,7 +108,10 @@ bool max_pool_grad_tiled(const ir::Node& n);
 // The CNN's first conv: 15 MB less to read back (and to write) per pair at batch 32.
 bool chunked_with_next(const ir::Graph& g, size_t i);
 // Whether chunked node n's result lives in one chunk's buffer, reused chunk
-// after chunk (a pool gradient), rather than whole.
+// after chunk (a pool gradient), rather than whole: the first chunk's images
+// of the input it overwrites (GraphPlan::overwrites: no memory of its own;
+// the first chunk is computed in place, the later ones read input images
+// past it), or else a buffer of chunk_images images.
 bool in_chunk_buffer(const GraphPlan& p, const ir::Node& n);
 // Images per chunk of such a pair: about 1 MB of the first node's result, at
 // least two images so both threads have one.

@@ -221,15 +221,20 @@ TEST(Plan, MaxPoolGradOverwritesTheInputItReadsLast) {
 // A max_pool2d_grad read only by the next node, a conv2d_filter_grad, runs
 // with it chunk by chunk of images (GraphPlan::chunked): the filter gradient's
 // call is in the graph function, accumulating from the second chunk on, and
-// the bits are one call's. With the pool gradient read again it runs whole.
+// the bits are one call's. The chunks go into the first images of the input
+// the gradient overwrites (no buffer of their own), or, when that input is
+// read later, into a chunk buffer. With the pool gradient read again it runs whole.
 TEST(Plan, PoolGradRunsWithTheFilterGradChunkByChunk) {
-  auto graph = [](bool keep_dx) {
-    return ir::parse_graph(std::string(R"(func @pool_filter(%x: f32[N,12,12,3], %a: f32[N,10,10,32], %g: f32[N,5,5,32]) -> ()") +
-                           (keep_dx ? "f32[3,3,3,32], f32[N,10,10,32]" : "f32[3,3,3,32]") + R"() {
+  enum Variant { kInPlace, kOwnBuffer, kWhole };
+  auto graph = [](Variant v) {
+    const std::string results = v == kInPlace ? "f32[3,3,3,32]" : "f32[3,3,3,32], f32[N,10,10,32]";
+    const std::string returned = v == kInPlace ? "%dw" : v == kOwnBuffer ? "%dw, %r" : "%dw, %dx";
+    return ir::parse_graph(R"(func @pool_filter(%x: f32[N,12,12,3], %a: f32[N,10,10,32], %g: f32[N,5,5,32]) -> ()" +
+                           results + R"() {
   %r = relu %a : f32[N,10,10,32]
   %dx = max_pool2d_grad %r, %g {window=[2,2], strides=[2,2], padding=[0,0,0,0]} : f32[N,10,10,32]
   %dw = conv2d_filter_grad %x, %dx {filter_shape=[3,3,3,32], strides=[1,1], padding=[0,0,0,0]} : f32[3,3,3,32]
-  return )" + (keep_dx ? "%dw, %dx" : "%dw") + R"(
+  return )" + returned + R"(
 }
 )");
   };
@@ -238,17 +243,26 @@ TEST(Plan, PoolGradRunsWithTheFilterGradChunkByChunk) {
   unsetenv("KILN_JIT_KERNEL_SYMBOLS");
   const std::regex call(R"(call void @kiln_rt_conv2d_filter_grad\([^)]*i32 (%[\w.]+|0)\))");
   std::smatch m;
-  for (bool keep_dx : {false, true}) {
-    auto g = graph(keep_dx);
+  const int64_t image = 10 * 10 * 32 * 4;  // bytes of one image of r (and of dx)
+  for (Variant v : {kInPlace, kOwnBuffer, kWhole}) {
+    SCOPED_TRACE(v);
+    auto g = graph(v);
+    const codegen::GraphPlan plan = codegen::plan_graph(*g);
+    EXPECT_EQ(plan.chunked.size(), v == kWhole ? 0u : 1u);
+    EXPECT_EQ(plan.overwrites.size(), v == kInPlace ? 1u : 0u);  // a returned dx is computed into its result
+    EXPECT_EQ(plan.batch_bytes, v == kOwnBuffer ? 0 : image);  // r in the arena, unless it is a result
+    if (v == kOwnBuffer) {
+      EXPECT_GE(plan.fixed_bytes, 81 * image);  // the chunk buffer
+    }
     auto prog = jit.compile(*g);
     const std::string ir = prog->llvm_ir();
     ASSERT_TRUE(std::regex_search(ir, m, call)) << ir;
-    EXPECT_EQ(m[1] == "0", keep_dx) << m[0];  // accumulate: per chunk, or never
-    EXPECT_EQ(std::regex_search(ir, std::regex(R"(define internal void @[\w.]+\.conv2d_filter_grad\()")), keep_dx)
+    EXPECT_EQ(m[1] == "0", v == kWhole) << m[0];  // accumulate: per chunk, or never
+    EXPECT_EQ(std::regex_search(ir, std::regex(R"(define internal void @[\w.]+\.conv2d_filter_grad\()")), v == kWhole)
         << "a kernel of its own";
     for (int64_t n : {1, 81, 200}) {  // 81 images a chunk (1 MB of dx): 1, 1 and 3 chunks
       std::vector<Tensor> args = jit_test::random_args(*g, n, 5);
-      for (float& v : std::span(args[1].data(), static_cast<size_t>(args[1].size()))) v = std::round(v);  // ties
+      for (float& x : std::span(args[1].data(), static_cast<size_t>(args[1].size()))) x = std::round(x);  // ties
       jit_test::expect_interpreter_bits(*prog, *g, args, "N=" + std::to_string(n));
     }
   }

@@ -23,34 +23,22 @@ bool node_rows_independent(const ir::Node& n) {
   const ir::TensorType& out = n.results[0]->type;
   bool any_rows = false;
   for (const ir::Value* v : n.operands) any_rows |= rows(v->type);
+  // Elementwise ops by their traits in ir/ops.def: unary ones and select
+  // take operands of the result's shape; a binary op's broadcast rhs with
+  // rows keeps them on dim 0; a reduction must not reduce dim 0.
+  if (n.info().has(ir::kBinary)) {
+    if (!n.attrs.has("broadcast_dims") || !rows(n.operands[1]->type)) return true;
+    return n.attrs.ints("broadcast_dims")[0] == 0;
+  }
+  if (n.info().has(ir::kElementwise)) return true;
+  if (n.info().has(ir::kReduction)) {
+    const auto& axes = n.attrs.ints("axes");
+    const int64_t rank = n.operands[0]->type.rank();
+    return std::none_of(axes.begin(), axes.end(), [&](int64_t a) { return a == 0 || a + rank == 0; });
+  }
   using ir::OpKind;
   switch (n.op) {
     case OpKind::Constant: return true;
-    case OpKind::Iota:  // both depend on the position in the whole tensor
-    case OpKind::RngUniform: return false;
-    case OpKind::Neg:
-    case OpKind::Abs:
-    case OpKind::Sign:
-    case OpKind::Exp:
-    case OpKind::Log:
-    case OpKind::Sqrt:
-    case OpKind::Rsqrt:
-    case OpKind::Tanh:
-    case OpKind::Sigmoid:
-    case OpKind::Relu:
-    case OpKind::Convert:
-    case OpKind::Select: return true;  // operands of the result's shape
-    case OpKind::Add:
-    case OpKind::Sub:
-    case OpKind::Mul:
-    case OpKind::Div:
-    case OpKind::Max:
-    case OpKind::Min:
-    case OpKind::Pow:
-    case OpKind::Compare: {  // a broadcast rhs with rows keeps them on dim 0
-      if (!n.attrs.has("broadcast_dims") || !rows(n.operands[1]->type)) return true;
-      return n.attrs.ints("broadcast_dims")[0] == 0;
-    }
     case OpKind::Broadcast: return !any_rows || n.attrs.ints("dims")[0] == 0;
     case OpKind::Reshape: return true;  // N leads both shapes: a row keeps its elements
     case OpKind::Transpose: return n.attrs.ints("perm")[0] == 0;
@@ -58,13 +46,6 @@ bool node_rows_independent(const ir::Node& n) {
     case OpKind::Concat:
     case OpKind::Pad:
     case OpKind::ArgMax: return axis_of(n, "axis", n.operands[0]->type.rank()) != 0;
-    case OpKind::ReduceSum:
-    case OpKind::ReduceMax:
-    case OpKind::ReduceMean: {
-      const auto& axes = n.attrs.ints("axes");
-      const int64_t rank = n.operands[0]->type.rank();
-      return std::none_of(axes.begin(), axes.end(), [&](int64_t a) { return a == 0 || a + rank == 0; });
-    }
     case OpKind::Matmul: {  // rows on the left, an rhs without N
       const ir::TensorType &a = n.operands[0]->type, &b = n.operands[1]->type;
       return rows(a) && a.rank() >= 2 && !n.attrs.b("transpose_a") && b.rank() == 2 && !b.has_batch() && rows(out);
@@ -76,8 +57,8 @@ bool node_rows_independent(const ir::Node& n) {
     case OpKind::MaxPool2D:
     case OpKind::MaxPool2DGrad:
     case OpKind::Scan: return false;  // not needed yet
+    default: return false;  // Iota, RngUniform: they depend on the position in the whole tensor
   }
-  return false;
 }
 
 // Every value is rows() or without N, nothing without N is computed from a

@@ -3,8 +3,8 @@
 //
 // No fast-math flags here: every op is a single rounding as in the
 // interpreter (runtime/kernels_elementwise.cpp), so results are bit-identical.
-// log/pow/rsqrt are evaluated in double and rounded once, calling the same C
-// library functions; exp/tanh/sigmoid are the fixed float sequences of
+// pow/rsqrt are evaluated in double and rounded once, calling the same C
+// library functions; exp/log/tanh/sigmoid are the fixed float sequences of
 // runtime/math_f32.h (codegen/emit_math.cpp), which vectorize.
 #include <cmath>
 #include <limits>
@@ -302,7 +302,7 @@ Value* scalar_op(KernelCtx& k, const ir::Node& n, const std::vector<Value*>& x) 
       return b.CreateSub(b.CreateZExt(b.CreateICmpSGT(x[0], b.getInt32(0)), b.getInt32Ty()),
                          b.CreateZExt(b.CreateICmpSLT(x[0], b.getInt32(0)), b.getInt32Ty()));
     case OpKind::Exp: return emit_exp_f32(b, x[0]);
-    case OpKind::Log: return in_double(k, x[0], [&](Value* d) { return libm(k, "log", {d}); });
+    case OpKind::Log: return emit_log_f32(b, x[0]);
     case OpKind::Sqrt: return b.CreateUnaryIntrinsic(llvm::Intrinsic::sqrt, x[0]);
     case OpKind::Rsqrt:
       return in_double(k, x[0],

@@ -52,6 +52,31 @@ Value* emit_exp_f32(llvm::IRBuilder<>& b, Value* x) {
   return b.CreateSelect(b.CreateFCmpUNO(x, x), x, y);
 }
 
+Value* emit_log_f32(llvm::IRBuilder<>& b, Value* x) {
+  llvm::IRBuilder<>::FastMathFlagGuard guard(b);
+  b.clearFastMathFlags();
+  llvm::Type* ft = x->getType();
+  llvm::Type* it = int_like(b, x);
+  auto ic = [&](uint32_t v) { return llvm::ConstantInt::get(it, v); };
+  Value* sub = b.CreateFCmpOLT(x, fconst(x, mf::kMinNormal));
+  Value* bits = b.CreateBitCast(b.CreateSelect(sub, b.CreateFMul(x, fconst(x, mf::kSubnormalScale)), x), it);
+  Value* e = b.CreateSub(b.CreateLShr(bits, 23), b.CreateSelect(sub, ic(126 + mf::kSubnormalShift), ic(126)));
+  Value* m = b.CreateBitCast(b.CreateOr(b.CreateAnd(bits, ic(0x007fffffu)), ic(0x3f000000u)), ft);
+  Value* low = b.CreateFCmpOLT(m, fconst(x, mf::kSqrtHalf));
+  Value* one = fconst(x, 1.0f);
+  Value* f = b.CreateSelect(low, b.CreateFSub(b.CreateFAdd(m, m), one), b.CreateFSub(m, one));
+  Value* ef = b.CreateSIToFP(b.CreateSub(e, b.CreateZExt(low, it)), ft);
+  Value* z = b.CreateFMul(f, f);
+  Value* p = horner(b, f, mf::kLogPoly);
+  Value* y = b.CreateFSub(b.CreateFAdd(b.CreateFMul(b.CreateFMul(p, f), z), b.CreateFMul(ef, fconst(x, mf::kLn2Lo))),
+                          b.CreateFMul(fconst(x, 0.5f), z));
+  Value* r = b.CreateFAdd(b.CreateFAdd(f, y), b.CreateFMul(ef, fconst(x, mf::kLn2Hi)));
+  r = b.CreateSelect(b.CreateFCmpOEQ(x, llvm::ConstantFP::getInfinity(ft)), x, r);
+  r = b.CreateSelect(b.CreateFCmpOEQ(x, fconst(x, 0.0f)), llvm::ConstantFP::getInfinity(ft, true), r);
+  r = b.CreateSelect(b.CreateFCmpOLT(x, fconst(x, 0.0f)), llvm::ConstantFP::getQNaN(ft), r);
+  return b.CreateSelect(b.CreateFCmpUNO(x, x), x, r);
+}
+
 Value* emit_tanh_f32(llvm::IRBuilder<>& b, Value* x) {
   llvm::IRBuilder<>::FastMathFlagGuard guard(b);
   b.clearFastMathFlags();

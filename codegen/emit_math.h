@@ -1,4 +1,4 @@
-// exp, tanh and sigmoid as LLVM IR: the operation sequence of
+// exp, log, tanh and sigmoid as LLVM IR: the operation sequence of
 // runtime/math_f32.cpp (the interpreter's), op for op and without fast-math
 // flags, so the JIT's results equal the interpreter's bit for bit; straight-line
 // code (selects, no calls), so the loop vectorizer widens it. x may be a float
@@ -10,6 +10,7 @@
 namespace kiln::codegen {
 
 llvm::Value* emit_exp_f32(llvm::IRBuilder<>& b, llvm::Value* x);
+llvm::Value* emit_log_f32(llvm::IRBuilder<>& b, llvm::Value* x);  // NaN below 0, -inf at 0
 llvm::Value* emit_tanh_f32(llvm::IRBuilder<>& b, llvm::Value* x);
 llvm::Value* emit_sigmoid_f32(llvm::IRBuilder<>& b, llvm::Value* x);  // 1 / (1 + e^-x)
 

@@ -65,7 +65,7 @@ float unary_f32(Unary op, float x) {
     case Unary::Abs: return std::fabs(x);
     case Unary::Sign: return x > 0 ? 1.0f : x < 0 ? -1.0f : x;  // keeps 0, -0 and NaN
     case Unary::Exp: return kiln_exp_f32(x);
-    case Unary::Log: return static_cast<float>(std::log(static_cast<double>(x)));
+    case Unary::Log: return kiln_log_f32(x);
     case Unary::Sqrt: return std::sqrt(x);  // correctly rounded
     case Unary::Rsqrt: return static_cast<float>(1.0 / std::sqrt(static_cast<double>(x)));
     case Unary::Tanh: return kiln_tanh_f32(x);

@@ -5,18 +5,27 @@
 
 #include <cmath>
 #include <cstring>
+#include <limits>
 
 namespace {
 
 using namespace kiln::runtime::mathf;
 
-// 2^k for an integral k in [-126, 127], built from its exponent bits.
-float pow2(int32_t k) {
-  uint32_t bits = static_cast<uint32_t>(k + 127) << 23;
+// A float's bits and back.
+uint32_t bits_of(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, sizeof u);
+  return u;
+}
+
+float from_bits(uint32_t u) {
   float f;
-  std::memcpy(&f, &bits, sizeof f);
+  std::memcpy(&f, &u, sizeof f);
   return f;
 }
+
+// 2^k for an integral k in [-126, 127], built from its exponent bits.
+float pow2(int32_t k) { return from_bits(static_cast<uint32_t>(k + 127) << 23); }
 
 }  // namespace
 
@@ -34,6 +43,24 @@ float kiln_exp_f32(float x) {
   float e = (p * z + r) + 1.0f;
   int32_t k = static_cast<int32_t>(kf), k1 = k >> 1;  // k in [-150, 128]: two factors in range
   return (e * pow2(k1)) * pow2(k - k1);
+}
+
+float kiln_log_f32(float x) {
+  if (x != x) return x;  // NaN
+  if (x < 0.0f) return std::numeric_limits<float>::quiet_NaN();
+  if (x == 0.0f) return -std::numeric_limits<float>::infinity();
+  if (x == std::numeric_limits<float>::infinity()) return x;
+  bool sub = x < kMinNormal;
+  uint32_t bits = bits_of(sub ? x * kSubnormalScale : x);
+  int32_t e = static_cast<int32_t>(bits >> 23) - 126 - (sub ? kSubnormalShift : 0);
+  float m = from_bits((bits & 0x007fffffu) | 0x3f000000u);  // x = 2^e m, m in [0.5, 1)
+  float f = m < kSqrtHalf ? (m + m) - 1.0f : m - 1.0f;
+  float ef = static_cast<float>(m < kSqrtHalf ? e - 1 : e);
+  float z = f * f;
+  float p = kLogPoly[0];
+  for (int i = 1; i < 9; ++i) p = p * f + kLogPoly[i];
+  float y = ((p * f) * z + ef * kLn2Lo) - 0.5f * z;
+  return (f + y) + ef * kLn2Hi;
 }
 
 float kiln_tanh_f32(float x) {

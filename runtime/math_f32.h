@@ -1,13 +1,15 @@
-// exp, tanh and sigmoid in single precision, by one fixed sequence of IEEE
+// exp, log, tanh and sigmoid in single precision, by one fixed sequence of IEEE
 // float operations (no fused multiply-add, no table, no C library call), so
 // that the JIT can emit the very same sequence as vector code
 // (codegen/emit_math.cpp) and agree with the interpreter bit for bit.
 //
-// The algorithms are Cephes' expf and tanhf (S. Moshier): exp by Cody-Waite
-// range reduction x = k ln2 + r, |r| <= ln2/2, and a degree-7 polynomial for
-// e^r, scaled by 2^k as two exact powers of two (so results that are
-// subnormal or overflow round once); tanh by an odd polynomial below 0.625
-// and 1 - 2 / (e^2|x| + 1) above. Measured against double-precision libm
+// The algorithms are Cephes' expf, logf and tanhf (S. Moshier): exp by
+// Cody-Waite range reduction x = k ln2 + r, |r| <= ln2/2, and a degree-7
+// polynomial for e^r, scaled by 2^k as two exact powers of two (so results
+// that are subnormal or overflow round once); log by splitting x = 2^e m with
+// m in [sqrt(1/2), sqrt(2)), a degree-8 polynomial for log(1 + f), f = m - 1,
+// and e ln2 added in two parts; tanh by an odd polynomial below 0.625 and
+// 1 - 2 / (e^2|x| + 1) above. Measured against double-precision libm
 // (tests/runtime/math_f32_test.cpp): at most 2 ulp apart on the tested range.
 // Any change to a constant or to the order of operations must be made in
 // both files (tests/codegen compares them on every op).
@@ -26,6 +28,13 @@ inline constexpr float kLn2Hi = 0.693359375f;  // 9 bits: k * kLn2Hi is exact
 inline constexpr float kLn2Lo = -2.12194440e-4f;
 inline constexpr float kExpPoly[6] = {1.9875691500e-4f, 1.3981999507e-3f, 8.3334519073e-3f,
                                       4.1665795894e-2f, 1.6666665459e-1f, 5.0000001201e-1f};
+inline constexpr float kSqrtHalf = 0.707106781186547524f;  // log: m below it becomes 2m, e - 1
+inline constexpr float kMinNormal = 1.17549435e-38f;        // log: subnormals are scaled by 2^kSubnormalShift
+inline constexpr float kSubnormalScale = 8388608.0f;        // 2^23
+inline constexpr int32_t kSubnormalShift = 23;
+inline constexpr float kLogPoly[9] = {7.0376836292e-2f,  -1.1514610310e-1f, 1.1676998740e-1f,
+                                      -1.2420140846e-1f, 1.4249322787e-1f,  -1.6668057665e-1f,
+                                      2.0000714765e-1f,  -2.4999993993e-1f, 3.3333331174e-1f};
 inline constexpr float kTanhSmall = 0.625f;  // below: the polynomial
 inline constexpr float kTanhPoly[5] = {-5.70498872745e-3f, 2.06390887954e-2f, -5.37397155531e-2f,
                                        1.33314422036e-1f, -3.33332819422e-1f};
@@ -34,6 +43,7 @@ inline constexpr float kTanhPoly[5] = {-5.70498872745e-3f, 2.06390887954e-2f, -5
 
 extern "C" {
 float kiln_exp_f32(float x);
+float kiln_log_f32(float x);  // log(-x) and log(NaN) are NaN, log(0) = -inf, log(inf) = inf
 float kiln_tanh_f32(float x);
 float kiln_sigmoid_f32(float x);  // 1 / (1 + e^-x)
 }

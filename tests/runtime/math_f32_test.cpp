@@ -36,7 +36,24 @@ int64_t max_ulps(float (*f)(float), double (*ref)(double), float lo, float hi, i
   return worst;
 }
 
+// Max ulp distance of kiln_log_f32 from log over every stride-th positive
+// float (by bit pattern, so every binade is visited, subnormals included).
+int64_t max_log_ulps(uint32_t stride) {
+  int64_t worst = 0;
+  for (uint32_t bits = 1; bits < 0x7f800000u; bits += stride) {
+    float x;
+    std::memcpy(&x, &bits, sizeof x);
+    float want = static_cast<float>(std::log(static_cast<double>(x)));
+    if (want == 0.0f) continue;
+    int64_t u = ulps(kiln_log_f32(x), want);
+    EXPECT_LE(u, 2) << "at x = " << x << ": " << kiln_log_f32(x) << " vs " << want;
+    worst = std::max(worst, u);
+  }
+  return worst;
+}
+
 double exp_ref(double x) { return std::exp(x); }
+double log_ref(double x) { return std::log(x); }
 double tanh_ref(double x) { return std::tanh(x); }
 double sigmoid_ref(double x) { return 1.0 / (1.0 + std::exp(-x)); }
 
@@ -46,6 +63,12 @@ constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
 TEST(MathF32, ExpWithinTwoUlps) {
   EXPECT_LE(max_ulps(kiln_exp_f32, exp_ref, -87.0f, 88.5f, 200000), 2);
   EXPECT_LE(max_ulps(kiln_exp_f32, exp_ref, -1.0f, 1.0f, 100000), 2);
+}
+
+TEST(MathF32, LogWithinTwoUlps) {
+  EXPECT_LE(max_log_ulps(997), 2);                                 // all binades, subnormals too
+  EXPECT_LE(max_ulps(kiln_log_f32, log_ref, 1e-7f, 1.0f, 200000), 2);  // a clipped probability's range
+  EXPECT_LE(max_ulps(kiln_log_f32, log_ref, 0.5f, 2.0f, 200000), 2);   // both sides of the sqrt(1/2) switch
 }
 
 TEST(MathF32, TanhWithinTwoUlps) {
@@ -62,6 +85,15 @@ TEST(MathF32, SpecialValues) {
   EXPECT_TRUE(std::isnan(kiln_exp_f32(kNaN)));
   EXPECT_TRUE(std::isnan(kiln_tanh_f32(kNaN)));
   EXPECT_TRUE(std::isnan(kiln_sigmoid_f32(kNaN)));
+  EXPECT_TRUE(std::isnan(kiln_log_f32(kNaN)));
+  EXPECT_TRUE(std::isnan(kiln_log_f32(-1.0f)));
+  EXPECT_TRUE(std::isnan(kiln_log_f32(-kInf)));
+  EXPECT_EQ(kiln_log_f32(0.0f), -kInf);
+  EXPECT_EQ(kiln_log_f32(-0.0f), -kInf);
+  EXPECT_EQ(kiln_log_f32(kInf), kInf);
+  EXPECT_EQ(kiln_log_f32(1.0f), 0.0f);
+  float tiny = std::numeric_limits<float>::denorm_min();
+  EXPECT_LE(ulps(kiln_log_f32(tiny), static_cast<float>(std::log(static_cast<double>(tiny)))), 1);
   EXPECT_EQ(kiln_exp_f32(0.0f), 1.0f);
   EXPECT_EQ(kiln_exp_f32(kInf), kInf);
   EXPECT_EQ(kiln_exp_f32(89.0f), kInf);     // e^89 > FLT_MAX

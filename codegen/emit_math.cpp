@@ -1,6 +1,8 @@
 // runtime/math_f32.cpp in LLVM IR (see codegen/emit_math.h).
 #include "codegen/emit_math.h"
 
+#include <iterator>
+
 #include "runtime/math_f32.h"
 
 namespace kiln::codegen {
@@ -19,19 +21,38 @@ llvm::Type* int_like(llvm::IRBuilder<>& b, Value* x) {
   return b.getInt32Ty();
 }
 
-// 2^k for integral k in [-126, 127] (i32 lanes), from its exponent bits.
+// 2^k for integral k in [-127, 128] (i32 lanes), from its exponent bits.
 Value* pow2(llvm::IRBuilder<>& b, Value* k, llvm::Type* float_ty) {
   Value* bits = b.CreateShl(b.CreateAdd(k, llvm::ConstantInt::get(k->getType(), 127)), 23);
   return b.CreateBitCast(bits, float_ty);
 }
 
-// p = c[0]; p = p * r + c[i] for the rest (Horner, each op rounded).
+// p = c[0]; p = p * r + c[i] for the rest (Horner, each op rounded: log's).
 template <size_t N>
 Value* horner(llvm::IRBuilder<>& b, Value* r, const float (&c)[N]) {
   Value* p = fconst(r, c[0]);
   for (size_t i = 1; i < N; ++i) p = b.CreateFAdd(b.CreateFMul(p, r), fconst(r, c[i]));
   return p;
 }
+
+Value* fma(llvm::IRBuilder<>& b, Value* x, Value* y, Value* z) {
+  return b.CreateIntrinsic(llvm::Intrinsic::fma, {x->getType()}, {x, y, z});
+}
+
+// runtime/math_f32.cpp's reduce: v = kf ln2 + r, q = e^r - 1.
+struct Reduced {
+  Value *kf, *q;
+};
+Reduced reduce(llvm::IRBuilder<>& b, Value* v) {
+  Value* kf = b.CreateFSub(fma(b, v, fconst(v, mf::kLog2e), fconst(v, mf::kRound)), fconst(v, mf::kRound));
+  Value* r = fma(b, kf, fconst(v, -mf::kLn2Lo), fma(b, kf, fconst(v, -mf::kLn2Hi), v));
+  Value* p = fconst(v, mf::kExpPoly[0]);
+  for (size_t i = 1; i < std::size(mf::kExpPoly); ++i) p = fma(b, p, r, fconst(v, mf::kExpPoly[i]));
+  return {kf, fma(b, p, b.CreateFMul(r, r), r)};
+}
+
+// x itself where x is NaN (fptosi of NaN is poison), else y.
+Value* nan_or(llvm::IRBuilder<>& b, Value* x, Value* y) { return b.CreateSelect(b.CreateFCmpUNO(x, x), x, y); }
 
 }  // namespace
 
@@ -40,16 +61,12 @@ Value* emit_exp_f32(llvm::IRBuilder<>& b, Value* x) {
   b.clearFastMathFlags();
   Value* v = b.CreateSelect(b.CreateFCmpOLT(x, fconst(x, mf::kExpMin)), fconst(x, mf::kExpMin), x);
   v = b.CreateSelect(b.CreateFCmpOGT(v, fconst(x, mf::kExpMax)), fconst(x, mf::kExpMax), v);
-  Value* kf = b.CreateFSub(b.CreateFAdd(b.CreateFMul(v, fconst(x, mf::kLog2e)), fconst(x, mf::kRound)),
-                           fconst(x, mf::kRound));
-  Value* r = b.CreateFSub(b.CreateFSub(v, b.CreateFMul(kf, fconst(x, mf::kLn2Hi))),
-                          b.CreateFMul(kf, fconst(x, mf::kLn2Lo)));
-  Value* p = horner(b, r, mf::kExpPoly);
-  Value* e = b.CreateFAdd(b.CreateFAdd(b.CreateFMul(p, b.CreateFMul(r, r)), r), fconst(x, 1.0f));
-  Value* k = b.CreateFPToSI(kf, int_like(b, x));
+  Reduced red = reduce(b, v);
+  Value* e = b.CreateFAdd(red.q, fconst(x, 1.0f));
+  Value* k = b.CreateFPToSI(red.kf, int_like(b, x));
   Value* k1 = b.CreateAShr(k, 1);
   Value* y = b.CreateFMul(b.CreateFMul(e, pow2(b, k1, x->getType())), pow2(b, b.CreateSub(k, k1), x->getType()));
-  return b.CreateSelect(b.CreateFCmpUNO(x, x), x, y);
+  return nan_or(b, x, y);
 }
 
 Value* emit_log_f32(llvm::IRBuilder<>& b, Value* x) {
@@ -81,12 +98,13 @@ Value* emit_tanh_f32(llvm::IRBuilder<>& b, Value* x) {
   llvm::IRBuilder<>::FastMathFlagGuard guard(b);
   b.clearFastMathFlags();
   Value* a = b.CreateUnaryIntrinsic(llvm::Intrinsic::fabs, x);
-  Value* e = emit_exp_f32(b, b.CreateFAdd(a, a));
-  Value* big = b.CreateFSub(fconst(x, 1.0f), b.CreateFDiv(fconst(x, 2.0f), b.CreateFAdd(e, fconst(x, 1.0f))));
-  Value* z = b.CreateFMul(a, a);
-  Value* small = b.CreateFAdd(b.CreateFMul(b.CreateFMul(horner(b, z, mf::kTanhPoly), z), a), a);
-  Value* t = b.CreateSelect(b.CreateFCmpOGE(a, fconst(x, mf::kTanhSmall)), big, small);
-  return b.CreateBinaryIntrinsic(llvm::Intrinsic::copysign, t, x);
+  Value* u = b.CreateFAdd(a, a);
+  u = b.CreateSelect(b.CreateFCmpOGT(u, fconst(x, mf::kTanhClamp)), fconst(x, mf::kTanhClamp), u);
+  Reduced red = reduce(b, u);
+  Value* s = pow2(b, b.CreateFPToSI(red.kf, int_like(b, x)), x->getType());
+  Value* em1 = fma(b, s, red.q, b.CreateFSub(s, fconst(x, 1.0f)));
+  Value* t = b.CreateFDiv(em1, b.CreateFAdd(em1, fconst(x, 2.0f)));
+  return nan_or(b, x, b.CreateBinaryIntrinsic(llvm::Intrinsic::copysign, t, x));
 }
 
 Value* emit_sigmoid_f32(llvm::IRBuilder<>& b, Value* x) {

@@ -1,6 +1,7 @@
 // The scalar reference of runtime/math_f32.h. Compiled with -ffp-contract=off
 // (runtime/CMakeLists.txt): a contracted a*b+c would round once where the
-// JIT's fmul, fadd round twice.
+// JIT's fmul, fadd round twice; the fused steps are the explicit std::fma
+// calls, which the JIT emits as llvm.fma.
 #include "runtime/math_f32.h"
 
 #include <cmath>
@@ -24,8 +25,22 @@ float from_bits(uint32_t u) {
   return f;
 }
 
-// 2^k for an integral k in [-126, 127], built from its exponent bits.
+// 2^k for an integral k in [-127, 128], built from its exponent bits
+// (-127 gives +0, 128 gives +inf).
 float pow2(int32_t k) { return from_bits(static_cast<uint32_t>(k + 127) << 23); }
+
+// v = kf ln2 + r with kf integral and |r| <= ln2/2; q = e^r - 1 (Cephes'
+// polynomial in Horner form, one fused multiply-add a step).
+struct Reduced {
+  float kf, q;
+};
+Reduced reduce(float v) {
+  float kf = std::fma(v, kLog2e, kRound) - kRound;  // round to nearest
+  float r = std::fma(kf, -kLn2Lo, std::fma(kf, -kLn2Hi, v));
+  float p = kExpPoly[0];
+  for (int i = 1; i < 6; ++i) p = std::fma(p, r, kExpPoly[i]);
+  return {kf, std::fma(p, r * r, r)};
+}
 
 }  // namespace
 
@@ -35,13 +50,9 @@ float kiln_exp_f32(float x) {
   if (x != x) return x;  // NaN
   float v = x < kExpMin ? kExpMin : x;
   v = v > kExpMax ? kExpMax : v;
-  float kf = (v * kLog2e + kRound) - kRound;  // round to nearest
-  float r = (v - kf * kLn2Hi) - kf * kLn2Lo;
-  float p = kExpPoly[0];
-  for (int i = 1; i < 6; ++i) p = p * r + kExpPoly[i];
-  float z = r * r;
-  float e = (p * z + r) + 1.0f;
-  int32_t k = static_cast<int32_t>(kf), k1 = k >> 1;  // k in [-150, 128]: two factors in range
+  Reduced red = reduce(v);
+  float e = red.q + 1.0f;
+  int32_t k = static_cast<int32_t>(red.kf), k1 = k >> 1;  // k in [-150, 128]: two factors in range
   return (e * pow2(k1)) * pow2(k - k1);
 }
 
@@ -64,14 +75,14 @@ float kiln_log_f32(float x) {
 }
 
 float kiln_tanh_f32(float x) {
+  if (x != x) return x;  // NaN
   float a = std::fabs(x);
-  float e = kiln_exp_f32(a + a);
-  float big = 1.0f - 2.0f / (e + 1.0f);
-  float z = a * a;
-  float p = kTanhPoly[0];
-  for (int i = 1; i < 5; ++i) p = p * z + kTanhPoly[i];
-  float small = (p * z) * a + a;
-  return std::copysign(a >= kTanhSmall ? big : small, x);  // odd, with tanh(-0) = -0
+  float u = a + a;
+  u = u > kTanhClamp ? kTanhClamp : u;
+  Reduced red = reduce(u);
+  float s = pow2(static_cast<int32_t>(red.kf));  // 2^k, k in [0, 58]
+  float em1 = std::fma(s, red.q, s - 1.0f);       // e^u - 1 = 2^k (e^r - 1) + (2^k - 1)
+  return std::copysign(em1 / (em1 + 2.0f), x);     // odd, with tanh(-0) = -0
 }
 
 float kiln_sigmoid_f32(float x) { return 1.0f / (1.0f + kiln_exp_f32(-x)); }

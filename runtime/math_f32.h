@@ -1,16 +1,18 @@
 // exp, log, tanh and sigmoid in single precision, by one fixed sequence of IEEE
-// float operations (no fused multiply-add, no table, no C library call), so
-// that the JIT can emit the very same sequence as vector code
+// float operations and fused multiply-adds (no table, no C library call but
+// fmaf), so that the JIT can emit the very same sequence as vector code
 // (codegen/emit_math.cpp) and agree with the interpreter bit for bit.
 //
-// The algorithms are Cephes' expf, logf and tanhf (S. Moshier): exp by
-// Cody-Waite range reduction x = k ln2 + r, |r| <= ln2/2, and a degree-7
-// polynomial for e^r, scaled by 2^k as two exact powers of two (so results
-// that are subnormal or overflow round once); log by splitting x = 2^e m with
-// m in [sqrt(1/2), sqrt(2)), a degree-8 polynomial for log(1 + f), f = m - 1,
-// and e ln2 added in two parts; tanh by an odd polynomial below 0.625 and
-// 1 - 2 / (e^2|x| + 1) above. Measured against double-precision libm
-// (tests/runtime/math_f32_test.cpp): at most 2 ulp apart on the tested range.
+// exp and log are Cephes' expf and logf (S. Moshier): exp by Cody-Waite range
+// reduction x = k ln2 + r, |r| <= ln2/2, and a degree-7 polynomial for e^r
+// (Horner, one fma a step), scaled by 2^k as two exact powers of two (so
+// results that are subnormal or overflow round once); log by splitting
+// x = 2^e m with m in [sqrt(1/2), sqrt(2)), a degree-8 polynomial for
+// log(1 + f), f = m - 1, and e ln2 added in two parts (no fma); tanh|x| =
+// m / (m + 2) with m = e^2|x| - 1 from exp's reduction (2^k (e^r - 1) +
+// (2^k - 1): no cancellation near 0, one division, no second polynomial).
+// Measured against double-precision libm (tests/runtime/math_f32_test.cpp):
+// at most 2 ulp apart on the tested range.
 // Any change to a constant or to the order of operations must be made in
 // both files (tests/codegen compares them on every op).
 #pragma once
@@ -35,9 +37,7 @@ inline constexpr int32_t kSubnormalShift = 23;
 inline constexpr float kLogPoly[9] = {7.0376836292e-2f,  -1.1514610310e-1f, 1.1676998740e-1f,
                                       -1.2420140846e-1f, 1.4249322787e-1f,  -1.6668057665e-1f,
                                       2.0000714765e-1f,  -2.4999993993e-1f, 3.3333331174e-1f};
-inline constexpr float kTanhSmall = 0.625f;  // below: the polynomial
-inline constexpr float kTanhPoly[5] = {-5.70498872745e-3f, 2.06390887954e-2f, -5.37397155531e-2f,
-                                       1.33314422036e-1f, -3.33332819422e-1f};
+inline constexpr float kTanhClamp = 40.0f;  // 2|x| above it: tanh rounds to 1 (from 2|x| > 18.4)
 
 }  // namespace kiln::runtime::mathf
 

@@ -1,5 +1,6 @@
 // The worker pool behind runtime/thread_pool.h: persistent workers that spin
-// briefly, then sleep, between jobs; the caller runs the first range itself.
+// briefly, then sleep, between jobs; the caller runs the first range itself
+// and any range no worker has claimed by then.
 #include "runtime/thread_pool.h"
 
 #include <algorithm>
@@ -32,6 +33,8 @@ thread_local bool t_in_job = false;  // set while this thread runs a range of a 
 // kernels without a futex wake-up each time.
 constexpr int kSpins = 4000;
 
+constexpr int64_t kMaxParts = 0xffff;  // ranges a job's claim word can count
+
 inline void cpu_relax() {
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_ia32_pause();
@@ -48,28 +51,37 @@ class Pool {
     threads_.store(n > 0 ? n : default_threads(), std::memory_order_relaxed);
   }
 
+  // Ranges 1.. go to whoever claims them first (claim_); the caller runs
+  // range 0, then claims what no worker has started, so a worker that is not
+  // scheduled (another process on its core) costs no wait; then it waits for
+  // the ranges workers took. A range's bounds do not depend on who runs it.
   void run(int64_t n, int64_t parts, void (*f)(void*, int64_t, int64_t), void* ctx) {
-    parts = std::min<int64_t>({parts, n, threads()});
+    parts = std::min<int64_t>({parts, n, threads(), kMaxParts});
     std::unique_lock<std::mutex> busy(busy_, std::try_to_lock);
     if (parts <= 1 || t_in_job || !busy.owns_lock()) return f(ctx, 0, n);
     start_workers(static_cast<size_t>(threads() - 1));
+    const uint64_t job = ++job_;
     {
       std::lock_guard<std::mutex> l(m_);
       f_ = f, ctx_ = ctx, n_ = n, parts_ = parts;
-      pending_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
+      finished_.store(0, std::memory_order_relaxed);
+      claim_.store(job << 32 | static_cast<uint64_t>(parts) << 16 | 1, std::memory_order_release);
       gen_.fetch_add(1, std::memory_order_release);
     }
     wake_.notify_all();
     t_in_job = true;
     f(ctx, 0, range_start(n, parts, 1));
+    int64_t mine = 0;  // ranges past 0 the caller ran
+    for (int64_t r; (r = claim()) > 0; ++mine) f(ctx, range_start(n, parts, r), range_start(n, parts, r + 1));
     t_in_job = false;
-    for (int spin = 0; pending_.load(std::memory_order_acquire) != 0; ++spin) {
+    const int64_t theirs = parts - 1 - mine;
+    for (int spin = 0; finished_.load(std::memory_order_acquire) != theirs; ++spin) {
       if (spin < kSpins) {
         cpu_relax();
         continue;
       }
       std::unique_lock<std::mutex> l(m_);
-      done_.wait(l, [&] { return pending_.load(std::memory_order_acquire) == 0; });
+      done_.wait(l, [&] { return finished_.load(std::memory_order_acquire) == theirs; });
     }
   }
 
@@ -80,7 +92,12 @@ class Pool {
   std::condition_variable wake_, done_;
   std::vector<std::thread> workers_;
   std::atomic<uint64_t> gen_{0};
-  std::atomic<int> pending_{0};
+  // The current job: its number (bits 32..63), its range count (16..31) and
+  // the next range nobody has claimed (0..15); the job's fields below stay
+  // set until every claimed range has finished.
+  std::atomic<uint64_t> claim_{0};
+  std::atomic<int64_t> finished_{0};  // ranges that workers finished
+  uint64_t job_ = 0;
   bool stop_ = false;
   void (*f_)(void*, int64_t, int64_t) = nullptr;
   void* ctx_ = nullptr;
@@ -90,7 +107,7 @@ class Pool {
     if (workers_.size() == count) return;
     stop_workers();
     const uint64_t now = gen_.load(std::memory_order_acquire);
-    for (size_t w = 1; w <= count; ++w) workers_.emplace_back([this, w, now] { work(static_cast<int64_t>(w), now); });
+    for (size_t w = 1; w <= count; ++w) workers_.emplace_back([this, now] { work(now); });
   }
 
   void stop_workers() {
@@ -104,9 +121,20 @@ class Pool {
     stop_ = false;
   }
 
-  // Worker w runs range w of each job (if the job has that many), then reports.
+  // The next unclaimed range of the current job, claimed; 0 when none is left.
+  int64_t claim() {
+    uint64_t c = claim_.load(std::memory_order_acquire);
+    for (;;) {
+      const uint64_t next = c & 0xffff, parts = c >> 16 & 0xffff;
+      if (next >= parts) return 0;
+      if (claim_.compare_exchange_weak(c, c + 1, std::memory_order_acq_rel, std::memory_order_acquire))
+        return static_cast<int64_t>(next);
+    }
+  }
+
+  // A worker runs whatever ranges of each job it can claim, then reports them.
   // `seen` is the last job generation before the worker existed.
-  void work(int64_t w, uint64_t seen) {
+  void work(uint64_t seen) {
     t_in_job = true;
     for (;;) {
       for (int spin = 0; spin < kSpins && gen_.load(std::memory_order_acquire) == seen; ++spin) cpu_relax();
@@ -116,9 +144,10 @@ class Pool {
         if (stop_) return;
         seen = gen_.load(std::memory_order_acquire);
       }
-      if (w < parts_) f_(ctx_, range_start(n_, parts_, w), range_start(n_, parts_, w + 1));
-      if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-        std::lock_guard<std::mutex> l(m_);
+      for (int64_t r; (r = claim()) > 0;) {
+        f_(ctx_, range_start(n_, parts_, r), range_start(n_, parts_, r + 1));
+        finished_.fetch_add(1, std::memory_order_acq_rel);
+        std::lock_guard<std::mutex> l(m_);  // the caller may be about to sleep on done_
         done_.notify_one();
       }
     }

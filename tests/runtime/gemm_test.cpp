@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <array>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -364,6 +365,25 @@ TEST(ThreadPool, RangesCoverOnceInOrder) {
       for (int64_t i = b; i < e; ++i) ++hits[static_cast<size_t>(i)];
     });
     EXPECT_EQ(hits, std::vector<int>(static_cast<size_t>(n), 1)) << n;
+  }
+  kiln_set_num_threads(before);
+}
+
+// Ranges go to whoever claims them first (the caller takes back what no
+// worker has started): over many short jobs, with more threads than cores,
+// every range still runs exactly once per job.
+TEST(ThreadPool, EveryRangeRunsOnceWhoeverClaimsIt) {
+  const int32_t before = kiln_num_threads();
+  for (int32_t threads : {2, 4}) {
+    kiln_set_num_threads(threads);
+    for (int job = 0; job < 2000; ++job) {
+      const int64_t n = 1 + job % 7;
+      std::vector<std::atomic<int>> hits(static_cast<size_t>(n));
+      kiln::runtime::parallel_ranges(n, threads, [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i) hits[static_cast<size_t>(i)].fetch_add(1);
+      });
+      for (int64_t i = 0; i < n; ++i) ASSERT_EQ(hits[static_cast<size_t>(i)].load(), 1) << threads << " " << job;
+    }
   }
   kiln_set_num_threads(before);
 }

@@ -210,7 +210,7 @@ void emit_reduction(KernelCtx& k, const ir::Node& red, const ReadsFn& reads_of, 
 
 namespace {
 
-constexpr int64_t kMaxRegisterColumns = 32;  // columns whose sums a vector column reduction keeps in registers
+constexpr int64_t kMaxRegisterColumns = 64;  // columns whose sums a vector column reduction keeps in registers (8 <8 x double>)
 
 // A sum or mean of f32 x over every axis but a static last one of at most
 // kMaxRegisterColumns columns that emit_reduction would not split over

@@ -195,13 +195,28 @@ void emit_scan_rows(KernelCtx& k, Value* lo, Value* rows) {
     return s.n ? b.CreateMul(rows, k.c64(s.c)) : k.c64(s.c);
   };
 
+  const size_t np = body.params().size(), nr = body.results().size();
+  // Step t's slot of sequence result r (its rows from lo).
+  auto out_step = [&](size_t r, Value* t) {
+    const ir::TensorType& st = body.results()[r]->type;
+    return at_row(b.CreateInBoundsGEP(i8, k.out[r], b.CreateMul(t, k.sym(bytes_of(st)))), st);
+  };
+  // A carry the body also returns as a sequence result (an LSTM's saved h and
+  // c) lives in that result: step t reads it from slot t and writes the next
+  // one into the slot of the step after (the last step into scratch), so
+  // neither the body nor the scan copies it. kept[i]: that result, or 0.
+  std::vector<size_t> kept(nc, 0);
+  for (size_t r = nc; r < nr && !T.n && T.c > 0; ++r)
+    for (size_t i = 0; i < nc; ++i)
+      if (body.results()[r] == body.params()[i] && !kept[i]) kept[i] = r;
+  Value* first_t = reverse ? b.CreateSub(Tv, k.c64(1)) : k.c64(0);
   // Carries ping-pong between two scratch buffers; cur[i]/next[i] hold their addresses.
   std::vector<llvm::AllocaInst*> cur, next;
   for (size_t i = 0; i < nc; ++i) {
     const ir::TensorType& t = n.operands[i]->type;
     cur.push_back(k.local(p, "cur"));
     next.push_back(k.local(p, "next"));
-    b.CreateStore(at_row(k.scratch[2 * i], t), cur[i]);
+    b.CreateStore(kept[i] ? out_step(kept[i], first_t) : at_row(k.scratch[2 * i], t), cur[i]);
     b.CreateStore(at_row(k.scratch[2 * i + 1], t), next[i]);
     emit_memcpy(k, b.CreateLoad(p, cur[i]), at_row(k.in[i], t), rows_bytes(t));
   }
@@ -210,7 +225,6 @@ void emit_scan_rows(KernelCtx& k, Value* lo, Value* rows) {
                          : k.scratch[2 * nc];
   Value* body_batch = lo ? b.CreateInBoundsGEP(i8, k.scratch[2 * nc + 1], b.CreateMul(lo, k.c64(plan.batch_bytes)))
                          : k.scratch[2 * nc + 1];
-  const size_t np = body.params().size(), nr = body.results().size();
   llvm::AllocaInst* params = b.CreateAlloca(p, k.c64(static_cast<int64_t>(np)), "params");
   llvm::AllocaInst* results = b.CreateAlloca(p, k.c64(static_cast<int64_t>(nr)), "results");
   auto set = [&](llvm::AllocaInst* arr, size_t i, Value* v) {
@@ -219,7 +233,12 @@ void emit_scan_rows(KernelCtx& k, Value* lo, Value* rows) {
   for (size_t i = nc + ns; i < np; ++i) set(params, i, k.in[i]);  // invariants
   emit_for(k, k.c64(0), Tv, [&](Value* s) {
     Value* t = reverse ? b.CreateSub(b.CreateSub(Tv, k.c64(1)), s) : s;
+    Value* last = b.CreateICmpEQ(s, b.CreateSub(Tv, k.c64(1)));
+    Value* t_next = reverse ? b.CreateSub(t, k.c64(1)) : b.CreateAdd(t, k.c64(1));
     for (size_t i = 0; i < nc; ++i) {
+      if (kept[i])  // the next step's slot, or scratch after the last step
+        b.CreateStore(b.CreateSelect(last, at_row(k.scratch[2 * i + 1], n.operands[i]->type), out_step(kept[i], t_next)),
+                      next[i]);
       set(params, i, b.CreateLoad(p, cur[i]));
       set(results, i, b.CreateLoad(p, next[i]));
     }
@@ -227,10 +246,7 @@ void emit_scan_rows(KernelCtx& k, Value* lo, Value* rows) {
       const ir::TensorType& st = body.params()[i]->type;
       set(params, i, at_row(b.CreateInBoundsGEP(i8, k.in[i], b.CreateMul(t, k.sym(bytes_of(st)))), st));
     }
-    for (size_t r = nc; r < nr; ++r) {
-      const ir::TensorType& st = body.results()[r]->type;
-      set(results, r, at_row(b.CreateInBoundsGEP(i8, k.out[r], b.CreateMul(t, k.sym(bytes_of(st)))), st));
-    }
+    for (size_t r = nc; r < nr; ++r) set(results, r, out_step(r, t));
     b.CreateCall(fn, {params, results, rows, body_fixed, body_batch, k.err});
     for (size_t i = 0; i < nc; ++i) {
       Value* c = b.CreateLoad(p, cur[i]);
@@ -418,8 +434,17 @@ class Lowering {
       if (!v) continue;
       Sym bytes = bytes_of(v->type);
       Value* nb = bytes.n ? b.CreateMul(N, b.getInt64(bytes.c)) : b.getInt64(bytes.c);
-      b.CreateMemCpy(addr({Slot::Result, static_cast<int64_t>(j)}), llvm::MaybeAlign(4), addr(plan.slots.at(v)),
-                     llvm::MaybeAlign(4), nb);
+      // Not onto itself: a scan keeps a carry that its body returns per step
+      // in that step's output (emit_scan_rows).
+      Value* dst = addr({Slot::Result, static_cast<int64_t>(j)});
+      Value* src = addr(plan.slots.at(v));
+      llvm::BasicBlock* copy = llvm::BasicBlock::Create(c_, "result.copy", fn);
+      llvm::BasicBlock* done = llvm::BasicBlock::Create(c_, "result.done", fn);
+      b.CreateCondBr(b.CreateICmpEQ(dst, src), done, copy);
+      b.SetInsertPoint(copy);
+      b.CreateMemCpy(dst, llvm::MaybeAlign(4), src, llvm::MaybeAlign(4), nb);
+      b.CreateBr(done);
+      b.SetInsertPoint(done);
     }
     b.CreateRetVoid();
     return fn;

@@ -124,6 +124,27 @@ TEST(ScanRows, RowRangesGiveTheInterpretersBits) {
   }
 }
 
+// A carry the body also returns per step (%h here, an LSTM's saved h) lives
+// in that output's slots (codegen emit_scan_rows): forward and reverse, rows
+// apart or not, the interpreter's bits.
+TEST(ScanRows, CarryReturnedPerStepLivesInItsOutput) {
+  const std::string mixing =
+      "    %s = reduce_sum %h_next {axes=[0]} : f32[8]\n"
+      "    %h_next.1 = add %h_next, %s {broadcast_dims=[1]} : f32[N,8]\n";
+  for (bool reverse : {false, true})
+    for (bool independent : {true, false}) {
+      std::string text = step_scan(independent ? "" : mixing);
+      if (!independent) text.replace(text.find("return %h_next,"), 15, "return %h_next.1,");
+      if (reverse) text.replace(text.find("num_seq=1}"), 10, "num_seq=1, reverse=true}");
+      auto g = ir::parse_graph(text);
+      SCOPED_TRACE(std::string(reverse ? "reverse " : "forward ") + (independent ? "independent" : "mixing"));
+      codegen::Jit jit(no_disk());
+      auto prog = jit.compile(*g);
+      for (int64_t n : {1, 37, 300})
+        jit_test::expect_interpreter_bits(*prog, *g, jit_test::random_args(*g, n, 9), "N=" + std::to_string(n));
+    }
+}
+
 // The recurrent models' optimized train steps (their forward scans and
 // their backward dh/dc scans split their rows over the threads) give the interpreter's bytes on 1 and 2
 // threads at a batch that splits unevenly.

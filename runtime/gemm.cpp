@@ -106,6 +106,11 @@ struct Problem {
   // conv2d whose every receptive field lies inside x (whole_fields): a k
   // block spans several filter rows (kSegments), not one.
   bool conv_whole = false;
+  // With conv_padded (an input gradient of stride and dilation 1,
+  // padded_adjoint), a is dy zero-padded to [H + KH - 1, W + KW - 1, O] per
+  // image (pad_dy): every tap of every row reads inside it, a k block spans
+  // several filter rows, all read in place (padded_rows).
+  bool conv_padded = false;
 };
 
 // Channels per filter tap along k: C, or O for the adjoint.
@@ -131,7 +136,7 @@ constexpr int64_t kWholeKC = 512;
 int64_t k_block(const Problem& p, int64_t k0) {
   if (!p.conv || p.conv_filter || p.conv_koff) return std::min(kKC, p.k - k0);
   const int64_t s = segment(p);
-  if (p.conv_whole) return std::min(p.k - k0, kWholeKC / s * s);
+  if (p.conv_whole || p.conv_padded) return std::min(p.k - k0, kWholeKC / s * s);
   return std::min(kKC, s - k0 % s);
 }
 
@@ -377,6 +382,21 @@ bool conv_fields(const Problem& p, const PixelWalk& start, int64_t mr, int64_t m
     rows[r] = d;
   }
   return false;
+}
+
+// Rows [i, i + mr) of the input gradient's op(a) over a zero-padded dy
+// (conv_padded; start: row i's pixel) at the k block from k0, which starts a
+// filter row ta: input pixel (y, x) reads, tap after tap of that row
+// (reversed, conv_adjoint_tap), the padded dy pixels (y + KH - 1 - ta, x),
+// (.., x + 1), ...: one segment; the next filter row reads the padded row
+// above (segment stride -(W + KW - 1) * O). Rows past mr, whose results
+// run_tile drops, read row 0's.
+void padded_rows(const Problem& p, const PixelWalk& start, int64_t mr, int64_t mr_full, int64_t k0, const float** rows) {
+  PixelWalk px = start.copy();
+  const int64_t* g = p.conv;
+  const int64_t o = g[5], hp = g[0] + g[3] - 1, wp = g[1] + g[4] - 1, ta = k0 / segment(p);
+  for (int64_t r = 0; r < mr; ++r, px.next()) rows[r] = p.a + ((px.img * hp + px.y + g[3] - 1 - ta) * wp + px.x) * o;
+  for (int64_t r = mr; r < mr_full; ++r) rows[r] = rows[0];
 }
 
 // One column panel of op(b): columns [j, j + nr) as nv vectors; row k at data + k * ld.
@@ -728,6 +748,66 @@ Problem conv_problem(const int64_t* g, const float* x, const float* w, int64_t n
   return p;
 }
 
+// Whether the input gradient of conv geometry g can read a zero-padded dy
+// (conv_padded): stride and dilation 1, no side padded by KH (KW) or more,
+// and a filter row's k steps (KW * O) within one k block.
+bool padded_adjoint(const int64_t* g) {
+  const int64_t h = g[0], w = g[1], kh = g[3], kw = g[4], oh = g[6], ow = g[7], pt = g[10], pl = g[11];
+  const int64_t pb = oh - 1 + kh - h - pt, pr = ow - 1 + kw - w - pl;  // bottom/right padding (stride 1)
+  return g[8] == 1 && g[9] == 1 && g[12] == 1 && g[13] == 1 && pt >= 0 && pl >= 0 && pt < kh && pb >= 0 &&
+         pb < kh && pl < kw && pr >= 0 && pr < kw && kw * g[5] <= kWholeKC;
+}
+
+// dy's images [n0, n0 + cnt) zero-padded to [H + KH - 1, W + KW - 1, O] into
+// out: dy pixel (oy, ox) at (oy + KH - 1 - pt, ox + KW - 1 - pl), so input
+// pixel (y, x)'s tap (ta, tb) reads (y + KH - 1 - ta, x + KW - 1 - tb),
+// zero where no output pixel reads it.
+void pad_dy(const int64_t* g, const float* dy, int64_t n0, int64_t cnt, float* out) {
+  const int64_t o = g[5], oh = g[6], ow = g[7], hp = g[0] + g[3] - 1, wp = g[1] + g[4] - 1;
+  const int64_t top = g[3] - 1 - g[10], left = g[4] - 1 - g[11];
+  for (int64_t img = n0; img < n0 + cnt; ++img)
+    for (int64_t yy = 0; yy < hp; ++yy, out += wp * o) {
+      const int64_t oy = yy - top;
+      if (oy < 0 || oy >= oh) {
+        std::fill(out, out + wp * o, 0.0f);
+        continue;
+      }
+      std::fill(out, out + left * o, 0.0f);
+      std::memcpy(out + left * o, dy + (img * oh + oy) * ow * o, static_cast<size_t>(ow * o) * sizeof(float));
+      std::fill(out + (left + ow) * o, out + wp * o, 0.0f);
+    }
+}
+
+// The input gradient p (conv_adjoint, a = dy) over a zero-padded dy, chunk
+// by chunk of images padded into a per-thread buffer that stays in cache;
+// the chunks split over the thread pool when there are enough of them, else
+// each chunk's product splits its rows. The same FMA chains as reading dy
+// with gathered borders (the padding supplies the zeros those gathered).
+void run_padded_adjoint(const Problem& p, int64_t n) {
+  const int64_t* g = p.conv;
+  const int64_t pixels = g[0] * g[1], c = g[2], per_image = (g[0] + g[3] - 1) * (g[1] + g[4] - 1) * g[5];
+  const int64_t per_chunk = std::max<int64_t>(1, (int64_t{1} << 16) / per_image);  // ~256 KB of padded dy
+  const int64_t chunks = (n + per_chunk - 1) / per_chunk;
+  auto run_chunks = [&](int64_t c0, int64_t c1) {
+    thread_local std::vector<float> buf;
+    for (int64_t q = c0; q < c1; ++q) {
+      const int64_t n0 = q * per_chunk, cnt = std::min(per_chunk, n - n0);
+      float* padded = thread_buffer(buf, static_cast<size_t>(cnt * per_image));
+      pad_dy(g, p.a, n0, cnt, padded);
+      Problem part = p;
+      part.a = padded;
+      part.conv_padded = true;
+      part.m = cnt * pixels;
+      part.c = p.c + n0 * pixels * c;
+      if (part.ep.mask) part.ep.mask += n0 * pixels * c;
+      run(part);
+    }
+  };
+  const int64_t threads = split_threads(p);
+  if (threads > 1 && chunks >= 2 * threads) kiln::runtime::parallel_ranges(chunks, threads, run_chunks);
+  else run_chunks(0, chunks);
+}
+
 }  // namespace
 
 extern "C" {
@@ -767,6 +847,7 @@ void kiln_conv2d_input_grad_f32(const int64_t* g, const float* dy, const float* 
         for (int64_t q = 0; q < o; ++q) wt[static_cast<size_t>((t * o + q) * c + ch)] = w[(tap * c + ch) * o + q];
     }
     p.ep = epilogue_of(ep);
+    if (padded_adjoint(g)) return run_padded_adjoint(p, n);
     return run(p);
   }
   std::fill(dx, dx + n * g[0] * g[1] * c, 0.0f);

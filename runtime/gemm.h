@@ -56,7 +56,9 @@ void kiln_conv2d_max_pool_f32(const int64_t* geom, const int64_t* pool, const fl
 // Its adjoint: dx [n, H, W, C] = the input gradient for dy [n, OH, OW, O],
 // then `ep` (bias per input channel; mask laid out as dx).
 // With many output channels dx is one implicit GEMM (each input pixel reads,
-// tap by tap, the dy row of the output pixel that tap maps it to); otherwise
+// tap by tap, the dy row of the output pixel that tap maps it to; with stride
+// and dilation 1 from a zero-padded copy of dy made chunk by chunk of images,
+// so no row is gathered: the same bits); otherwise
 // col2im of dy * W^T per chunk of images (cols as scratch).
 void kiln_conv2d_input_grad_f32(const int64_t* geom, const float* dy, const float* w, int64_t n, float* dx,
                                 float* cols, int64_t chunk, const KilnEpilogue* ep);

@@ -316,6 +316,56 @@ TEST(Gemm, Conv2dInputGradMatchesReference) {
   }
 }
 
+// The implicit input gradient (16+ output channels) is one chain per dx
+// element over k = (tap position t) * O + output channel, t along each filter
+// row reversed when stride and dilation along it are 1 (conv_adjoint_tap),
+// with a zero wherever the tap reads no output pixel: whether dy's borders
+// are gathered or dy is zero-padded (stride 1), on 1 and 2 threads, in one
+// chunk of images or several, with the mask epilogue.
+TEST(Gemm, Conv2dInputGradIsOneChainInTapOrder) {
+  const bool fused = std::strcmp(kiln_gemm_isa(), "generic") != 0;
+  const int32_t before = kiln_num_threads();
+  for (const Conv& v : {Conv{3, 9, 8, 5, 3, 3, 16, 1, 1, 1, 1, 1, 1, 1, 1}, Conv{2, 11, 7, 5, 4, 2, 21, 2, 1, 0, 1, 2, 0, 1, 2},
+                        Conv{9, 30, 30, 32, 4, 4, 16, 1, 1, 0, 0, 0, 0, 1, 1}, Conv{2, 13, 12, 8, 3, 3, 17, 2, 3, 1, 2, 1, 0, 2, 1},
+                        Conv{4, 7, 9, 3, 3, 5, 16, 1, 1, 2, 0, 0, 4, 1, 1}, Conv{2, 6, 6, 4, 2, 2, 40, 1, 1, 0, 0, 0, 0, 1, 1}}) {
+    const int64_t oh = v.oh(), ow = v.ow(), rows = v.rows(), taps = v.kh * v.kw;
+    const std::array<int64_t, 14> geom = v.geom();
+    SCOPED_TRACE("c=" + std::to_string(v.c) + " o=" + std::to_string(v.o) + " h=" + std::to_string(v.h));
+    ASSERT_FALSE(kiln_conv2d_uses_cols(v.c, v.o, 1));
+    std::vector<float> dy = random_floats(static_cast<size_t>(rows * v.o), 31);
+    std::vector<float> w = random_floats(static_cast<size_t>(v.patch() * v.o), 32);
+    std::vector<float> mask = special_floats(static_cast<size_t>(v.n * v.h * v.w * v.c), 33);
+    const bool reversed = v.sw == 1 && v.dw == 1;
+    std::vector<float> want(mask.size());
+    for (int64_t img = 0; img < v.n; ++img)
+      for (int64_t y = 0; y < v.h; ++y)
+        for (int64_t x = 0; x < v.w; ++x)
+          for (int64_t ch = 0; ch < v.c; ++ch) {
+            float s = 0.0f;
+            for (int64_t t = 0; t < taps; ++t) {
+              const int64_t a = t / v.kw, b = reversed ? v.kw - 1 - t % v.kw : t % v.kw;
+              const int64_t ny = y + v.pt - a * v.dh, nx = x + v.pl - b * v.dw;
+              const bool read = ny >= 0 && nx >= 0 && ny % v.sh == 0 && nx % v.sw == 0 && ny / v.sh < oh && nx / v.sw < ow;
+              for (int64_t q = 0; q < v.o; ++q) {
+                const float d = read ? dy[(((img * oh) + ny / v.sh) * ow + nx / v.sw) * v.o + q] : 0.0f;
+                const float f = w[((a * v.kw + b) * v.c + ch) * v.o + q];
+                s = fused ? std::fma(d, f, s) : s + d * f;
+              }
+            }
+            const size_t e = static_cast<size_t>(((img * v.h + y) * v.w + x) * v.c + ch);
+            want[e] = mask[e] > 0.0f ? s : 0.0f;
+          }
+    const KilnEpilogue ep{nullptr, mask.data(), KILN_ACT_NONE};
+    for (int32_t threads : {1, 2}) {
+      kiln_set_num_threads(threads);
+      std::vector<float> got(want.size(), 7.0f);
+      kiln_conv2d_input_grad_f32(geom.data(), dy.data(), w.data(), v.n, got.data(), nullptr, v.n, &ep);
+      EXPECT_EQ(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)), 0) << threads << " threads";
+    }
+  }
+  kiln_set_num_threads(before);
+}
+
 // The filter gradient (an implicit GEMM over x) gives the bits of an
 // explicit patch matrix and one transposed GEMM (one chain per entry over all
 // pixels in order), with padding, strides, dilations, one and many channels,

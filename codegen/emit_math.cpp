@@ -110,8 +110,13 @@ Value* emit_tanh_f32(llvm::IRBuilder<>& b, Value* x) {
 Value* emit_sigmoid_f32(llvm::IRBuilder<>& b, Value* x) {
   llvm::IRBuilder<>::FastMathFlagGuard guard(b);
   b.clearFastMathFlags();
+  Value* v = b.CreateFNeg(x);
+  v = b.CreateSelect(b.CreateFCmpOLT(v, fconst(x, mf::kSigmoidMin)), fconst(x, mf::kSigmoidMin), v);
+  v = b.CreateSelect(b.CreateFCmpOGT(v, fconst(x, mf::kExpMax)), fconst(x, mf::kExpMax), v);
+  Reduced red = reduce(b, v);
   Value* one = fconst(x, 1.0f);
-  return b.CreateFDiv(one, b.CreateFAdd(one, emit_exp_f32(b, b.CreateFNeg(x))));
+  Value* e = b.CreateFMul(b.CreateFAdd(red.q, one), pow2(b, b.CreateFPToSI(red.kf, int_like(b, x)), x->getType()));
+  return nan_or(b, x, b.CreateFDiv(one, b.CreateFAdd(one, e)));
 }
 
 }  // namespace kiln::codegen

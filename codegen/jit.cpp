@@ -62,7 +62,7 @@ namespace {
 // 30: an inline matmul's last columns are one masked piece (10 = a masked 16, not 8 + 2);
 // 31: scans split their rows from 1/8 of the step buffers' size;
 // 32: a chunked pool gradient writes its chunks into the first images of the input it overwrites
-constexpr const char* kCodegenVersion = "kiln-codegen-36";
+constexpr const char* kCodegenVersion = "kiln-codegen-37";
 
 using EntryFn = void (*)(void** params, void** results, int64_t n, void* fixed, void* batch, int32_t* err);
 

@@ -85,6 +85,14 @@ float kiln_tanh_f32(float x) {
   return std::copysign(em1 / (em1 + 2.0f), x);     // odd, with tanh(-0) = -0
 }
 
-float kiln_sigmoid_f32(float x) { return 1.0f / (1.0f + kiln_exp_f32(-x)); }
+float kiln_sigmoid_f32(float x) {
+  if (x != x) return x;  // NaN
+  float v = -x;
+  v = v < kSigmoidMin ? kSigmoidMin : v;
+  v = v > kExpMax ? kExpMax : v;
+  Reduced red = reduce(v);
+  float e = (red.q + 1.0f) * pow2(static_cast<int32_t>(red.kf));  // e^-x; k in [-127, 128]: 0 below 2^-126, inf above
+  return 1.0f / (1.0f + e);
+}
 
 }  // extern "C"

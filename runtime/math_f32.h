@@ -10,7 +10,10 @@
 // x = 2^e m with m in [sqrt(1/2), sqrt(2)), a degree-8 polynomial for
 // log(1 + f), f = m - 1, and e ln2 added in two parts (no fma); tanh|x| =
 // m / (m + 2) with m = e^2|x| - 1 from exp's reduction (2^k (e^r - 1) +
-// (2^k - 1): no cancellation near 0, one division, no second polynomial).
+// (2^k - 1): no cancellation near 0, one division, no second polynomial);
+// sigmoid = 1 / (1 + e^-x) with e^-x scaled by one power of two (-x clamped to
+// [-88, 89]: e^-x is 0 below 2^-126, where 1 + e^-x is 1 anyway, and inf
+// above 2^128, so sigmoid is 0 for x below -88.4 instead of a subnormal).
 // Measured against double-precision libm (tests/runtime/math_f32_test.cpp):
 // at most 2 ulp apart on the tested range.
 // Any change to a constant or to the order of operations must be made in
@@ -37,6 +40,7 @@ inline constexpr int32_t kSubnormalShift = 23;
 inline constexpr float kLogPoly[9] = {7.0376836292e-2f,  -1.1514610310e-1f, 1.1676998740e-1f,
                                       -1.2420140846e-1f, 1.4249322787e-1f,  -1.6668057665e-1f,
                                       2.0000714765e-1f,  -2.4999993993e-1f, 3.3333331174e-1f};
+inline constexpr float kSigmoidMin = -88.0f;  // -x below it: 1 + e^-x rounds to 1 (e^-x below 2^-126 taken as 0)
 inline constexpr float kTanhClamp = 40.0f;  // 2|x| above it: tanh rounds to 1 (from 2|x| > 18.4)
 
 }  // namespace kiln::runtime::mathf

@@ -147,7 +147,7 @@ void BM_conv(benchmark::State& state) {
   kiln_set_num_threads(threads);
   for (auto _ : state) {
     if (which == kForward) kiln_conv2d_f32(g, x.data(), w.data(), n, y.data(), nullptr);
-    else if (which == kForwardPool) kiln_conv2d_max_pool_f32(g, pool, x.data(), w.data(), n, y.data(), &relu);
+    else if (which == kForwardPool) kiln_conv2d_max_pool_f32(g, pool, x.data(), w.data(), n, y.data(), nullptr, &relu);
     else if (which == kInputGrad) kiln_conv2d_input_grad_f32(g, y.data(), w.data(), n, x.data(), cols.data(), n, nullptr);
     else kiln_conv2d_filter_grad_f32(g, x.data(), y.data(), n, w.data(), 0);
     benchmark::ClobberMemory();

@@ -149,6 +149,8 @@ void emit_fusion(KernelCtx& k);
 void emit_argmax(KernelCtx& k);
 void emit_max_pool(KernelCtx& k);
 void emit_max_pool_grad(KernelCtx& k);
+void emit_max_pool_winners(KernelCtx& k);
+void emit_max_pool_scatter(KernelCtx& k);
 void emit_matmul(KernelCtx& k);
 // matmul as a call of the runtime GEMM (kiln_rt_matmul).
 void emit_runtime_matmul(KernelCtx& k);

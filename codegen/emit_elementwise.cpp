@@ -33,7 +33,8 @@ llvm::Type* elem_type(llvm::LLVMContext& c, ir::DType t) {
   switch (t) {
     case ir::DType::f32: return llvm::Type::getFloatTy(c);
     case ir::DType::i32: return llvm::Type::getInt32Ty(c);
-    case ir::DType::i1: return llvm::Type::getInt8Ty(c);
+    case ir::DType::i1:
+    case ir::DType::u8: return llvm::Type::getInt8Ty(c);
   }
   KILN_UNREACHABLE("bad dtype");
 }
@@ -247,7 +248,8 @@ Value* compare(KernelCtx& k, const std::string& dir, Value* a, Value* c, ir::DTy
   switch (t) {
     case ir::DType::f32: return zext8(k, b.CreateFCmp(p.f, a, c));
     case ir::DType::i32: return zext8(k, b.CreateICmp(p.s, a, c));
-    case ir::DType::i1: return zext8(k, b.CreateICmp(p.u, a, c));
+    case ir::DType::i1:
+    case ir::DType::u8: return zext8(k, b.CreateICmp(p.u, a, c));
   }
   KILN_UNREACHABLE("bad dtype");
 }
@@ -350,6 +352,8 @@ Value* scalar_op(KernelCtx& k, const ir::Node& n, const std::vector<Value*>& x) 
     case OpKind::Conv2DFilterGrad:
     case OpKind::MaxPool2D:
     case OpKind::MaxPool2DGrad:
+    case OpKind::MaxPool2DWinners:
+    case OpKind::MaxPool2DScatter:
     case OpKind::Scan:
     case OpKind::Fusion: break;
   }
@@ -390,6 +394,7 @@ llvm::Constant* splat_value(KernelCtx& k, const ir::Node& constant) {
     case ir::DType::f32: return llvm::ConstantFP::get(k.b.getFloatTy(), static_cast<float>(v));
     case ir::DType::i32: return k.b.getInt32(static_cast<uint32_t>(to_i32(v)));
     case ir::DType::i1: return k.b.getInt8(v != 0);
+    case ir::DType::u8: return k.b.getInt8(static_cast<uint8_t>(v));
   }
   KILN_UNREACHABLE("bad dtype");
 }

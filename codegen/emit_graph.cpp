@@ -86,8 +86,14 @@ void emit_conv(KernelCtx& k) {
                      : f_grad ? "kiln_rt_conv2d_filter_grad"
                      : pool   ? "kiln_rt_conv2d_max_pool"
                               : "kiln_rt_conv2d";
-  std::vector<Value*> args{k.in[0], k.in[1], k.out[0], constant_array(geom, "conv.geom")};
-  std::vector<llvm::Type*> types{p, p, p, p};
+  std::vector<Value*> args{k.in[0], k.in[1], k.out[0]};
+  std::vector<llvm::Type*> types{p, p, p};
+  if (pool) {  // max_pool2d_winners' winners (the second result) or null
+    args.push_back(k.epilogue->winners ? k.out[1] : llvm::ConstantPointerNull::get(llvm::PointerType::get(k.ctx(), 0)));
+    types.push_back(p);
+  }
+  args.push_back(constant_array(geom, "conv.geom"));
+  types.push_back(p);
   if (pool) {  // KH, KW, sh, sw, pt, pl, PH, PW
     const auto &win = pool->attrs.ints("window"), &pst = pool->attrs.ints("strides"), &ppd = pool->attrs.ints("padding");
     const ir::TensorType& pt = pool->results[0]->type;
@@ -324,6 +330,8 @@ void emit_node(KernelCtx& k) {
     case OpKind::Conv2DFilterGrad: return emit_conv(k);
     case OpKind::MaxPool2D: return emit_max_pool(k);
     case OpKind::MaxPool2DGrad: return emit_max_pool_grad(k);
+    case OpKind::MaxPool2DWinners: return emit_max_pool_winners(k);
+    case OpKind::MaxPool2DScatter: return emit_max_pool_scatter(k);
     case OpKind::Scan: return emit_scan(k);
     case OpKind::Fusion: return emit_fusion(k);
   }
@@ -398,8 +406,10 @@ class Lowering {
           c.args.push_back(addr(plan.slots.at(v)));
           c.values.push_back(v);
         };
-        if (e) buffer(e->out);
-        else
+        if (e) {
+          buffer(e->out);
+          if (e->winners) buffer(e->winners);
+        } else
           for (const ir::Value* r : node.results) buffer(r);
         const size_t nout = c.args.size();
         for (const ir::Value* v : node.operands) buffer(v);

@@ -319,8 +319,10 @@ struct Pool {
 };
 
 Pool pool_of(KernelCtx& k) {
-  const ir::TensorType& xt = k.node.operands[0]->type;
-  const ir::TensorType& yt = k.node.op == ir::OpKind::MaxPool2D ? k.node.results[0]->type : k.node.operands[1]->type;
+  const ir::OpKind op = k.node.op;
+  const bool forward = op == ir::OpKind::MaxPool2D || op == ir::OpKind::MaxPool2DWinners;
+  const ir::TensorType& xt = op == ir::OpKind::MaxPool2DScatter ? k.node.results[0]->type : k.node.operands[0]->type;
+  const ir::TensorType& yt = forward ? k.node.results[0]->type : k.node.operands[1]->type;
   const auto& win = k.node.attrs.ints("window");
   const auto& st = k.node.attrs.ints("strides");
   const auto& pd = k.node.attrs.ints("padding");
@@ -328,10 +330,11 @@ Pool pool_of(KernelCtx& k) {
           win[1],      st[0],       st[1],       pd[0],       pd[2],       sym_dims(xt)[0]};
 }
 
-// Calls f(base_x, base_y, first) for each window cell inside x of output
+// Calls f(base_x, base_y, first, t) for each window cell inside x of output
 // pixel (n,i,j), in row-major window order; base_x is the offset of x[n,y,x,0],
-// base_y of y[n,i,j,0] and `first` is true for the first cell inside.
-void for_each_cell(KernelCtx& k, const Pool& g, const std::function<void(Value*, Value*, Value*)>& f) {
+// base_y of y[n,i,j,0], `first` is true for the first cell inside and t is
+// the cell's position in the window (a * kw + b, i64).
+void for_each_cell(KernelCtx& k, const Pool& g, const std::function<void(Value*, Value*, Value*, Value*)>& f) {
   llvm::IRBuilder<>& b = k.b;
   auto c = [&](int64_t v) { return k.c64(v); };
   llvm::AllocaInst* first = k.local(b.getInt1Ty(), "first");
@@ -353,7 +356,7 @@ void for_each_cell(KernelCtx& k, const Pool& g, const std::function<void(Value*,
             b.SetInsertPoint(then);
             Value* base_x =
                 b.CreateMul(b.CreateAdd(b.CreateMul(b.CreateAdd(b.CreateMul(n, c(g.h)), y), c(g.w)), x), c(g.c));
-            f(base_x, base_y, b.CreateLoad(b.getInt1Ty(), first));
+            f(base_x, base_y, b.CreateLoad(b.getInt1Ty(), first), b.CreateAdd(b.CreateMul(a, c(g.kw)), bb));
             b.CreateStore(b.getFalse(), first);
             b.CreateBr(done);
             b.SetInsertPoint(done);
@@ -370,16 +373,12 @@ Value* beats(llvm::IRBuilder<>& b, Value* v, Value* best) {
 }
 
 
-// Per output pixel (n,i,j) and channel c (the innermost, vectorized loop):
-// f(cells, winner, best, base_y, c) where cells[t] is the offset in x of
-// window cell t, winner its index (i32) among the cells and best its value,
-// chosen exactly as the interpreter does (the first maximum; NaN wins).
-// Images [lo, hi) only.
-void for_each_window_unrolled(
-    KernelCtx& k, const Pool& g, Value* lo, Value* hi,
-    const std::function<void(const std::vector<Value*>&, Value*, Value*, Value*, Value*)>& f) {
+// Per output pixel (n,i,j) of an unrolled window (max_pool_unrolled) and
+// channel c (the innermost, vectorized loop): f(cells, base_y, c) where
+// cells[t] is the offset in x of window cell t. Images [lo, hi) only.
+void for_each_window_cells(KernelCtx& k, const Pool& g, Value* lo, Value* hi,
+                           const std::function<void(const std::vector<Value*>&, Value*, Value*)>& f) {
   llvm::IRBuilder<>& b = k.b;
-  llvm::Type* fl = b.getFloatTy();
   auto c = [&](int64_t v) { return k.c64(v); };
   emit_for(k, lo, hi, [&](Value* n) {
     emit_for(k, c(0), c(g.oh), [&](Value* i) {
@@ -398,18 +397,33 @@ void for_each_window_unrolled(
         emit_independent_for(k, c(0), c(g.c), [&](Value* ch) {
           std::vector<Value*> cells;
           for (Value* cb : cell_base) cells.push_back(b.CreateAdd(cb, ch));
-          Value* best = b.CreateLoad(fl, b.CreateInBoundsGEP(fl, k.in[0], cells[0]));
-          Value* winner = b.getInt32(0);  // i32: twice the lanes of i64 per vector
-          for (size_t t = 1; t < cells.size(); ++t) {
-            Value* v = b.CreateLoad(fl, b.CreateInBoundsGEP(fl, k.in[0], cells[t]));
-            Value* take = beats(b, v, best);
-            best = b.CreateSelect(take, v, best);
-            winner = b.CreateSelect(take, b.getInt32(static_cast<uint32_t>(t)), winner);
-          }
-          f(cells, winner, best, base_y, ch);
+          f(cells, base_y, ch);
         });
       });
     });
+  });
+}
+
+// Per output pixel (n,i,j) and channel c (the innermost, vectorized loop):
+// f(cells, winner, best, base_y, c) where cells[t] is the offset in x of
+// window cell t, winner its index (i32) among the cells and best its value,
+// chosen exactly as the interpreter does (the first maximum; NaN wins).
+// Images [lo, hi) only.
+void for_each_window_unrolled(
+    KernelCtx& k, const Pool& g, Value* lo, Value* hi,
+    const std::function<void(const std::vector<Value*>&, Value*, Value*, Value*, Value*)>& f) {
+  llvm::IRBuilder<>& b = k.b;
+  llvm::Type* fl = b.getFloatTy();
+  for_each_window_cells(k, g, lo, hi, [&](const std::vector<Value*>& cells, Value* base_y, Value* ch) {
+    Value* best = b.CreateLoad(fl, b.CreateInBoundsGEP(fl, k.in[0], cells[0]));
+    Value* winner = b.getInt32(0);  // i32: twice the lanes of i64 per vector
+    for (size_t t = 1; t < cells.size(); ++t) {
+      Value* v = b.CreateLoad(fl, b.CreateInBoundsGEP(fl, k.in[0], cells[t]));
+      Value* take = beats(b, v, best);
+      best = b.CreateSelect(take, v, best);
+      winner = b.CreateSelect(take, b.getInt32(static_cast<uint32_t>(t)), winner);
+    }
+    f(cells, winner, best, base_y, ch);
   });
 }
 
@@ -428,12 +442,41 @@ void emit_max_pool(KernelCtx& k) {
     });
     return;
   }
-  for_each_cell(k, g, [&](Value* bx, Value* by, Value* first) {
+  for_each_cell(k, g, [&](Value* bx, Value* by, Value* first, Value*) {
     emit_for(k, k.c64(0), k.c64(g.c), [&](Value* c) {
       Value* v = b.CreateLoad(f, b.CreateInBoundsGEP(f, k.in[0], b.CreateAdd(bx, c)));
       Value* py = b.CreateInBoundsGEP(f, k.out[0], b.CreateAdd(by, c));
       Value* best = b.CreateLoad(f, py);
       b.CreateStore(b.CreateSelect(b.CreateOr(first, beats(b, v, best)), v, best), py);
+    });
+  });
+}
+
+void emit_max_pool_winners(KernelCtx& k) {
+  Pool g = pool_of(k);
+  llvm::IRBuilder<>& b = k.b;
+  llvm::Type* f = b.getFloatTy();
+  llvm::Type* i8 = b.getInt8Ty();
+  if (max_pool_unrolled(k.node)) {  // images split over the thread pool
+    emit_parallel_for(k, k.sym(g.n), k.c64((g.h * g.w + g.oh * g.ow) * g.c * 4), [&](KernelCtx& ck, Value* lo, Value* hi) {
+      llvm::IRBuilder<>& cb = ck.b;
+      for_each_window_unrolled(ck, g, lo, hi,
+                               [&](const std::vector<Value*>&, Value* winner, Value* best, Value* by, Value* c) {
+                                 Value* at = cb.CreateAdd(by, c);
+                                 cb.CreateStore(best, cb.CreateInBoundsGEP(f, ck.out[0], at));
+                                 cb.CreateStore(cb.CreateTrunc(winner, i8), cb.CreateInBoundsGEP(i8, ck.out[1], at));
+                               });
+    });
+    return;
+  }
+  for_each_cell(k, g, [&](Value* bx, Value* by, Value* first, Value* t) {
+    emit_for(k, k.c64(0), k.c64(g.c), [&](Value* c) {
+      Value* v = b.CreateLoad(f, b.CreateInBoundsGEP(f, k.in[0], b.CreateAdd(bx, c)));
+      Value* py = b.CreateInBoundsGEP(f, k.out[0], b.CreateAdd(by, c));
+      Value* pw = b.CreateInBoundsGEP(i8, k.out[1], b.CreateAdd(by, c));
+      Value* take = b.CreateOr(first, beats(b, v, b.CreateLoad(f, py)));
+      b.CreateStore(b.CreateSelect(take, v, b.CreateLoad(f, py)), py);
+      b.CreateStore(b.CreateSelect(take, b.CreateTrunc(t, i8), b.CreateLoad(i8, pw)), pw);
     });
   });
 }
@@ -525,6 +568,54 @@ void emit_max_pool_grad(KernelCtx& k) {
           Value* d = b.CreateLoad(f, b.CreateInBoundsGEP(f, k.in[1], b.CreateAdd(by, ch)));
           Value* px = b.CreateInBoundsGEP(f, k.out[0], b.CreateLoad(k.i64(), arg));
           b.CreateStore(b.CreateFAdd(b.CreateLoad(f, px), d), px);
+        });
+      });
+    });
+  });
+}
+
+void emit_max_pool_scatter(KernelCtx& k) {
+  Pool g = pool_of(k);
+  llvm::IRBuilder<>& b = k.b;
+  llvm::Type* f = b.getFloatTy();
+  llvm::Type* i8 = b.getInt8Ty();
+  Value* zero = llvm::ConstantFP::get(f, 0.0);
+  if (max_pool_grad_tiled(k.node)) {
+    // The windows tile dx: each cell is written once, with the interpreter's
+    // 0 + dy at the winner (so -0 becomes +0, as there) and 0 elsewhere.
+    // Images split over the thread pool.
+    emit_parallel_for(k, k.sym(g.n), k.c64((g.h * g.w * 4 + g.oh * g.ow * 5) * g.c), [&](KernelCtx& ck, Value* lo, Value* hi) {
+      llvm::IRBuilder<>& cb = ck.b;
+      for_each_window_cells(ck, g, lo, hi, [&](const std::vector<Value*>& cells, Value* by, Value* c) {
+        Value* at = cb.CreateAdd(by, c);
+        Value* winner = cb.CreateLoad(i8, cb.CreateInBoundsGEP(i8, ck.in[0], at));
+        Value* d = cb.CreateFAdd(zero, cb.CreateLoad(f, cb.CreateInBoundsGEP(f, ck.in[1], at)));
+        for (size_t t = 0; t < cells.size(); ++t)
+          cb.CreateStore(cb.CreateSelect(cb.CreateICmpEQ(winner, cb.getInt8(static_cast<uint8_t>(t))), d, zero),
+                         cb.CreateInBoundsGEP(f, ck.out[0], cells[t]));
+      });
+      zero_uncovered(ck, g, lo, hi);
+    });
+    return;
+  }
+  // Windows overlap or meet the padding: zeros, then window after window,
+  // dx[winner] += dy (the interpreter's order of the sums).
+  const ir::TensorType& xt = k.node.results[0]->type;
+  emit_fill(k, k.out[0], f, k.sym({xt.static_elements(), xt.has_batch()}), zero);
+  auto c = [&](int64_t v) { return k.c64(v); };
+  emit_for(k, c(0), k.sym(g.n), [&](Value* n) {
+    emit_for(k, c(0), c(g.oh), [&](Value* i) {
+      emit_for(k, c(0), c(g.ow), [&](Value* j) {
+        Value* by = b.CreateMul(b.CreateAdd(b.CreateMul(b.CreateAdd(b.CreateMul(n, c(g.oh)), i), c(g.ow)), j), c(g.c));
+        emit_independent_for(k, c(0), c(g.c), [&](Value* ch) {  // one window's cells are distinct
+          Value* at = b.CreateAdd(by, ch);
+          Value* t = b.CreateZExt(b.CreateLoad(i8, b.CreateInBoundsGEP(i8, k.in[0], at)), k.i64());
+          Value* y = b.CreateSub(b.CreateAdd(b.CreateMul(i, c(g.sh)), b.CreateUDiv(t, c(g.kw))), c(g.pt));
+          Value* x = b.CreateSub(b.CreateAdd(b.CreateMul(j, c(g.sw)), b.CreateURem(t, c(g.kw))), c(g.pl));
+          Value* off = b.CreateAdd(
+              b.CreateMul(b.CreateAdd(b.CreateMul(b.CreateAdd(b.CreateMul(n, c(g.h)), y), c(g.w)), x), c(g.c)), ch);
+          Value* px = b.CreateInBoundsGEP(f, k.out[0], off);
+          b.CreateStore(b.CreateFAdd(b.CreateLoad(f, px), b.CreateLoad(f, b.CreateInBoundsGEP(f, k.in[1], at))), px);
         });
       });
     });

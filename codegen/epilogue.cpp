@@ -25,7 +25,7 @@ int32_t kiln_act(const Node* act) {
 GraphEpilogues contraction_epilogues(const ir::Graph& g) {
   GraphEpilogues out;
   for (const ir::Epilogue& e : ir::gemm_epilogues(g, [](const Value* v) { return v->is_param(); })) {
-    out.of[e.contraction] = ContractionEpilogue{e.bias, e.mask, kiln_act(e.act), e.pool, e.out};
+    out.of[e.contraction] = ContractionEpilogue{e.bias, e.mask, kiln_act(e.act), e.pool, e.out, e.winners};
     for (const Node* n : e.absorbed()) out.absorbed.insert(n);
   }
   // Constants that only absorbed nodes read emit nothing either.

@@ -21,8 +21,9 @@ struct ContractionEpilogue {
   const ir::Value* bias = nullptr;  // graph parameter, or null
   const ir::Value* mask = nullptr;  // graph parameter, or null
   int32_t act = 0;                  // runtime/gemm.h's KILN_ACT_*
-  const ir::Node* pool = nullptr;   // a max_pool2d of the conv's (activated) result, or null
+  const ir::Node* pool = nullptr;   // a max_pool2d(_winners) of the conv's (activated) result, or null
   const ir::Value* out = nullptr;   // the chain's last value
+  const ir::Value* winners = nullptr;  // max_pool2d_winners' winners, or null: the call's second result
 };
 
 struct GraphEpilogues {

@@ -225,7 +225,9 @@ std::vector<Sym> scratch_needs(const ir::Node& n) {
     case ir::OpKind::ArgMax:
     case ir::OpKind::Matmul:
     case ir::OpKind::MaxPool2D:
-    case ir::OpKind::MaxPool2DGrad: return {};
+    case ir::OpKind::MaxPool2DGrad:
+    case ir::OpKind::MaxPool2DWinners:
+    case ir::OpKind::MaxPool2DScatter: return {};
   }
   return {};
 }
@@ -238,10 +240,11 @@ bool max_pool_unrolled(const ir::Node& n) {
 }
 
 bool max_pool_grad_tiled(const ir::Node& n) {
-  return n.op == ir::OpKind::MaxPool2DGrad && max_pool_unrolled(n) && n.attrs.ints("strides") == n.attrs.ints("window");
+  return (n.op == ir::OpKind::MaxPool2DGrad || n.op == ir::OpKind::MaxPool2DScatter) && max_pool_unrolled(n) &&
+         n.attrs.ints("strides") == n.attrs.ints("window");
 }
 
-int overwrite_operand(const ir::Node& n) { return max_pool_grad_tiled(n) ? 0 : -1; }
+int overwrite_operand(const ir::Node& n) { return n.op == ir::OpKind::MaxPool2DGrad && max_pool_grad_tiled(n) ? 0 : -1; }
 
 int64_t chunk_images(const ir::Node& first) {
   constexpr int64_t kChunkBytes = int64_t{1} << 20;
@@ -268,14 +271,15 @@ bool chunked_with_next(const ir::Graph& g, size_t i) {
   const ir::Node& next = *nodes[i + 1];
   const ir::Value* r = a.results[0];
   if (!r->type.has_batch()) return false;
-  if (is_conv_forward(a)) return next.op == ir::OpKind::MaxPool2D && next.operands[0] == r;
+  if (is_conv_forward(a))
+    return (next.op == ir::OpKind::MaxPool2D || next.op == ir::OpKind::MaxPool2DWinners) && next.operands[0] == r;
   return max_pool_grad_tiled(a) && next.op == ir::OpKind::Conv2DFilterGrad && next.operands[1] == r &&
          next.operands[0] != r && g.use_count(r) == 1 &&
          std::find(g.results().begin(), g.results().end(), r) == g.results().end();
 }
 
 bool in_chunk_buffer(const GraphPlan& p, const ir::Node& n) {
-  return p.chunked.count(&n) && n.op == ir::OpKind::MaxPool2DGrad;
+  return p.chunked.count(&n) && (n.op == ir::OpKind::MaxPool2DGrad || n.op == ir::OpKind::MaxPool2DScatter);
 }
 
 // GraphPlan::updates: each result computed in place by a loop region that is
@@ -358,8 +362,11 @@ GraphPlan plan_graph(const ir::Graph& g, bool update_params) {
     const ir::Node& n = *nodes[i];
     if (epilogues.absorbed.count(&n)) continue;
     auto ep = epilogues.of.find(&n);
-    const std::vector<ir::Value*> outs =
-        ep == epilogues.of.end() ? n.results : std::vector<ir::Value*>{const_cast<ir::Value*>(ep->second.out)};
+    std::vector<ir::Value*> outs = n.results;
+    if (ep != epilogues.of.end()) {
+      outs = {const_cast<ir::Value*>(ep->second.out)};
+      if (ep->second.winners) outs.push_back(const_cast<ir::Value*>(ep->second.winners));
+    }
     // The operand this node may overwrite, when this is its last reader and
     // its buffer is the arena's (not a parameter, a result or an alias's).
     const ir::Value* overwritten = nullptr;

@@ -89,19 +89,20 @@ GraphPlan plan_graph(const ir::Graph& g, bool update_params = false);
 // window's cells before it writes them, and writes the uncovered cells with
 // zeros, which nothing reads), onto x.
 int overwrite_operand(const ir::Node& n);
-// Whether max_pool2d or max_pool2d_grad node n runs with its window unrolled
+// Whether a max_pool2d, max_pool2d_winners, max_pool2d_grad or max_pool2d_scatter node n runs with its window unrolled
 // (no top/left padding, so every cell lies inside x; at most 16 cells).
 bool max_pool_unrolled(const ir::Node& n);
-// Whether max_pool2d_grad node n runs as the tiled kernel: unrolled, and the
-// windows tile x (strides = window), so each cell is written once.
+// Whether max_pool2d_grad or max_pool2d_scatter node n runs as the tiled
+// kernel: unrolled, and the windows tile x (strides = window), so each cell is
+// written once.
 bool max_pool_grad_tiled(const ir::Node& n);
 
 // Whether nodes[i] and nodes[i + 1] run together per chunk of images, so the
 // second reads the first's result for those images from cache:
-// - a conv2d (or a contraction region ending in one) and the max_pool2d of
+// - a conv2d (or a contraction region ending in one) and the max_pool2d(_winners) of
 //   its result (in training, where its result is also kept for the pool's
 //   gradient; in predict the pool is the conv's GEMM epilogue);
-// - a tiled max_pool2d_grad (max_pool_grad_tiled) whose result only the next
+// - a tiled max_pool2d_grad or max_pool2d_scatter (max_pool_grad_tiled) whose result only the next
 //   node, a conv2d_filter_grad, reads, as its dy. The gradient then never
 //   exists whole (in_chunk_buffer); the filter gradient accumulates chunk
 //   after chunk, the same chains as one call (kiln_conv2d_filter_grad_f32).

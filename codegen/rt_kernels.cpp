@@ -47,10 +47,10 @@ void kiln_rt_conv2d(const float* x, const float* w, float* y, const int64_t* geo
   kiln_conv2d_f32(geom, x, w, n, y, &ep);
 }
 
-void kiln_rt_conv2d_max_pool(const float* x, const float* w, float* y, const int64_t* geom, const int64_t* pool,
-                             int64_t n, const float* bias, const float* mask, int32_t act) {
+void kiln_rt_conv2d_max_pool(const float* x, const float* w, float* y, uint8_t* winners, const int64_t* geom,
+                             const int64_t* pool, int64_t n, const float* bias, const float* mask, int32_t act) {
   const KilnEpilogue ep{bias, mask, act};
-  kiln_conv2d_max_pool_f32(geom, pool, x, w, n, y, &ep);
+  kiln_conv2d_max_pool_f32(geom, pool, x, w, n, y, winners, &ep);
 }
 
 void kiln_rt_conv2d_input_grad(const float* dy, const float* w, float* dx, const int64_t* geom, int64_t n,

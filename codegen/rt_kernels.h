@@ -23,9 +23,10 @@ void kiln_rt_matmul(const float* a, const float* b, float* c, int64_t batch, int
 // patch rows per image when kiln_conv2d_uses_cols (runtime/gemm.h), else it may be null.
 void kiln_rt_conv2d(const float* x, const float* w, float* y, const int64_t* geom, int64_t n, const float* bias,
                     const float* mask, int32_t act);
-// conv2d then max_pool2d of its result (pool: KH, KW, sh, sw, pt, pl, PH, PW), y [n, PH, PW, O].
-void kiln_rt_conv2d_max_pool(const float* x, const float* w, float* y, const int64_t* geom, const int64_t* pool,
-                             int64_t n, const float* bias, const float* mask, int32_t act);
+// conv2d then max_pool2d of its result (pool: KH, KW, sh, sw, pt, pl, PH, PW), y [n, PH, PW, O],
+// and max_pool2d_winners' winners (u8, as y) when winners is not null.
+void kiln_rt_conv2d_max_pool(const float* x, const float* w, float* y, uint8_t* winners, const int64_t* geom,
+                             const int64_t* pool, int64_t n, const float* bias, const float* mask, int32_t act);
 void kiln_rt_conv2d_input_grad(const float* dy, const float* w, float* dx, const int64_t* geom, int64_t n,
                                float* scratch, const float* bias, const float* mask, int32_t act);
 // accumulate != 0: dw += the filter gradient of these n images (chunked runs).

@@ -56,6 +56,8 @@ bool node_rows_independent(const ir::Node& n) {
     case OpKind::Conv2DFilterGrad:
     case OpKind::MaxPool2D:
     case OpKind::MaxPool2DGrad:
+    case OpKind::MaxPool2DWinners:
+    case OpKind::MaxPool2DScatter:
     case OpKind::Scan: return false;  // not needed yet
     default: return false;  // Iota, RngUniform: they depend on the position in the whole tensor
   }

@@ -23,13 +23,14 @@ struct Readers {
       }
   }
 
-  // The one node that reads v, when v has exactly one reader and is no result.
+  // The one node that reads v, when v has exactly one reader and is no
+  // result, and that node has one result (or is a max_pool2d_winners).
   const Node* sole(const Value* v) const {
     if (results.count(v)) return nullptr;
     auto it = of.find(v);
     if (it == of.end() || it->second.size() != 1) return nullptr;
     const Node* u = it->second[0];
-    return u->results.size() == 1 ? u : nullptr;
+    return u->results.size() == 1 || u->op == OpKind::MaxPool2DWinners ? u : nullptr;
   }
 };
 
@@ -92,8 +93,9 @@ Epilogue match(const Node& c, const Readers& readers, const std::function<bool(c
       step(u);
     }
   }
-  if (u && u->op == OpKind::MaxPool2D && c.op == OpKind::Conv2D && !ep.mask) {
+  if (u && (u->op == OpKind::MaxPool2D || u->op == OpKind::MaxPool2DWinners) && c.op == OpKind::Conv2D && !ep.mask) {
     ep.pool = u;
+    if (u->op == OpKind::MaxPool2DWinners) ep.winners = u->results[1];
     step(u);
   }
   ep.out = v;

@@ -8,6 +8,8 @@
 //   %k = compare %m, 0 {dir="gt"}                m: of %c's type, read from outside
 //   %p = max_pool2d %r                           after a conv2d, without a mask:
 //                                                the GEMM pools bands of its rows
+//                                                (or %p, %w = max_pool2d_winners %r:
+//                                                also the winners)
 // after %c = matmul / conv2d / conv2d_input_grad of f32 (conv2d_filter_grad
 // has no epilogue). Each step's input must have no other reader and not be a
 // graph result, and the mask's compare must be read by its select alone.
@@ -33,9 +35,10 @@ struct Epilogue {
   const Node* act = nullptr;           // the relu/sigmoid/tanh node, or null
   const Value* mask = nullptr;         // m, or null
   const Node* mask_compare = nullptr;  // %k, or null
-  const Node* pool = nullptr;          // the max_pool2d, or null
+  const Node* pool = nullptr;          // the max_pool2d or max_pool2d_winners, or null
+  const Value* winners = nullptr;      // max_pool2d_winners' winners, or null
   std::vector<const Node*> chain;      // the add, activation, select and max_pool2d present, in order
-  const Value* out = nullptr;          // the chain's last value
+  const Value* out = nullptr;          // the chain's last value (the pool's result 0)
 
   // The chain's nodes and the mask's compare: what the GEMM call absorbs.
   std::vector<const Node*> absorbed() const;

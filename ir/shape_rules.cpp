@@ -305,6 +305,38 @@ TensorType pool(OpKind op, const TensorType& x, const AttrMap& a) {
   return f32({x.shape[0], oh, ow, x.shape[3]});
 }
 
+// max_pool2d_winners: the pool's output and its winners (u8: at most 256 cells per window).
+Types pool_winners(OpKind op, const TensorType& x, const AttrMap& a) {
+  const auto& win = a.ints("window");
+  TensorType y = pool(op, x, a);
+  if (win[0] * win[1] > 256) fail(op, "a window of more than 256 cells does not fit a u8 winner");
+  TensorType w = y;
+  w.dtype = DType::u8;
+  return {y, w};
+}
+
+// max_pool2d_scatter: (winners, dy) of the pool of an input_shape value -> its gradient.
+TensorType pool_scatter(OpKind op, const Types& in, const AttrMap& a) {
+  TensorType x{DType::f32, a.ints("input_shape")};
+  check_dims(op, x.shape, "input_shape");
+  Types yw = pool_winners(op, x, a);
+  if (in[0] != yw[1]) fail(op, "winners " + in[0].to_string() + " do not match the pool output " + yw[1].to_string());
+  if (in[1] != yw[0]) fail(op, "dy " + in[1].to_string() + " does not match the pool output " + yw[0].to_string());
+  return x;
+}
+
+// u8 values are max_pool2d_winners' winners: only max_pool2d_scatter (as its
+// first operand) and a convert to f32 (its gradient) read one, and no op
+// makes one from a dtype attribute.
+void check_u8(OpKind op, const Types& in, const AttrMap& a) {
+  const bool to_f32 = op == OpKind::Convert && a.get<DType>("dtype") == DType::f32;
+  for (size_t i = 0; i < in.size(); ++i)
+    if (in[i].dtype == DType::u8 && !(i == 0 && (op == OpKind::MaxPool2DScatter || to_f32)))
+      fail(op, "u8 (max_pool2d_winners' winners) is read only by max_pool2d_scatter and convert to f32, got operand " +
+                   std::to_string(i) + " " + in[i].to_string());
+  if (a.has("dtype") && a.get<DType>("dtype") == DType::u8) fail(op, "dtype u8 is only max_pool2d_winners'");
+}
+
 Types scan(OpKind op, const Types& in, const AttrMap& a, const Graph* body) {
   int64_t nc = a.i("num_carry"), ns = a.i("num_seq");
   if (nc < 0 || ns < 0 || nc > static_cast<int64_t>(in.size()) || ns > static_cast<int64_t>(in.size()) - nc)
@@ -369,7 +401,8 @@ Types fusion(OpKind op, const Types& in, const AttrMap& a, const Graph* body) {
       ++contractions;
       continue;
     }
-    if (kind == "contraction" && n->op == OpKind::MaxPool2D && n == body->nodes().back() &&
+    if (kind == "contraction" && (n->op == OpKind::MaxPool2D || n->op == OpKind::MaxPool2DWinners) &&
+        n == body->nodes().back() &&
         body->nodes().front()->op == OpKind::Conv2D)
       continue;
     fail(op, "a " + kind + " fusion cannot hold " + std::string(info.name) + " here (ops.def lists what it may hold)");
@@ -420,6 +453,7 @@ void check_attrs(OpKind op, const AttrMap& attrs) {
 
 std::vector<TensorType> infer_types(OpKind op, const Types& in, const AttrMap& a, const Graph* body) {
   for (const TensorType& t : in) check_dims(op, t.shape, "operand");
+  check_u8(op, in, a);
   switch (op) {
     case OpKind::Constant: return {source(op, a, DType::f32)};
     case OpKind::Iota: {
@@ -473,6 +507,8 @@ std::vector<TensorType> infer_types(OpKind op, const Types& in, const AttrMap& a
       if (y != in[1]) fail(op, "dy " + in[1].to_string() + " does not match the pool output " + y.to_string());
       return {in[0]};
     }
+    case OpKind::MaxPool2DWinners: return pool_winners(op, in[0], a);
+    case OpKind::MaxPool2DScatter: return {pool_scatter(op, in, a)};
     case OpKind::Scan: return scan(op, in, a, body);
     case OpKind::Fusion: return fusion(op, in, a, body);
   }

@@ -21,6 +21,7 @@ std::string_view dtype_name(DType t) {
     case DType::f32: return "f32";
     case DType::i32: return "i32";
     case DType::i1: return "i1";
+    case DType::u8: return "u8";
   }
   return "?";
 }
@@ -29,6 +30,7 @@ std::optional<DType> parse_dtype(std::string_view s) {
   if (s == "f32") return DType::f32;
   if (s == "i32") return DType::i32;
   if (s == "i1") return DType::i1;
+  if (s == "u8") return DType::u8;
   return std::nullopt;
 }
 
@@ -37,6 +39,7 @@ size_t dtype_size(DType t) {
     case DType::f32: return 4;
     case DType::i32: return 4;
     case DType::i1: return 1;
+    case DType::u8: return 1;
   }
   return 0;
 }

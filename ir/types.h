@@ -10,7 +10,8 @@
 
 namespace kiln::ir {
 
-enum class DType : uint8_t { f32, i32, i1 };
+// u8: a max_pool2d_winners' winner positions (no other op reads or makes one).
+enum class DType : uint8_t { f32, i32, i1, u8 };
 
 std::string_view dtype_name(DType t);
 std::optional<DType> parse_dtype(std::string_view s);

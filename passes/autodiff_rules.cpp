@@ -260,6 +260,13 @@ void vjp_conv2d_filter_grad(C& c) {
 // max_pool2d: dy goes to the first maximum of each window.
 void vjp_max_pool2d(C& c) { c.grad(0, K::MaxPool2DGrad, {c.x(0), c.dy()}, c.attrs()); }
 
+// max_pool2d_winners: y's cotangent goes to the winners (the winners, u8, have none).
+void vjp_max_pool2d_winners(C& c) {
+  if (!c.dy(0)) return;
+  AttrMap a = c.attrs();
+  a.set("input_shape", c.x(0)->type.shape);
+  c.grad(0, K::MaxPool2DScatter, {c.y(1), c.dy(0)}, a);
+}
 // Window tap (i, j) of an NHWC value, padded like the pool:
 // tap[n, o, p, c] = padded(v)[n, o*sh + i, p*sw + j, c], o < OH, p < OW. On
 // axis `ax` of v: pad, slice [i, i + out*s), split into [out, s], keep row 0.
@@ -282,20 +289,24 @@ Value* tap_axis(C& c, Value* v, int64_t ax, int64_t i, int64_t s, int64_t out, i
 // de = S_x g gathers g at each window's first maximum. Built per window tap
 // (kh*kw of them, in row-major order): take tap t where x equals the window
 // maximum, is not padding, and no earlier tap was taken.
+// Window tap (r, s) of v (NHWC from axis axis_h - 1, or [H, W] with axis_h =
+// 0) for the pool gradient node of c, whose operand 1 is the pooled dy.
+Value* pool_tap(C& c, Value* v, int64_t r, int64_t s, int64_t axis_h) {
+  const Dims &st = c.attrs().ints("strides"), &pd = c.attrs().ints("padding");
+  const Dims& out = c.x(1)->type.shape;  // [N, OH, OW, C]
+  v = tap_axis(c, v, axis_h, r, st[0], out[1], pd[0], pd[1]);
+  return tap_axis(c, v, axis_h + 1, s, st[1], out[2], pd[2], pd[3]);
+}
 void vjp_max_pool2d_grad(C& c) {
   if (!c.wants(1)) return;
-  const Dims &win = c.attrs().ints("window"), &st = c.attrs().ints("strides"), &pd = c.attrs().ints("padding");
+  const Dims& win = c.attrs().ints("window");
   Value *x = c.x(0), *g = c.dy();
-  const Dims& out = c.x(1)->type.shape;  // [N, OH, OW, C]
   int64_t h = x->type.shape[1], w = x->type.shape[2];
   Value* m = c.op(K::MaxPool2D, {x}, c.attrs());
   Value* real = c.constant(1.0, {h, w});  // 1 on real cells, 0 on padding once tapped
   Value* taken = c.zeros(c.x(1)->type);
   Value* acc = nullptr;
-  auto tap = [&](Value* v, int64_t r, int64_t s, int64_t axis_h) {
-    v = tap_axis(c, v, axis_h, r, st[0], out[1], pd[0], pd[1]);
-    return tap_axis(c, v, axis_h + 1, s, st[1], out[2], pd[2], pd[3]);
-  };
+  auto tap = [&](Value* v, int64_t r, int64_t s, int64_t axis_h) { return pool_tap(c, v, r, s, axis_h); };
   for (int64_t r = 0; r < win[0]; ++r) {
     for (int64_t s = 0; s < win[1]; ++s) {
       Value* is_max = c.op(K::Compare, {tap(x, r, s, 1), m}, {{"dir", std::string("eq")}});
@@ -307,6 +318,22 @@ void vjp_max_pool2d_grad(C& c) {
       acc = acc ? c.op(K::Add, {acc, part}) : part;
     }
   }
+  c.grad(1, acc);
+}
+
+// z = max_pool2d_scatter(w, e) = S_w^T e, linear in e: de = S_w g gathers g
+// at each window's winner, per window tap t: where w == t, tap t of g.
+void vjp_max_pool2d_scatter(C& c) {
+  if (!c.wants(1)) return;
+  const Dims& win = c.attrs().ints("window");
+  Value* pos = c.op(K::Convert, {c.x(0)}, {{"dtype", DType::f32}});
+  Value* acc = nullptr;
+  for (int64_t r = 0; r < win[0]; ++r)
+    for (int64_t s = 0; s < win[1]; ++s) {
+      Value* is_t = c.op(K::Compare, {pos, c.constant(static_cast<double>(r * win[1] + s))}, {{"dir", std::string("eq")}});
+      Value* part = c.op(K::Mul, {c.op(K::Convert, {is_t}, {{"dtype", DType::f32}}), pool_tap(c, c.dy(), r, s, 1)});
+      acc = acc ? c.op(K::Add, {acc, part}) : part;
+    }
   c.grad(1, acc);
 }
 
@@ -382,6 +409,8 @@ void apply_vjp(VjpContext& c) {
     case K::Conv2DFilterGrad: return vjp_conv2d_filter_grad(c);
     case K::MaxPool2D: return vjp_max_pool2d(c);
     case K::MaxPool2DGrad: return vjp_max_pool2d_grad(c);
+    case K::MaxPool2DWinners: return vjp_max_pool2d_winners(c);
+    case K::MaxPool2DScatter: return vjp_max_pool2d_scatter(c);
     case K::Scan: return vjp_scan(c);
     case K::Fusion: return vjp_fusion(c);
   }

@@ -209,8 +209,45 @@ Value* relu_mask_from_output(Graph& g, Node& n) {
 
 bool is_positive_zero(const Value* v) { return is_constant_equal(v, 0.0) && !std::signbit(constant_value(v)); }
 
-// select(y > 0, max_pool2d_grad(y, g), 0) -> max_pool2d_grad(y, select(p > 0, g, 0))
-// where p = max_pool2d(y) with the same window is already in the graph: the
+// Whether n is a max pool's gradient: max_pool2d_grad(x, dy) or
+// max_pool2d_scatter(winners, dy), dy its operand 1 either way.
+bool is_pool_grad(const Node* n) {
+  return n && (n->op == OpKind::MaxPool2DGrad || n->op == OpKind::MaxPool2DScatter);
+}
+
+// Whether pool nodes a and b have the same window, strides and padding.
+bool same_window(const Node& a, const Node& b) {
+  for (const char* k : {"window", "strides", "padding"})
+    if (a.attrs.ints(k) != b.attrs.ints(k)) return false;
+  return true;
+}
+
+// The first node of `op` that reads x as its operand 0 with pool node n's
+// window, or null.
+Node* pool_node_of(Graph& g, const Value* x, OpKind op, const Node& n) {
+  const UseMap uses = users(g);
+  for (Node* u : uses.at(x))
+    if (u->op == op && u->operands[0] == x && same_window(*u, n)) return u;
+  return nullptr;
+}
+
+// The pooled output that pool gradient `grad` belongs to, when `grad`'s
+// cells are those of y: max_pool2d_grad(y, .) with a max_pool2d(y) of the
+// same window in the graph, or max_pool2d_scatter of max_pool2d_winners(y)'s
+// winners (its result 0). Null otherwise.
+Value* pooled_of(Graph& g, const Node& grad, const Value* y) {
+  if (grad.op == OpKind::MaxPool2DScatter) {
+    const Node* w = grad.operands[0]->def;
+    return w && w->op == OpKind::MaxPool2DWinners && w->operands[0] == y && same_window(*w, grad) ? w->results[0]
+                                                                                                 : nullptr;
+  }
+  if (grad.operands[0] != y) return nullptr;
+  const Node* pool = pool_node_of(g, y, OpKind::MaxPool2D, grad);
+  return pool ? pool->results[0] : nullptr;
+}
+
+// select(y > 0, G(g), 0) -> G(select(p > 0, g, 0)) where G is a pool
+// gradient whose cells are y's and p is that pool's output (pooled_of): the
 // gradient lands only on window winners, and a winner's y is its window's p,
 // so the mask moves to the pooled (smaller) tensor. Exact: a cell gets the
 // same sum of the same g in the same order, or +0.
@@ -222,23 +259,46 @@ Value* relu_mask_before_max_pool_grad(Graph& g, Node& n) {
       !is_constant_equal(mask->operands[1], 0.0) || mask->operands[1]->type.rank() != 0)
     return nullptr;
   Value* y = mask->operands[0];
-  if (!grad || grad->op != OpKind::MaxPool2DGrad || grad->operands[0] != y || g.use_count(grad->result()) != 1)
-    return nullptr;
-  const UseMap uses = users(g);
-  for (Node* pool : uses.at(y)) {
-    if (pool->op != OpKind::MaxPool2D || pool->attrs != grad->attrs) continue;
-    Value* dy = grad->operands[1];
-    Value* p_pos = g.add(OpKind::Compare, {pool->result(), mask->operands[1]}, mask->attrs, dy->name + ".mask");
-    AttrMap zeros_attrs = n.operands[2]->def->attrs;
-    zeros_attrs.set("shape", dy->type.shape);
-    Value* zeros = g.add(OpKind::Constant, {}, zeros_attrs, dy->name + ".zeros");
-    Value* masked = g.add(OpKind::Select, {p_pos, dy, zeros}, {}, dy->name + ".masked");
-    return g.add(OpKind::MaxPool2DGrad, {y, masked}, grad->attrs, n.result()->name + ".pooled_mask");
-  }
-  return nullptr;
+  if (!is_pool_grad(grad) || g.use_count(grad->result()) != 1) return nullptr;
+  Value* p = pooled_of(g, *grad, y);
+  if (!p) return nullptr;
+  Value* dy = grad->operands[1];
+  Value* p_pos = g.add(OpKind::Compare, {p, mask->operands[1]}, mask->attrs, dy->name + ".mask");
+  AttrMap zeros_attrs = n.operands[2]->def->attrs;
+  zeros_attrs.set("shape", dy->type.shape);
+  Value* zeros = g.add(OpKind::Constant, {}, zeros_attrs, dy->name + ".zeros");
+  Value* masked = g.add(OpKind::Select, {p_pos, dy, zeros}, {}, dy->name + ".masked");
+  return g.add(grad->op, {grad->operands[0], masked}, grad->attrs, n.result()->name + ".pooled_mask");
 }
 
-// reduce_sum(max_pool2d_grad(x, dy), axes) -> reduce_sum(dy, axes) when the
+// max-pool-winners, in two steps (each rewrites only the node it fires on):
+// max_pool2d(x) -> max_pool2d_winners(x)'s result 0 when the graph holds a
+// max_pool2d_grad(x, .) of the same window, and then max_pool2d_grad(x, dy)
+// -> max_pool2d_scatter(w, dy) with w those winners. The gradient reads one
+// byte per pooled cell instead of x, and a conv whose result only the pool
+// then reads runs with the pool as one call in training too (ir/epilogue.h).
+// Exact: both gradients put each window's dy on the same cell, window after
+// window. (Windows of at most 256 cells: a u8 holds the winner.)
+Value* max_pool_winners(Graph& g, Node& n) {
+  if (n.op != OpKind::MaxPool2D || n.attrs.ints("window")[0] * n.attrs.ints("window")[1] > 256) return nullptr;
+  Value* x = n.operands[0];
+  if (!pool_node_of(g, x, OpKind::MaxPool2DGrad, n)) return nullptr;
+  const std::string& name = n.result()->name;
+  return g.add_node(OpKind::MaxPool2DWinners, {x}, n.attrs, nullptr, {name + ".pooled", name + ".winners"})->results[0];
+}
+
+Value* max_pool_grad_from_winners(Graph& g, Node& n) {
+  if (n.op != OpKind::MaxPool2DGrad) return nullptr;
+  Value* x = n.operands[0];
+  Node* winners = pool_node_of(g, x, OpKind::MaxPool2DWinners, n);
+  if (!winners) return nullptr;
+  AttrMap a = n.attrs;
+  a.set("input_shape", x->type.shape);
+  return g.add(OpKind::MaxPool2DScatter, {winners->results[1], n.operands[1]}, a, n.result()->name + ".scatter");
+}
+
+// reduce_sum(G(x, dy), axes) -> reduce_sum(dy, axes) for a pool gradient G
+// (is_pool_grad) when the
 // axes include both spatial ones (1 and 2): each window hands its dy to
 // exactly one cell of x (the shape rules keep a real cell in every window)
 // and every other cell is 0, so both sum the same values per image and
@@ -248,7 +308,7 @@ Value* relu_mask_before_max_pool_grad(Graph& g, Node& n) {
 Value* sum_of_max_pool_grad(Graph& g, Node& n) {
   if (n.op != OpKind::ReduceSum) return nullptr;
   Node* grad = n.operands[0]->def;
-  if (!grad || grad->op != OpKind::MaxPool2DGrad) return nullptr;
+  if (!is_pool_grad(grad)) return nullptr;
   bool rows = false, cols = false;
   for (int64_t a : n.attrs.ints("axes")) {
     const int64_t axis = a < 0 ? a + 4 : a;
@@ -336,6 +396,8 @@ constexpr Named kRewrites[] = {
     {"relu-mask-from-output", relu_mask_from_output},
     {"relu-mask-before-max-pool-grad", relu_mask_before_max_pool_grad},
     {"sum-of-max-pool-grad", sum_of_max_pool_grad},
+    {"max-pool-winners", max_pool_winners},
+    {"max-pool-winners", max_pool_grad_from_winners},
     {"pads-to-concat", pads_to_concat},
 };
 

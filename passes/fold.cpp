@@ -30,6 +30,7 @@ Tensor scalar(DType t, double v) {
     case DType::f32: s.data()[0] = static_cast<float>(v); break;
     case DType::i32: s.data_i32()[0] = static_cast<int32_t>(v); break;
     case DType::i1: s.data_i1()[0] = v != 0; break;
+    case DType::u8: s.data_u8()[0] = static_cast<uint8_t>(v); break;
   }
   return s;
 }
@@ -39,6 +40,7 @@ double value_of(const Tensor& s) {
     case DType::f32: return s.data()[0];
     case DType::i32: return s.data_i32()[0];
     case DType::i1: return s.data_i1()[0];
+    case DType::u8: return s.data_u8()[0];
   }
   return 0;
 }

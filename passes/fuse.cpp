@@ -50,7 +50,7 @@ class Grouper {
       if (ir::is_contraction(n->op)) start(n);
       else if (is_elementwise(*n)) join_elementwise(n);
       else if (is_reduction(*n)) join_reduction(n);
-      else if (n->op == OpKind::MaxPool2D) join_pool(n);
+      else if (n->op == OpKind::MaxPool2D || n->op == OpKind::MaxPool2DWinners) join_pool(n);
     }
     std::vector<Group> out;
     for (Group& gr : groups_)
@@ -224,7 +224,7 @@ class Grouper {
     start(n);
   }
 
-  // A max_pool2d that a conv's GEMM epilogue absorbs (ir/epilogue.h) joins
+  // A max_pool2d(_winners) that a conv's GEMM epilogue absorbs (ir/epilogue.h) joins
   // the conv's group when it reads the group's last value, and closes it.
   void join_pool(Node* n) {
     const int k = group(n->operands[0]);

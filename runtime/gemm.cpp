@@ -683,13 +683,13 @@ Isa host_isa() {
 }
 
 // conv2d then max_pool2d (kiln_conv2d_max_pool_f32) on the widest instruction set.
-void run_conv_max_pool(const Problem& p, const PoolBands& q, float* y) {
+void run_conv_max_pool(const Problem& p, const PoolBands& q, float* y, uint8_t* winners) {
   switch (host_isa()) {
 #if defined(KILN_GEMM_X86) && defined(__GNUC__)
-    case Isa::avx512: return isa_avx512::conv_max_pool(p, q, y);
-    case Isa::avx2: return isa_avx2::conv_max_pool(p, q, y);
+    case Isa::avx512: return isa_avx512::conv_max_pool(p, q, y, winners);
+    case Isa::avx2: return isa_avx2::conv_max_pool(p, q, y, winners);
 #endif
-    default: return isa_generic::conv_max_pool(p, q, y);
+    default: return isa_generic::conv_max_pool(p, q, y, winners);
   }
 }
 
@@ -825,10 +825,10 @@ void kiln_conv2d_f32(const int64_t* g, const float* x, const float* w, int64_t n
 }
 
 void kiln_conv2d_max_pool_f32(const int64_t* g, const int64_t* pool, const float* x, const float* w, int64_t n,
-                              float* y, const KilnEpilogue* ep) {
+                              float* y, uint8_t* winners, const KilnEpilogue* ep) {
   if (n * g[6] * g[7] * g[5] == 0 || n * pool[6] * pool[7] == 0) return;
   std::vector<int64_t> koff;
-  run_conv_max_pool(conv_problem(g, x, w, n, nullptr, ep, koff), PoolBands(g, pool), y);
+  run_conv_max_pool(conv_problem(g, x, w, n, nullptr, ep, koff), PoolBands(g, pool), y, winners);
 }
 
 void kiln_conv2d_input_grad_f32(const int64_t* g, const float* dy, const float* w, int64_t n, float* dx, float* cols,

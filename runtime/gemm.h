@@ -50,8 +50,10 @@ void kiln_conv2d_f32(const int64_t* geom, const float* x, const float* w, int64_
 // bands of rows that stay in cache and pooled at once, never written whole:
 // the bits of kiln_conv2d_f32 then max_pool2d (runtime/kernels_pool.cpp:
 // each window's first maximum among its cells inside, NaN counting as largest).
+// With winners not null, also max_pool2d_winners' winners [n, ph, pw, O]: each
+// maximum's row-major position in its window.
 void kiln_conv2d_max_pool_f32(const int64_t* geom, const int64_t* pool, const float* x, const float* w, int64_t n,
-                              float* y, const KilnEpilogue* ep);
+                              float* y, uint8_t* winners, const KilnEpilogue* ep);
 
 // Its adjoint: dx [n, H, W, C] = the input gradient for dy [n, OH, OW, O],
 // then `ep` (bias per input channel; mask laid out as dx).

@@ -131,6 +131,12 @@ std::vector<Tensor> dispatch(const ir::Node& n, const std::vector<Tensor>& in, i
     }
     case OpKind::MaxPool2D: return {k::max_pool2d(in[0], pool_window(a))};
     case OpKind::MaxPool2DGrad: return {k::max_pool2d_grad(in[0], in[1], pool_window(a))};
+    case OpKind::MaxPool2DWinners: {
+      auto [y, w] = k::max_pool2d_winners(in[0], pool_window(a));
+      return {y, w};
+    }
+    case OpKind::MaxPool2DScatter:
+      return {k::max_pool2d_scatter(in[0], in[1], concrete("input_shape"), pool_window(a))};
     case OpKind::Scan: return run_scan(n, in, batch);
     case OpKind::Fusion: return interpret(*n.body, in, batch);  // the body, op by op
   }

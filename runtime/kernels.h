@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "runtime/tensor.h"
@@ -71,5 +72,10 @@ Tensor conv2d_filter_grad(const Tensor& x, const Tensor& dy, const Dims& filter_
 Tensor max_pool2d(const Tensor& x, const Window2D& win);
 // dx = sum over windows of dy routed to the window's first maximum (row-major window order).
 Tensor max_pool2d_grad(const Tensor& x, const Tensor& dy, const Window2D& win);
+// max_pool2d and, per pooled cell, its winner's row-major position in the window (u8).
+std::pair<Tensor, Tensor> max_pool2d_winners(const Tensor& x, const Window2D& win);
+// max_pool2d_grad from those winners: each window's dy added to its winner,
+// window after window (the same sums); throws kiln::Error on a winner outside x.
+Tensor max_pool2d_scatter(const Tensor& winners, const Tensor& dy, const Dims& input_shape, const Window2D& win);
 
 }  // namespace kiln::runtime::kernels

@@ -39,13 +39,14 @@ const T* ptr(const Tensor& t) {
   return static_cast<const T*>(t.raw());
 }
 
-// Calls f(T{}) with T the C++ element type of `t` (i1 is uint8_t).
+// Calls f(T{}) with T the C++ element type of `t` (i1 and u8 are uint8_t).
 template <class F>
 decltype(auto) visit_dtype(DType t, F&& f) {
   switch (t) {
     case DType::f32: return f(float{});
     case DType::i32: return f(int32_t{});
-    case DType::i1: return f(uint8_t{});
+    case DType::i1:
+    case DType::u8: return f(uint8_t{});
   }
   KILN_UNREACHABLE("bad dtype");
 }

@@ -96,6 +96,8 @@ int32_t* Tensor::data_i32() { check(DType::i32); return reinterpret_cast<int32_t
 const int32_t* Tensor::data_i32() const { check(DType::i32); return reinterpret_cast<const int32_t*>(buf_.get()); }
 uint8_t* Tensor::data_i1() { check(DType::i1); return buf_.get(); }
 const uint8_t* Tensor::data_i1() const { check(DType::i1); return buf_.get(); }
+uint8_t* Tensor::data_u8() { check(DType::u8); return buf_.get(); }
+const uint8_t* Tensor::data_u8() const { check(DType::u8); return buf_.get(); }
 
 std::vector<float> Tensor::to_vector() const {
   const float* p = data();

@@ -1,7 +1,7 @@
 // kiln::Tensor: a dtype, a concrete shape and a shared, 64-byte-aligned buffer.
 //
 // Copies share the buffer (like a numpy array handed around); clone() copies
-// the data. The element type is f32, i32 or i1 (stored one byte per element).
+// the data. The element type is f32, i32, i1 (stored one byte per element) or u8.
 #pragma once
 
 #include <cstdint>
@@ -46,6 +46,8 @@ class Tensor {
   const int32_t* data_i32() const;
   uint8_t* data_i1();
   const uint8_t* data_i1() const;
+  uint8_t* data_u8();
+  const uint8_t* data_u8() const;
   void* raw() { return buf_.get(); }
   const void* raw() const { return buf_.get(); }
 

@@ -268,6 +268,34 @@ TEST(Plan, PoolGradRunsWithTheFilterGradChunkByChunk) {
   }
 }
 
+// max_pool2d_scatter (the training form of the pool gradient) read only by
+// the next conv2d_filter_grad pairs with it like max_pool2d_grad: chunk by
+// chunk, into a chunk buffer of its own (it overwrites nothing), the filter
+// gradient accumulating; the interpreter's bits at 1, 1 and 3 chunks.
+TEST(Plan, ScatterRunsWithTheFilterGradChunkByChunk) {
+  auto g = ir::parse_graph(R"(func @scatter_filter(%x: f32[N,12,12,3], %a: f32[N,10,10,32], %g: f32[N,5,5,32]) -> (f32[3,3,3,32], f32[N,5,5,32]) {
+  %r = relu %a : f32[N,10,10,32]
+  %p, %w = max_pool2d_winners %r {window=[2,2], strides=[2,2], padding=[0,0,0,0]} : (f32[N,5,5,32], u8[N,5,5,32])
+  %dx = max_pool2d_scatter %w, %g {input_shape=[N,10,10,32], window=[2,2], strides=[2,2], padding=[0,0,0,0]} : f32[N,10,10,32]
+  %dw = conv2d_filter_grad %x, %dx {filter_shape=[3,3,3,32], strides=[1,1], padding=[0,0,0,0]} : f32[3,3,3,32]
+  return %dw, %p
+}
+)");
+  const codegen::GraphPlan plan = codegen::plan_graph(*g);
+  ASSERT_EQ(plan.chunked.size(), 1u);
+  EXPECT_EQ((*plan.chunked.begin())->op, ir::OpKind::MaxPool2DScatter);
+  EXPECT_TRUE(plan.overwrites.empty());
+  EXPECT_GE(plan.fixed_bytes, 81 * 10 * 10 * 32 * 4);  // the chunk buffer: 81 images of dx, not N
+  codegen::Jit jit(no_disk());
+  auto prog = jit.compile(*g);
+  EXPECT_TRUE(std::regex_search(prog->llvm_ir(), std::regex(R"(call void @kiln_rt_conv2d_filter_grad\([^)]*i32 %[\w.]+\))")));
+  for (int64_t n : {1, 81, 200}) {
+    std::vector<Tensor> args = jit_test::random_args(*g, n, 5);
+    for (float& x : std::span(args[1].data(), static_cast<size_t>(args[1].size()))) x = std::round(x);  // ties
+    jit_test::expect_interpreter_bits(*prog, *g, args, "N=" + std::to_string(n));
+  }
+}
+
 // In training a conv's result is also kept for the pool's gradient, so the
 // pool is no GEMM epilogue; the conv region and the max_pool2d after it run
 // chunk by chunk of images (GraphPlan::chunked), the pool reading each chunk
@@ -357,19 +385,24 @@ TEST(FusedRegion, ContractionRegionBeyondTheEpilogueFallsBackVisibly) {
 // interpreter's bits (conv, then pooling) with odd sizes (the last conv row
 // and column that no window reads), pool padding and strides, on 1 and 2
 // threads. With the relu also a region result the pool is no epilogue: the
-// body's kernels run and the region counts as unfused.
-std::unique_ptr<ir::Graph> conv_pool_region(const std::string& pool, const std::string& pooled, bool relu_escapes) {
-  const std::string results = relu_escapes ? "%p, %r" : "%p";
-  const std::string types = "f32[N," + pooled + ",8]" + (relu_escapes ? ", f32[N,11,11,8]" : "");
+// body's kernels run and the region counts as unfused. With winners (the
+// training form, max_pool2d_winners) the same call also writes the winners.
+std::unique_ptr<ir::Graph> conv_pool_region(const std::string& pool, const std::string& pooled, bool relu_escapes,
+                                            bool winners = false) {
+  const std::string pooled_t = "f32[N," + pooled + ",8]", winners_t = "u8[N," + pooled + ",8]";
+  const std::string results = winners ? "%p, %w" : relu_escapes ? "%p, %r" : "%p";
+  const std::string types = pooled_t + (winners ? ", " + winners_t : relu_escapes ? ", f32[N,11,11,8]" : "");
   const std::string f = "%fusion.c.conv2d_bias_relu_max_pool2d";
-  const std::string outs = relu_escapes ? f + ", " + f + ".1" : f;
+  const std::string outs = relu_escapes || winners ? f + ", " + f + ".1" : f;
+  const std::string pool_line = winners ? "%p, %w = max_pool2d_winners %r {" + pool + "} : (" + types + ")"
+                                        : "%p = max_pool2d %r {" + pool + "} : " + pooled_t;
   return ir::parse_graph(R"(func @cp(%x: f32[N,13,13,3], %k: f32[3,3,3,8], %b: f32[8]) -> ()" + types + R"() {
-  )" + outs + R"( = fusion %x, %k, %b {kind="contraction"} : )" + (relu_escapes ? "(" + types + ")" : types) + R"( {
+  )" + outs + R"( = fusion %x, %k, %b {kind="contraction"} : )" + (relu_escapes || winners ? "(" + types + ")" : types) + R"( {
     ^c.conv2d_bias_relu_max_pool2d(%x: f32[N,13,13,3], %k: f32[3,3,3,8], %b: f32[8]):
     %c = conv2d %x, %k {strides=[1,1], padding=[0,0,0,0]} : f32[N,11,11,8]
     %a = add %c, %b {broadcast_dims=[3]} : f32[N,11,11,8]
     %r = relu %a : f32[N,11,11,8]
-    %p = max_pool2d %r {)" + pool + R"(} : f32[N,)" + pooled + R"(,8]
+    )" + pool_line + R"(
     return )" + results + R"(
   }
   return )" + outs + R"(
@@ -382,8 +415,9 @@ TEST(FusedRegion, ConvReluMaxPoolIsOneCallWithoutTheConvOutput) {
   for (auto [pool, pooled] : {std::pair{"window=[2,2], strides=[2,2], padding=[0,0,0,0]", "5,5"},
                               std::pair{"window=[3,3], strides=[2,2], padding=[1,1,1,1]", "6,6"},
                               std::pair{"window=[2,3], strides=[1,3], padding=[0,0,0,0]", "10,3"}}) {
-    SCOPED_TRACE(pool);
-    auto g = conv_pool_region(pool, pooled, false);
+   for (bool winners : {false, true}) {
+    SCOPED_TRACE(std::string(pool) + (winners ? ", winners" : ""));
+    auto g = conv_pool_region(pool, pooled, false, winners);
     codegen::Jit jit(no_disk());
     auto prog = jit.compile(*g);
     EXPECT_EQ(jit.stats().fused_regions, 1);
@@ -391,17 +425,21 @@ TEST(FusedRegion, ConvReluMaxPoolIsOneCallWithoutTheConvOutput) {
     EXPECT_EQ(prog->arena_bytes(32), 0);
     std::string ir = prog->llvm_ir();
     EXPECT_NE(ir.find("call void @kiln_rt_conv2d_max_pool("), std::string::npos) << ir;
-    EXPECT_FALSE(std::regex_search(ir, std::regex(R"(define internal [^@]*@[^(]*\.(add|relu|max_pool2d)\()"))) << ir;
+    EXPECT_FALSE(std::regex_search(ir, std::regex(R"(define internal [^@]*@[^(]*\.(add|relu|max_pool2d\w*)\()"))) << ir;
     for (int32_t threads : {1, 2}) {
       kiln_set_num_threads(threads);
       for (int64_t n : {1, 3, 32}) {
         std::vector<Tensor> args = jit_test::random_args(*g, n, 7);
         args[2].data()[1] = std::nanf("");  // a NaN channel
         args[2].data()[2] = -0.0f;
-        EXPECT_TRUE(jit_test::close(prog->run(args)[0], runtime::interpret(*g, args)[0], 0))
-            << "N=" << n << ", " << threads << " threads";
+        args[2].data()[3] = -1e3f;  // a channel of relu's zeros: ties everywhere
+        const std::vector<Tensor> got = prog->run(args), want = runtime::interpret(*g, args);
+        ASSERT_EQ(got.size(), winners ? 2u : 1u);
+        for (size_t i = 0; i < got.size(); ++i)
+          EXPECT_TRUE(jit_test::close(got[i], want[i], 0)) << "N=" << n << ", " << threads << " threads, result " << i;
       }
     }
+   }
   }
   kiln_set_num_threads(before);
 }

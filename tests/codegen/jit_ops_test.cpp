@@ -81,8 +81,9 @@ INSTANTIATE_TEST_SUITE_P(Samples, OpSample, ::testing::ValuesIn(samples()), [](c
 });
 
 // Elementwise ops over dtypes and layouts, built as text.
-std::string func(const std::string& params, const std::string& body, const std::string& ret_type) {
-  return "func @t(" + params + ") -> (" + ret_type + ") {\n" + body + "  return %y\n}\n";
+std::string func(const std::string& params, const std::string& body, const std::string& ret_type,
+                 const std::string& ret = "%y") {
+  return "func @t(" + params + ") -> (" + ret_type + ") {\n" + body + "  return " + ret + "\n}\n";
 }
 
 TEST(JitSweep, UnaryOnEveryDtypeAndSize) {
@@ -202,7 +203,8 @@ std::vector<Tensor> tie_heavy_args(const ir::Graph& g, int64_t batch, uint32_t s
   return args;
 }
 
-// max_pool2d and its gradient over the geometries the JIT lowers differently:
+// max_pool2d and its gradient, and max_pool2d_winners and the scatter of dy
+// by its winners, over the geometries the JIT lowers differently:
 // windows that tile the input exactly or with uncovered rows/columns (the
 // unrolled paths), overlapping and gapped strides, padding, and a window too
 // large to unroll (the generic loops); odd channel counts.
@@ -231,7 +233,16 @@ TEST(JitSweep, MaxPoolGeometries) {
     auto fwd = ir::parse_graph(func("%x: " + xt, "  %y = max_pool2d %x " + attrs + " : " + yt + "\n", yt));
     auto bwd = ir::parse_graph(
         func("%x: " + xt + ", %dy: " + yt, "  %y = max_pool2d_grad %x, %dy " + attrs + " : " + xt + "\n", xt));
-    for (const ir::Graph* g : {fwd.get(), bwd.get()}) {
+    const std::string wt = "u8" + yt.substr(3);
+    auto winners = ir::parse_graph(func("%x: " + xt, "  %y, %w = max_pool2d_winners %x " + attrs + " : (" + yt +
+                                                         ", " + wt + ")\n",
+                                        yt + ", " + wt, "%y, %w"));
+    const std::string scatter_attrs = attrs.substr(0, attrs.size() - 1) + ", input_shape=" + xt.substr(3) + "}";
+    auto scatter = ir::parse_graph(func("%x: " + xt + ", %dy: " + yt,
+                                        "  %y, %w = max_pool2d_winners %x " + attrs + " : (" + yt + ", " + wt +
+                                            ")\n  %d = max_pool2d_scatter %w, %dy " + scatter_attrs + " : " + xt + "\n",
+                                        xt, "%d"));
+    for (const ir::Graph* g : {fwd.get(), bwd.get(), winners.get(), scatter.get()}) {
       check_graph(*g, "max pool " + attrs + " on " + xt);
       for (int64_t b : {1, 5})
         expect_same(jit(), *g, tie_heavy_args(*g, b, static_cast<uint32_t>(b)), 0,

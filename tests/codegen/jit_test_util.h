@@ -29,6 +29,7 @@ inline Tensor random_arg(const ir::TensorType& t, int64_t batch, std::mt19937& r
       case ir::DType::f32: x.data()[k] = f(rng); break;
       case ir::DType::i32: x.data_i32()[k] = i(rng); break;
       case ir::DType::i1: x.data_i1()[k] = static_cast<uint8_t>(rng() & 1); break;
+      case ir::DType::u8: ADD_FAILURE() << "u8 winners are no random argument: take them from max_pool2d_winners"; break;
     }
   }
   return x;
@@ -51,6 +52,7 @@ inline ::testing::AssertionResult close(const Tensor& got, const Tensor& want, d
       case ir::DType::f32: a = got.data()[k], b = want.data()[k]; break;
       case ir::DType::i32: a = got.data_i32()[k], b = want.data_i32()[k]; break;
       case ir::DType::i1: a = got.data_i1()[k], b = want.data_i1()[k]; break;
+      case ir::DType::u8: a = got.data_u8()[k], b = want.data_u8()[k]; break;
     }
     if (std::isnan(a) && std::isnan(b)) continue;
     bool ok = rel == 0 ? (a == b && std::signbit(a) == std::signbit(b))

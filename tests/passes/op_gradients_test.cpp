@@ -335,6 +335,27 @@ std::vector<Case> cases_for(OpKind k) {
              }});
       return cs;
     }
+    case K::MaxPool2DWinners: {
+      std::vector<Case> cs;
+      for (const PoolGeo& g : pool_geometries())
+        cs.push_back({g.label, {{"x", g.x, Distinct(0.01f)}}, [a = g.attrs](Builder& b, const Ps& p) {
+                        return b.graph().add_node(OpKind::MaxPool2DWinners, {p[0]}, a)->results[0];
+                      }});
+      return cs;
+    }
+    case K::MaxPool2DScatter: {  // of winners(x): the gradient gathers dy at them
+      std::vector<Case> cs;
+      for (const PoolGeo& g : pool_geometries())
+        cs.push_back({g.label,
+                      {{"x", g.x, Distinct(0.01f)}, {"dy", pool_out_type(g)}},
+                      [a = g.attrs, x = g.x](Builder& b, const Ps& p) {
+                        ir::Node* w = b.graph().add_node(OpKind::MaxPool2DWinners, {p[0]}, a);
+                        AttrMap sa = a;
+                        sa.set("input_shape", x.shape);
+                        return b.graph().add(OpKind::MaxPool2DScatter, {w->results[1], p[1]}, sa);
+                      }});
+      return cs;
+    }
     case K::Scan:
       return {{"rnn",
                {{"h0", f32({kBatch, 3})}, {"xs", f32({4, kBatch, 3})}, {"u", f32({3, 3})}},

@@ -231,7 +231,8 @@ TEST(Gemm, Conv2dEqualsIm2colThenGemm) {
 // few and many channels, output channels no multiple of the vector, odd sizes
 // whose last row and column no window reads, padded and strided convs, pool
 // windows that overlap, leave gaps or reach into padding, NaN (sparse in x,
-// a whole channel by its bias), relu's zeros, a mask, 1 and 2 threads.
+// a whole channel by its bias), relu's zeros, a mask, 1 and 2 threads; with
+// winners, also the interpreter's max_pool2d_winners.
 TEST(Gemm, Conv2dMaxPoolEqualsConvThenPool) {
   struct PoolCase {
     int64_t kh, kw, sh, sw, pt, pb, pl, pr;
@@ -259,15 +260,21 @@ TEST(Gemm, Conv2dMaxPoolEqualsConvThenPool) {
       for (const PoolCase& q : pools) {
         const kiln::runtime::kernels::Window2D win{q.kh, q.kw, q.sh, q.sw, q.pt, q.pb, q.pl, q.pr, 1, 1};
         const kiln::Tensor want = kiln::runtime::kernels::max_pool2d(y, win);
+        const kiln::Tensor want_winners = kiln::runtime::kernels::max_pool2d_winners(y, win).second;
         const std::array<int64_t, 8> pool{q.kh, q.kw, q.sh, q.sw, q.pt, q.pl, want.shape()[1], want.shape()[2]};
         SCOPED_TRACE("c=" + std::to_string(v.c) + " o=" + std::to_string(v.o) + " oh=" + std::to_string(v.oh()) +
                      " pool " + std::to_string(q.kh) + "x" + std::to_string(q.kw) + "/" + std::to_string(q.sh) +
                      "," + std::to_string(q.sw) + " act=" + std::to_string(act));
         for (int32_t threads : {1, 2}) {
           kiln_set_num_threads(threads);
-          std::vector<float> got(static_cast<size_t>(want.size()), 7.0f);
-          kiln_conv2d_max_pool_f32(geom.data(), pool.data(), x.data(), w.data(), v.n, got.data(), &ep);
+          std::vector<float> got(static_cast<size_t>(want.size()), 7.0f), got_too(got);
+          kiln_conv2d_max_pool_f32(geom.data(), pool.data(), x.data(), w.data(), v.n, got.data(), nullptr, &ep);
           EXPECT_EQ(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)), 0) << threads << " threads";
+          std::vector<uint8_t> winners(got.size(), 255);
+          kiln_conv2d_max_pool_f32(geom.data(), pool.data(), x.data(), w.data(), v.n, got_too.data(), winners.data(),
+                                   &ep);
+          EXPECT_EQ(std::memcmp(got_too.data(), want.data(), got.size() * sizeof(float)), 0) << threads << " threads";
+          EXPECT_EQ(std::memcmp(winners.data(), want_winners.data_u8(), winners.size()), 0) << threads << " threads";
         }
       }
     }

@@ -1,5 +1,8 @@
 // Interpreter tests for matmul, conv2d and its adjoints, max_pool2d and its
 // gradient, each against a naive loop reference on random data.
+#include <cstring>
+#include <limits>
+
 #include "runtime/kernels.h"
 #include "test_util.h"
 
@@ -266,6 +269,41 @@ TEST(InterpPool, GradRoutesToFirstMaximum) {
     std::vector<int64_t> arg = naive_pool_arg(p, xr, y.dim(1), y.dim(2));
     for (size_t i = 0; i < arg.size(); ++i) ref.data()[arg[i]] += g.data()[i];
     expect_near(dx, ref, 1e-6f);
+  }
+}
+
+// got and want hold the same f32 bits.
+void expect_bits(const Tensor& got, const Tensor& want) {
+  ASSERT_EQ(got.shape(), want.shape());
+  ASSERT_EQ(got.dtype(), DType::f32);
+  EXPECT_EQ(std::memcmp(got.data(), want.data(), got.nbytes()), 0) << got.shape_string();
+}
+
+// max_pool2d_winners gives max_pool2d's values and where each came from, and
+// max_pool2d_scatter of those winners gives max_pool2d_grad's bits: ties,
+// -0 and +0, NaN (which wins), padded, overlapping and gapped windows.
+TEST(InterpPool, WinnersAndScatterAreMaxPoolAndItsGrad) {
+  AttrMap at{{"window", Dims{2, 2}}, {"strides", Dims{1, 1}}, {"padding", Dims{0, 0, 0, 0}}};
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  Tensor x({1, 3, 3, 1}, {1, 1, 1, 2, -0.0f, 0.0f, nan, -1, 0});
+  std::vector<Tensor> yw = run_op(OpKind::MaxPool2DWinners, {x}, at);
+  ASSERT_EQ(yw.size(), 2u);
+  const uint8_t want[] = {2, 0, 2, 0};  // the maximum; the first of ties; NaN wins; -0 before +0 wins
+  ASSERT_EQ(yw[1].dtype(), DType::u8);
+  for (int k = 0; k < 4; ++k) EXPECT_EQ(yw[1].data_u8()[k], want[k]) << k;
+  uint32_t seed = 700;
+  const float special[] = {-1.0f, -0.0f, 0.0f, 1.0f, nan};
+  for (const PoolCase& p : kPoolCases) {
+    Tensor xr = random_tensor(p.x, seed++);
+    for (int64_t i = 0; i < xr.size(); i += 2) xr.data()[i] = special[(i / 2 + seed) % 5];
+    const Tensor y = run1(OpKind::MaxPool2D, {xr}, pool_attrs(p));
+    const std::vector<Tensor> pw = run_op(OpKind::MaxPool2DWinners, {xr}, pool_attrs(p));
+    expect_bits(pw[0], y);
+    Tensor g = random_tensor(y.shape(), seed++);
+    for (int64_t i = 0; i < g.size(); i += 3) g.data()[i] = special[(i / 3) % 5];
+    AttrMap sa = pool_attrs(p);
+    sa.set("input_shape", p.x);
+    expect_bits(run1(OpKind::MaxPool2DScatter, {pw[1], g}, sa), run1(OpKind::MaxPool2DGrad, {xr, g}, pool_attrs(p)));
   }
 }
 

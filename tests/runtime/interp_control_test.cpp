@@ -223,6 +223,8 @@ const char* test_for(OpKind op) {
     case OpKind::Conv2DFilterGrad: return "InterpConv.FilterGradAgainstNaive";
     case OpKind::MaxPool2D: return "InterpPool.ForwardAgainstNaive";
     case OpKind::MaxPool2DGrad: return "InterpPool.GradRoutesToFirstMaximum";
+    case OpKind::MaxPool2DWinners:
+    case OpKind::MaxPool2DScatter: return "InterpPool.WinnersAndScatterAreMaxPoolAndItsGrad";
     case OpKind::Scan: return "InterpScan.TwoCarriesReverse";
     case OpKind::Fusion: return "InterpFusion.RunsBodyOnce";
   }

@@ -63,7 +63,7 @@ namespace {
 // 31: scans split their rows from 1/8 of the step buffers' size;
 // 32: a chunked pool gradient writes its chunks into the first images of the input it overwrites;
 // 38: max_pool2d_winners (alone or ending a conv's epilogue, kiln_rt_conv2d_max_pool's winners) and max_pool2d_scatter
-constexpr const char* kCodegenVersion = "kiln-codegen-38";
+constexpr const char* kCodegenVersion = "kiln-codegen-39";
 
 using EntryFn = void (*)(void** params, void** results, int64_t n, void* fixed, void* batch, int32_t* err);
 

@@ -248,7 +248,12 @@ int overwrite_operand(const ir::Node& n) { return n.op == ir::OpKind::MaxPool2DG
 
 int64_t chunk_images(const ir::Node& first) {
   constexpr int64_t kChunkBytes = int64_t{1} << 20;
-  return std::max<int64_t>(2, kChunkBytes / std::max<int64_t>(bytes_of(first.results[0]->type).c, 1));
+  const int64_t image = std::max<int64_t>(bytes_of(first.results[0]->type).c, 1);
+  // A scatter's chunk is a buffer of its own, held whole whatever N: half
+  // the bytes, and one image at least, so that a small batch does not carry
+  // a second image it never uses (the CNN's conv1 gradient: 476 KB an image).
+  if (first.op == ir::OpKind::MaxPool2DScatter) return std::max<int64_t>(1, kChunkBytes / 2 / image);
+  return std::max<int64_t>(2, kChunkBytes / image);
 }
 
 namespace {

@@ -115,7 +115,9 @@ bool chunked_with_next(const ir::Graph& g, size_t i);
 // past it), or else a buffer of chunk_images images.
 bool in_chunk_buffer(const GraphPlan& p, const ir::Node& n);
 // Images per chunk of such a pair: about 1 MB of the first node's result, at
-// least two images so both threads have one.
+// least two images so both threads have one; a max_pool2d_scatter's (whose
+// chunk buffer is its own, of this many images at any N) about 512 KB, at
+// least one image.
 int64_t chunk_images(const ir::Node& first);
 
 // Conv's patch-matrix scratch holds this many images at most (as runtime/'s im2col).

@@ -20,10 +20,11 @@ void kiln_set_num_threads(int32_t n);
 
 namespace kiln::runtime {
 
-// Calls f(ctx, begin, end) on consecutive ranges covering [0, n), one range
-// per thread (at most `parts` ranges, and on the calling thread alone when
-// parts <= 1), and returns when all are done. Range boundaries depend only on
-// n and the number of ranges.
+// Calls f(ctx, begin, end) on consecutive ranges covering [0, n) (at most
+// `parts` ranges, no more than the threads, and on the calling thread alone
+// when parts <= 1), and returns when all are done. The caller runs the first
+// range and every range no worker has claimed by then. Range boundaries
+// depend only on n and the number of ranges, never on which thread runs them.
 void parallel_ranges(int64_t n, int64_t parts, void (*f)(void* ctx, int64_t begin, int64_t end), void* ctx);
 
 // The same with any callable.

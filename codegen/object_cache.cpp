@@ -26,8 +26,8 @@ std::string hex(uint64_t v) {
 }
 
 std::string header(const CacheKey& k, const std::string& object) {
-  return "KILNOBJ 1\nhash=" + k.hash + "\nllvm=" + k.llvm + "\ncpu=" + k.cpu + "\nfeatures=" + k.features +
-         "\nsize=" + std::to_string(object.size()) + "\nfnv=" + hex(fnv1a(object)) + "\n\n";
+  return "KILNOBJ 1\nhash=" + k.hash + "\ncodegen=" + k.codegen + "\nllvm=" + k.llvm + "\ncpu=" + k.cpu +
+         "\nfeatures=" + k.features + "\nsize=" + std::to_string(object.size()) + "\nfnv=" + hex(fnv1a(object)) + "\n\n";
 }
 
 bool write_all(int fd, const std::string& s) {

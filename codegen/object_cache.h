@@ -1,10 +1,10 @@
 // The on-disk object cache: one file per compiled graph, named by its hash.
 //
 // A file is a short text header, then the object bytes:
-//   KILNOBJ 1\n hash=<hex>\n llvm=<version>\n cpu=<name>\n features=<hex>\n size=<bytes>\n fnv=<hex>\n \n <object>
+//   KILNOBJ 1\n hash=<hex>\n codegen=<version> <build id>\n llvm=<version>\n cpu=<name>\n features=<hex>\n size=<bytes>\n fnv=<hex>\n \n <object>
 // An entry is used only if every header field matches what this process would
 // compile for and the object's size and FNV-1a checksum are right; anything
-// else (truncated, corrupt, another CPU or LLVM) is rejected, removed and
+// else (truncated, corrupt, another CPU, LLVM or code generator build) is rejected, removed and
 // recompiled. Writes are atomic: a temporary file, fsync, then rename.
 #pragma once
 
@@ -14,7 +14,8 @@
 namespace kiln::codegen {
 
 struct CacheKey {
-  std::string hash;      // of the printed graph and codegen version
+  std::string hash;      // of the printed graph, the codegen version and build id, the target
+  std::string codegen;   // kCodegenVersion and kCodegenBuildId (jit.cpp)
   std::string llvm;      // LLVM version
   std::string cpu;       // host CPU name
   std::string features;  // hash of the target feature string

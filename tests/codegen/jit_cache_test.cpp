@@ -1,6 +1,8 @@
 // The JIT's caches and dumps: in-memory hits, the on-disk object cache across
 // Jit instances (a stand-in for a second process): hit, miss, corrupt,
-// truncated and foreign files; the optimized IR and assembly of the MLP train
+// truncated and foreign files (another CPU, another build of the code
+// generator: tests/codegen/build_id_test.cmake checks that its id follows the
+// sources); the optimized IR and assembly of the MLP train
 // step show packed AVX (ymm/zmm) arithmetic.
 #include <filesystem>
 #include <fstream>
@@ -86,8 +88,12 @@ TEST_F(DiskCache, TruncatedGarbageAndForeignFilesAreRejected) {
   compile_fresh();
   std::string file = cache_file(), good = read_file(file);
   std::string foreign = std::regex_replace(good, std::regex("\ncpu=[^\n]*\n"), "\ncpu=some-other-cpu\n");
+  // The same kCodegenVersion built from other sources (another worktree).
+  std::string other_build = std::regex_replace(good, std::regex("\n(codegen=kiln-codegen-[0-9]+) [0-9a-f]{32}\n"),
+                                               "\n$1 0123456789abcdef0123456789abcdef\n");
+  ASSERT_NE(other_build, good) << "no codegen=<version> <build id> line in the cache file's header";
   for (const std::string& bad :
-       {good.substr(0, good.size() / 2), std::string("not a cache file"), foreign, std::string()}) {
+       {good.substr(0, good.size() / 2), std::string("not a cache file"), foreign, other_build, std::string()}) {
     write_file(file, bad);
     codegen::JitStats s = compile_fresh();
     EXPECT_EQ(s.disk_rejected, 1);

@@ -2,9 +2,10 @@
 // and on-disk caches, and CompiledProgram::run.
 //
 // Compile path: print the graph -> hash -> in-memory hit? -> disk hit (load
-// the object) -> else lower (emit_graph.cpp), optimize with the host
-// TargetMachine in the PassBuilder (without it nothing vectorizes), link with
-// LLJIT, capture the object it produced and store it on disk.
+// the objects) -> else lower (emit_graph.cpp), optimize with the host
+// TargetMachine in the PassBuilder (without it nothing vectorizes) and compile
+// to objects, in parts on two threads (compile_parts.h), link them with LLJIT
+// in a JITDylib of the program's own and store them on disk.
 #include "codegen/jit.h"
 
 #include <llvm/ADT/StringExtras.h>
@@ -13,7 +14,6 @@
 #include <llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h>
 #include <llvm/ExecutionEngine/Orc/LLJIT.h>
 #include <llvm/ExecutionEngine/JITEventListener.h>
-#include <llvm/ExecutionEngine/Orc/ObjectTransformLayer.h>
 #include <llvm/ExecutionEngine/Orc/RTDyldObjectLinkingLayer.h>
 #include <llvm/IR/LegacyPassManager.h>
 #include <llvm/IR/PassTimingInfo.h>
@@ -30,8 +30,10 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <thread>
 #include <unordered_map>
 
+#include "codegen/compile_parts.h"
 #include "codegen/emit.h"
 #include "codegen/object_cache.h"
 #include "codegen/rt_kernels.h"
@@ -63,7 +65,9 @@ namespace {
 // 31: scans split their rows from 1/8 of the step buffers' size;
 // 32: a chunked pool gradient writes its chunks into the first images of the input it overwrites;
 // 38: max_pool2d_winners (alone or ending a conv's epilogue, kiln_rt_conv2d_max_pool's winners) and max_pool2d_scatter
-constexpr const char* kCodegenVersion = "kiln-codegen-39";
+// 39: max_pool2d_scatter's own chunk buffer: about 512 KB, at least one image;
+// 40: a program is compiled in parts on two threads, its cache file holds one object per part (compile_parts.h)
+constexpr const char* kCodegenVersion = "kiln-codegen-40";
 
 }  // namespace
 
@@ -136,6 +140,7 @@ class JitState {
     target_.kernel_symbols = symbols && std::string(symbols) == "1";
     target_.fma_matmul = std::strcmp(kiln_gemm_isa(), "generic") != 0;
     tm_ = check(jtmb.createTargetMachine(), "creating the target machine");
+    jtmb_.emplace(jtmb);
     jit_ = check(llvm::orc::LLJITBuilder().setJITTargetMachineBuilder(jtmb).create(), "creating LLJIT");
     register_perf_listener();
     llvm::orc::JITDylib& jd = jit_->getMainJITDylib();
@@ -150,11 +155,6 @@ class JitState {
       rt[jit_->mangleAndIntern(syms[i].name)] =
           llvm::JITEvaluatedSymbol(llvm::pointerToJITTargetAddress(syms[i].addr), llvm::JITSymbolFlags::Exported);
     if (auto e = jd.define(llvm::orc::absoluteSymbols(std::move(rt)))) fail("runtime symbols", std::move(e));
-    jit_->getObjTransformLayer().setTransform(
-        [this](std::unique_ptr<llvm::MemoryBuffer> obj) -> llvm::Expected<std::unique_ptr<llvm::MemoryBuffer>> {
-          last_object_ = obj->getBuffer().str();
-          return obj;
-        });
     const char* env = std::getenv("KILN_JIT_DISK_CACHE");
     if (opts.disk_cache && !(env && std::string(env) == "0"))
       disk_.emplace(opts.cache_dir.empty() ? default_cache_dir() : opts.cache_dir);
@@ -192,23 +192,24 @@ class JitState {
     const std::string name = entry_name(hash);
     CacheKey key{hash, std::string(kCodegenVersion) + " " + kCodegenBuildId, LLVM_VERSION_STRING, target_.cpu,
                  sha256_hex(target_.features)};
+    // One JITDylib per program: the objects of its parts link to each other's
+    // hidden symbols there (compile_parts.h), and to the runtime through main.
+    llvm::Expected<llvm::orc::JITDylib&> created = jit_->createJITDylib(name);
+    if (!created) fail("creating the JITDylib of " + name, created.takeError());
+    llvm::orc::JITDylib& jd = *created;
+    jd.addToLinkOrder(jit_->getMainJITDylib());
     if (disk_) {
       bool rejected = false;
-      if (auto obj = disk_->load(key, &rejected)) {
-        auto rt = jit_->getMainJITDylib().createResourceTracker();
-        llvm::Error e = jit_->addObjectFile(rt, llvm::MemoryBuffer::getMemBufferCopy(*obj, name));
-        if (!e) {
-          auto addr = jit_->lookup(name);
-          if (addr) {
-            k->entry = addr->toPtr<EntryFn>();
-            ++stats_.disk_hits;
-          } else {
-            llvm::consumeError(addr.takeError());
-          }
+      if (auto objs = disk_->load(key, &rejected)) {
+        auto rt = jd.createResourceTracker();
+        std::vector<std::unique_ptr<llvm::MemoryBuffer>> bufs;
+        for (const std::string& o : *objs) bufs.push_back(llvm::MemoryBuffer::getMemBufferCopy(o, name));
+        llvm::Expected<EntryFn> entry = link(jd, rt, std::move(bufs), name);
+        if (entry) {
+          k->entry = *entry;
+          ++stats_.disk_hits;
         } else {
-          llvm::consumeError(std::move(e));
-        }
-        if (!k->entry) {
+          llvm::consumeError(entry.takeError());
           rejected = true;
           llvm::consumeError(rt->remove());
         }
@@ -216,30 +217,34 @@ class JitState {
       if (rejected) ++stats_.disk_rejected;
     }
     if (!k->entry) {
-      auto ctx = std::make_unique<llvm::LLVMContext>();
+      llvm::LLVMContext ctx;
       LoweringStats ls;
-      std::unique_ptr<llvm::Module> m = build(g, *ctx, name, &ls, &stats_);
+      std::unique_ptr<llvm::Module> m = lower(g, ctx, name, &ls, &stats_);
       stats_.fused_regions += ls.fused_regions;
       stats_.unfused_regions += ls.unfused_regions;
-      last_object_.clear();
-      Stopwatch codegen(stats_.codegen_seconds);
-      if (auto e = jit_->addIRModule(llvm::orc::ThreadSafeModule(std::move(m), std::move(ctx))))
-        fail("adding the module", std::move(e));
-      k->entry = check(jit_->lookup(name), "linking " + name).toPtr<EntryFn>();
-      codegen.stop();
+      PartTimes times;
+      std::vector<std::unique_ptr<llvm::MemoryBuffer>> objs = compile_parts(*m, part_machines(), times);
+      stats_.optimize_seconds += times.optimize_seconds;
+      stats_.codegen_seconds += times.codegen_seconds;
+      std::vector<std::string> bytes;  // for the disk cache
+      if (disk_)
+        for (const auto& o : objs) bytes.push_back(o->getBuffer().str());
+      Stopwatch linking(stats_.codegen_seconds);
+      k->entry = check(link(jd, jd.getDefaultResourceTracker(), std::move(objs), name), "linking " + name);
+      linking.stop();
       if (llvm::TimePassesIsEnabled) llvm::reportAndResetTimings(&llvm::errs());  // KILN_JIT_TIME_PASSES=1
       ++stats_.compilations;
-      if (disk_ && !last_object_.empty()) disk_->store(key, last_object_);
+      if (disk_) disk_->store(key, bytes);
     }
     kernels_[hash] = k;
     return k;
   }
 
-  // Lowered and optimized module (for dumps; also the compile path).
-  // (`times`, when given, adds the lowering and optimization times.)
-  std::unique_ptr<llvm::Module> build(const ir::Graph& g, llvm::LLVMContext& ctx, const std::string& name,
+  // The lowered, verified module of g for the host (`times`, when given, adds
+  // the lowering time).
+  std::unique_ptr<llvm::Module> lower(const ir::Graph& g, llvm::LLVMContext& ctx, const std::string& name,
                                       LoweringStats* stats = nullptr, JitStats* times = nullptr) {
-    double lower_s = 0, optimize_s = 0;
+    double lower_s = 0;
     Stopwatch lower(lower_s);
     std::unique_ptr<llvm::Module> m = lower_graph(g, ctx, name, target_, stats, true);
     m->setDataLayout(tm_->createDataLayout());
@@ -248,14 +253,37 @@ class JitState {
     llvm::raw_string_ostream os(msg);
     if (llvm::verifyModule(*m, &os)) throw Error("jit: generated invalid LLVM IR for @" + g.name + ": " + os.str());
     lower.stop();
-    Stopwatch opt(optimize_s);
-    optimize(*m);
-    opt.stop();
-    if (times) {
-      times->lower_seconds += lower_s;
-      times->optimize_seconds += optimize_s;
-    }
+    if (times) times->lower_seconds += lower_s;
     return m;
+  }
+
+  // Lowered and optimized module, whole (for dumps).
+  std::unique_ptr<llvm::Module> build(const ir::Graph& g, llvm::LLVMContext& ctx, const std::string& name) {
+    std::unique_ptr<llvm::Module> m = lower(g, ctx, name);
+    optimize_module(*m, tm_.get());
+    return m;
+  }
+
+  // Adds a program's objects to its JITDylib under rt and returns its entry.
+  llvm::Expected<EntryFn> link(llvm::orc::JITDylib& jd, const llvm::orc::ResourceTrackerSP& rt,
+                               std::vector<std::unique_ptr<llvm::MemoryBuffer>> objs, const std::string& name) {
+    for (auto& o : objs)
+      if (llvm::Error e = jit_->addObjectFile(rt, std::move(o))) return e;
+    auto addr = jit_->lookup(jd, name);
+    if (!addr) return addr.takeError();
+    return addr->toPtr<EntryFn>();
+  }
+
+  // The TargetMachines compile_parts uses, one per part: two parts on a
+  // machine with two or more cores, else one, or one with KILN_JIT_PARTS=1.
+  // (LLVM's pass timers are not thread-safe: with KILN_JIT_TIME_PASSES=1 a
+  // module is one part.)
+  std::vector<llvm::TargetMachine*> part_machines() {
+    const char* env = std::getenv("KILN_JIT_PARTS");
+    if (llvm::TimePassesIsEnabled || std::thread::hardware_concurrency() < 2 || (env && std::string(env) == "1"))
+      return {tm_.get()};
+    if (!tm2_) tm2_ = check(jtmb_->createTargetMachine(), "creating the target machine");
+    return {tm_.get(), tm2_.get()};
   }
 
   std::string ir_text(const ir::Graph& g, const std::string& hash) {
@@ -290,16 +318,15 @@ class JitState {
  private:
   std::mutex mu_;
   TargetInfo target_;
-  std::unique_ptr<llvm::TargetMachine> tm_;
+  std::optional<llvm::orc::JITTargetMachineBuilder> jtmb_;
+  std::unique_ptr<llvm::TargetMachine> tm_, tm2_;  // tm2_: compile_parts' second part
   std::unique_ptr<llvm::orc::LLJIT> jit_;
   std::optional<ObjectCache> disk_;
   std::unordered_map<std::string, std::shared_ptr<Kernel>> kernels_;
-  std::string last_object_;
   JitStats stats_;
 
   static std::string entry_name(const std::string& hash) { return "kiln_" + hash; }
 
-  void optimize(llvm::Module& m) { optimize_module(m, tm_.get()); }
 };
 
 // What a run keeps between calls: a reusable 64-byte-aligned scratch block

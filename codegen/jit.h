@@ -49,7 +49,8 @@ struct JitStats {
   int64_t unfused_regions = 0;
   // Where compile time went (seconds, summed over compilations): building the
   // LLVM module, the LLVM IR optimization pipeline, and machine code
-  // generation and linking.
+  // generation and linking. A module compiled in parts on two threads
+  // (compile_parts.h) adds both parts' times, more than the time it took.
   double lower_seconds = 0, optimize_seconds = 0, codegen_seconds = 0;
 };
 

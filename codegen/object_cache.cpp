@@ -25,9 +25,18 @@ std::string hex(uint64_t v) {
   return buf;
 }
 
-std::string header(const CacheKey& k, const std::string& object) {
-  return "KILNOBJ 1\nhash=" + k.hash + "\ncodegen=" + k.codegen + "\nllvm=" + k.llvm + "\ncpu=" + k.cpu +
-         "\nfeatures=" + k.features + "\nsize=" + std::to_string(object.size()) + "\nfnv=" + hex(fnv1a(object)) + "\n\n";
+// The sizes of the objects, comma-separated.
+std::string sizes_text(const std::vector<std::string>& objects) {
+  std::string s;
+  for (const std::string& o : objects) s += (s.empty() ? "" : ",") + std::to_string(o.size());
+  return s;
+}
+
+std::string header(const CacheKey& k, const std::vector<std::string>& objects) {
+  std::string all;
+  for (const std::string& o : objects) all += o;
+  return "KILNOBJ 2\nhash=" + k.hash + "\ncodegen=" + k.codegen + "\nllvm=" + k.llvm + "\ncpu=" + k.cpu +
+         "\nfeatures=" + k.features + "\nsizes=" + sizes_text(objects) + "\nfnv=" + hex(fnv1a(all)) + "\n\n";
 }
 
 bool write_all(int fd, const std::string& s) {
@@ -42,7 +51,7 @@ bool write_all(int fd, const std::string& s) {
 
 }  // namespace
 
-std::optional<std::string> ObjectCache::load(const CacheKey& key, bool* rejected) const {
+std::optional<std::vector<std::string>> ObjectCache::load(const CacheKey& key, bool* rejected) const {
   *rejected = false;
   std::string path = path_of(key.hash);
   std::ifstream in(path, std::ios::binary);
@@ -50,8 +59,8 @@ std::optional<std::string> ObjectCache::load(const CacheKey& key, bool* rejected
   std::stringstream ss;
   ss << in.rdbuf();
   std::string file = ss.str();
-  // The header promises the object's size; parse it, then check everything.
-  auto reject = [&]() -> std::optional<std::string> {
+  // The header promises the objects' sizes; parse them, then check everything.
+  auto reject = [&]() -> std::optional<std::vector<std::string>> {
     *rejected = true;
     std::error_code ec;
     std::filesystem::remove(path, ec);
@@ -60,23 +69,33 @@ std::optional<std::string> ObjectCache::load(const CacheKey& key, bool* rejected
   size_t end = file.find("\n\n");
   if (end == std::string::npos) return reject();
   std::string head = file.substr(0, end + 2);
-  size_t size_at = head.find("\nsize=");
-  if (size_at == std::string::npos) return reject();
-  size_t size = std::strtoull(head.c_str() + size_at + 6, nullptr, 10);
-  if (file.size() != end + 2 + size) return reject();
-  std::string object = file.substr(end + 2);
-  if (head != header(key, object)) return reject();
-  return object;
+  size_t sizes_at = head.find("\nsizes=");
+  if (sizes_at == std::string::npos) return reject();
+  std::vector<std::string> objects;
+  size_t at = end + 2;
+  for (const char* p = head.c_str() + sizes_at + 7;;) {
+    char* next = nullptr;
+    size_t size = std::strtoull(p, &next, 10);
+    if (next == p || size > file.size() - at) return reject();
+    objects.push_back(file.substr(at, size));
+    at += size;
+    if (*next != ',') break;
+    p = next + 1;
+  }
+  if (at != file.size() || head != header(key, objects)) return reject();
+  return objects;
 }
 
-void ObjectCache::store(const CacheKey& key, const std::string& object) const {
+void ObjectCache::store(const CacheKey& key, const std::vector<std::string>& objects) const {
   std::error_code ec;
   std::filesystem::create_directories(dir_, ec);
   std::string path = path_of(key.hash);
   std::string tmp = path + ".tmp." + std::to_string(::getpid());
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return;
-  bool ok = write_all(fd, header(key, object)) && write_all(fd, object) && ::fsync(fd) == 0;
+  bool ok = write_all(fd, header(key, objects));
+  for (const std::string& o : objects) ok = ok && write_all(fd, o);
+  ok = ok && ::fsync(fd) == 0;
   ok = ::close(fd) == 0 && ok;
   if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) std::filesystem::remove(tmp, ec);
 }

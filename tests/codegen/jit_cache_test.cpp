@@ -67,7 +67,7 @@ TEST_F(DiskCache, MissThenHitInANewJit) {
   EXPECT_EQ(first.compilations, 1);
   EXPECT_EQ(first.disk_hits, 0);
   ASSERT_FALSE(cache_file().empty());
-  EXPECT_EQ(read_file(cache_file()).rfind("KILNOBJ 1\n", 0), 0u);
+  EXPECT_EQ(read_file(cache_file()).rfind("KILNOBJ 2\n", 0), 0u);
   codegen::JitStats second = compile_fresh();
   EXPECT_EQ(second.compilations, 0);
   EXPECT_EQ(second.disk_hits, 1);

@@ -64,6 +64,11 @@ namespace {
 // 30: an inline matmul's last columns are one masked piece (10 = a masked 16, not 8 + 2);
 // 31: scans split their rows from 1/8 of the step buffers' size;
 // 32: a chunked pool gradient writes its chunks into the first images of the input it overwrites;
+// 33: log is a fixed float sequence (emit_log_f32), no libm call;
+// 34: exp and tanh use fused multiply-adds, tanh|x| = m / (m + 2) from exp's reduction;
+// 35: bias-gradient sums in registers up to 64 columns;
+// 36: a scan carry the body also returns per step lives in that output;
+// 37: sigmoid scales e^-x by one power of two;
 // 38: max_pool2d_winners (alone or ending a conv's epilogue, kiln_rt_conv2d_max_pool's winners) and max_pool2d_scatter
 // 39: max_pool2d_scatter's own chunk buffer: about 512 KB, at least one image;
 // 40: a program is compiled in parts on two threads, its cache file holds one object per part (compile_parts.h)

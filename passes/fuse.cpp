@@ -192,8 +192,8 @@ class Grouper {
       if (k < 0 || std::count(cands.begin(), cands.end(), k)) continue;
       const Group& gr = groups_[k];
       if (gr.reduction || gr.closed || gr.shape != shape || v->type.shape != shape) continue;
-      // Through the group's last value, but not a mask (see fuse.h).
-      if (!only_user(v, n) && (v->def != gr.tail || n->op == OpKind::Compare)) continue;
+      // Through any value of a loop group or a contraction group's last one, but not a mask (see fuse.h).
+      if (!only_user(v, n) && ((gr.contraction && v->def != gr.tail) || n->op == OpKind::Compare)) continue;
       // A contraction's group takes only what its GEMM epilogue absorbs.
       if (gr.contraction && !in_epilogue(gr.contraction, n)) continue;
       cands.push_back(k);

@@ -9,8 +9,10 @@
 //     contraction goes to a loop or reduction group (one loop nest);
 //   - an elementwise node joins the groups that produce its full-shape operands
 //     (same iteration shape, no reduction yet): through an operand it alone
-//     uses, or through the value a group computed last (so an op joins a
-//     loop group even when another group also reads its operand). Two groups
+//     uses, through any value of a loop group (so an LSTM backward step's
+//     dc, which four gate gradients read, keeps them in one nest instead of
+//     one kernel per gate that reads dc back from memory), or through the
+//     value a contraction group computed last. Two groups
 //     merge through a node that uses both (the backward mask's select joins
 //     the matmul computing its dy with the compare); a compare joins only
 //     through an operand it alone uses, so the mask is computed where it is

@@ -71,8 +71,9 @@ namespace {
 // 37: sigmoid scales e^-x by one power of two;
 // 38: max_pool2d_winners (alone or ending a conv's epilogue, kiln_rt_conv2d_max_pool's winners) and max_pool2d_scatter
 // 39: max_pool2d_scatter's own chunk buffer: about 512 KB, at least one image;
-// 40: a program is compiled in parts on two threads, its cache file holds one object per part (compile_parts.h)
-constexpr const char* kCodegenVersion = "kiln-codegen-40";
+// 40: a program is compiled in parts on two threads, its cache file holds one object per part (compile_parts.h);
+// 41: scans whose rows are independent split blocks of 64 rows (emit_scan), so batch 32 runs on one thread
+constexpr const char* kCodegenVersion = "kiln-codegen-41";
 
 }  // namespace
 

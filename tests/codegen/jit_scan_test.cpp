@@ -119,7 +119,7 @@ TEST(ScanRows, RowRangesGiveTheInterpretersBits) {
     codegen::Jit jit(no_disk());
     auto prog = jit.compile(*g);
     EXPECT_EQ(prog->llvm_ir().find(".par.body") != std::string::npos, independent);
-    for (int64_t n : {1, 2, 37, 300})
+    for (int64_t n : {1, 2, 37, 128, 300})
       jit_test::expect_interpreter_bits(*prog, *g, jit_test::random_args(*g, n, 7), "N=" + std::to_string(n));
   }
 }
@@ -147,13 +147,13 @@ TEST(ScanRows, CarryReturnedPerStepLivesInItsOutput) {
 
 // The recurrent models' optimized train steps (their forward scans and
 // their backward dh/dc scans split their rows over the threads) give the interpreter's bytes on 1 and 2
-// threads at a batch that splits unevenly.
+// threads at a batch that splits unevenly (100 rows: blocks of 64 and 36, emit_scan).
 TEST(ScanRows, RecurrentTrainStepsSameBytesForOneAndTwoThreads) {
   for (const std::string name : {"rnn", "multi_output"}) {
     SCOPED_TRACE(name);
     set_seed(5);
     Model model = zoo::build(name);
-    zoo::Task task = zoo::synthetic_task(name, 37, 2);
+    zoo::Task task = zoo::synthetic_task(name, 100, 2);
     CompileOptions opts = task.compile;
     opts.backend = "interpreter";
     model.compile(opts);

@@ -10,8 +10,8 @@
 //   - an elementwise node joins the groups that produce its full-shape operands
 //     (same iteration shape, no reduction yet): through an operand it alone
 //     uses, through any value of a loop group (so an LSTM backward step's
-//     dc, which four gate gradients read, keeps them in one nest instead of
-//     one kernel per gate that reads dc back from memory), or through the
+//     dc, which the i, f and g gate gradients and dc's own carry read, keeps
+//     them in one nest instead of a kernel each that reads dc back), or through the
 //     value a contraction group computed last. Two groups
 //     merge through a node that uses both (the backward mask's select joins
 //     the matmul computing its dy with the compare); a compare joins only

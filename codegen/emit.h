@@ -40,8 +40,8 @@ struct KernelCtx {
   llvm::Value* n;    // i64 batch size
   llvm::Value* err;  // i32*: set to 1 on integer division by zero
   std::vector<llvm::Value*> in, out, scratch;
-  // Emits (once) and returns the graph function of a scan body.
-  std::function<llvm::Function*(const ir::Graph&)> body_fn;
+  // Emits (once) and returns the graph function of a node's body (a scan's or a region's).
+  std::function<llvm::Function*(const ir::Node&)> body_fn;
   LoweringStats* stats;
   // A contraction's epilogue (epilogue.h): its bias and mask follow the
   // contraction's operands in `in`, out[0] is the chain's last value.

@@ -81,7 +81,7 @@ void emit_reduction_region(KernelCtx& k, const RegionNest& r) {
 void emit_body_call(KernelCtx& k) {
   llvm::IRBuilder<>& b = k.b;
   llvm::Type* p = ptr_t(k.ctx());
-  llvm::Function* fn = k.body_fn(*k.node.body);
+  llvm::Function* fn = k.body_fn(k.node);
   llvm::AllocaInst* params = b.CreateAlloca(p, k.c64(static_cast<int64_t>(k.in.size())), "params");
   llvm::AllocaInst* results = b.CreateAlloca(p, k.c64(static_cast<int64_t>(k.out.size())), "results");
   for (size_t i = 0; i < k.in.size(); ++i) b.CreateStore(k.in[i], b.CreateConstInBoundsGEP1_64(p, params, i));

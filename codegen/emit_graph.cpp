@@ -147,6 +147,11 @@ void emit_parallel_for(KernelCtx& k, Value* count, Value* bytes_per_item,
     for (size_t i = 0; i < k.out.size(); ++i) child.out.push_back(fn->getArg(a++));
     for (size_t i = 0; i < k.in.size(); ++i) child.in.push_back(fn->getArg(a++));
     for (size_t i = 0; i < k.scratch.size(); ++i) child.scratch.push_back(fn->getArg(a++));
+    // An operand read through a result's pointer (GraphPlan::reads_result)
+    // stays that pointer: its own argument would alias it under noalias.
+    for (size_t i = 0; i < k.in.size(); ++i)
+      for (size_t j = 0; j < k.out.size(); ++j)
+        if (k.in[i] == k.out[j]) child.in[i] = child.out[j];
     body(child, fn->getArg(nb + 1), fn->getArg(nb + 2));
     b.CreateRetVoid();
   }
@@ -186,7 +191,7 @@ void emit_scan_rows(KernelCtx& k, Value* lo, Value* rows) {
   const size_t nc = static_cast<size_t>(n.attrs.i("num_carry")), ns = static_cast<size_t>(n.attrs.i("num_seq"));
   const bool reverse = n.attrs.b("reverse");
   const ir::Graph& body = *n.body;
-  llvm::Function* fn = k.body_fn(body);
+  llvm::Function* fn = k.body_fn(n);
   llvm::Type* p = ptr_t(k.ctx());
   llvm::Type* i8 = b.getInt8Ty();
   KILN_ASSERT(ns > 0 || n.results.size() > nc, "codegen: scan without sequences or outputs");
@@ -216,17 +221,22 @@ void emit_scan_rows(KernelCtx& k, Value* lo, Value* rows) {
     for (size_t i = 0; i < nc; ++i)
       if (body.results()[r] == body.params()[i] && !kept[i]) kept[i] = r;
   Value* first_t = reverse ? b.CreateSub(Tv, k.c64(1)) : k.c64(0);
-  // Carries ping-pong between two scratch buffers; cur[i]/next[i] hold their addresses.
+  // Carries ping-pong between two scratch buffers; cur[i]/next[i] hold their
+  // addresses. A carry the body updates in place (plan_scan_body) lives in
+  // the scan's result alone, passed to the body as both.
+  GraphPlan plan = plan_scan_body(n);
   std::vector<llvm::AllocaInst*> cur, next;
   for (size_t i = 0; i < nc; ++i) {
     const ir::TensorType& t = n.operands[i]->type;
+    const bool in_place = carry_in_place(plan, i);
     cur.push_back(k.local(p, "cur"));
     next.push_back(k.local(p, "next"));
-    b.CreateStore(kept[i] ? out_step(kept[i], first_t) : at_row(k.scratch[2 * i], t), cur[i]);
-    b.CreateStore(at_row(k.scratch[2 * i + 1], t), next[i]);
-    emit_memcpy(k, b.CreateLoad(p, cur[i]), at_row(k.in[i], t), rows_bytes(t));
+    Value* first = in_place ? at_row(k.out[i], t) : kept[i] ? out_step(kept[i], first_t) : at_row(k.scratch[2 * i], t);
+    b.CreateStore(first, cur[i]);
+    b.CreateStore(in_place ? first : at_row(k.scratch[2 * i + 1], t), next[i]);
+    if (k.in[i] != k.out[i] || !in_place)  // the scan itself may update its operand in place (GraphPlan::updates)
+      emit_memcpy(k, first, at_row(k.in[i], t), rows_bytes(t));
   }
-  GraphPlan plan = plan_graph(body);
   Value* body_fixed = lo ? b.CreateInBoundsGEP(i8, k.scratch[2 * nc], b.CreateMul(lo, k.c64(plan.fixed_bytes)))
                          : k.scratch[2 * nc];
   Value* body_batch = lo ? b.CreateInBoundsGEP(i8, k.scratch[2 * nc + 1], b.CreateMul(lo, k.c64(plan.batch_bytes)))
@@ -261,7 +271,8 @@ void emit_scan_rows(KernelCtx& k, Value* lo, Value* rows) {
     }
   });
   for (size_t i = 0; i < nc; ++i)
-    emit_memcpy(k, at_row(k.out[i], n.results[i]->type), b.CreateLoad(p, cur[i]), rows_bytes(n.results[i]->type));
+    if (!carry_in_place(plan, i))
+      emit_memcpy(k, at_row(k.out[i], n.results[i]->type), b.CreateLoad(p, cur[i]), rows_bytes(n.results[i]->type));
 }
 
 }  // namespace
@@ -275,7 +286,6 @@ void emit_scan(KernelCtx& k) {
   // 32, the worker fell asleep during them, and waking it for the next
   // forward scan cost more than the split saved (rnn train b32, 2 threads:
   // 0.29 -> 0.38 ms; with the weight, 0.30).
-  const ir::Graph& body = *k.node.body;
   const size_t nc = static_cast<size_t>(k.node.attrs.i("num_carry"));
   Sym T = k.node.attrs.i("num_seq") > 0 ? dims_of(k.node.operands[nc])[0] : dims_of(k.node.results[nc])[0];
   //
@@ -286,8 +296,8 @@ void emit_scan(KernelCtx& k) {
   // 0.23 on 1), so a scan splits only from two blocks on.
   constexpr int64_t kStepWeight = 8, kRowBlock = 64;
   llvm::IRBuilder<>& b = k.b;
-  Value* per_block =
-      b.CreateMul(k.sym(T), k.c64(kRowBlock * kStepWeight * std::max<int64_t>(plan_graph(body).batch_bytes, 1)));
+  const int64_t body_batch = std::max<int64_t>(plan_scan_body(k.node).batch_bytes, 1);
+  Value* per_block = b.CreateMul(k.sym(T), k.c64(kRowBlock * kStepWeight * body_batch));
   Value* blocks = b.CreateUDiv(b.CreateAdd(k.n, k.c64(kRowBlock - 1)), k.c64(kRowBlock));
   emit_parallel_for(k, blocks, per_block, [](KernelCtx& c, Value* lo, Value* hi) {
     Value* first = c.b.CreateMul(lo, c.c64(kRowBlock));
@@ -380,8 +390,8 @@ class Lowering {
   Lowering(llvm::Module& m, const TargetInfo& t, LoweringStats* stats)
       : m_(m), c_(m.getContext()), target_(t), stats_(stats) {}
 
-  // With update_params (the entry only) parameters may be updated in place (GraphPlan::updates).
-  llvm::Function* graph_fn(const ir::Graph& g, const std::string& name, bool external, bool update_params) {
+  // g laid out by `plan` (with GraphPlan::updates: an entry, or a scan body's plan_scan_body).
+  llvm::Function* graph_fn(const ir::Graph& g, const std::string& name, bool external, const GraphPlan& plan) {
     llvm::Type* p = ptr_t(c_);
     auto* ty = llvm::FunctionType::get(llvm::Type::getVoidTy(c_), {p, p, llvm::Type::getInt64Ty(c_), p, p, p}, false);
     auto* fn = llvm::Function::Create(ty, external ? llvm::Function::ExternalLinkage : llvm::Function::InternalLinkage,
@@ -390,7 +400,6 @@ class Lowering {
     const char* arg_names[] = {"params", "results", "N", "fixed", "batch", "err"};
     for (unsigned i = 0; i < 6; ++i) fn->getArg(i)->setName(arg_names[i]);
     llvm::IRBuilder<> b(llvm::BasicBlock::Create(c_, "entry", fn));
-    GraphPlan plan = plan_graph(g, update_params);
     Value* N = fn->getArg(2);
     auto addr = [&](Slot s) -> Value* {
       switch (s.kind) {
@@ -561,7 +570,7 @@ class Lowering {
                 {},
                 {},
                 {},
-                [this](const ir::Graph& body) { return body_fn(body); },
+                [this](const ir::Node& owner) { return body_fn(owner); },
                 stats_,
                 epilogue,
                 target_.fma_matmul,
@@ -577,11 +586,14 @@ class Lowering {
     return fn;
   }
 
-  llvm::Function* body_fn(const ir::Graph& body) {
+  // The graph function of node owner's body (a scan's or a fusion region's), emitted once.
+  llvm::Function* body_fn(const ir::Node& owner) {
+    const ir::Graph& body = *owner.body;
     auto it = bodies_.find(&body);
     if (it != bodies_.end()) return it->second;
     std::string name = "body" + std::to_string(body_count_++) + (body.name.empty() ? "" : "." + body.name);
-    return bodies_[&body] = graph_fn(body, name, false, false);
+    const GraphPlan plan = owner.op == ir::OpKind::Scan ? plan_scan_body(owner) : plan_graph(body);
+    return bodies_[&body] = graph_fn(body, name, false, plan);
   }
 };
 
@@ -590,7 +602,7 @@ class Lowering {
 std::unique_ptr<llvm::Module> lower_graph(const ir::Graph& g, llvm::LLVMContext& ctx, const std::string& entry_name,
                                           const TargetInfo& target, LoweringStats* stats, bool update_params) {
   auto m = std::make_unique<llvm::Module>(entry_name, ctx);
-  Lowering(*m, target, stats).graph_fn(g, entry_name, true, update_params);
+  Lowering(*m, target, stats).graph_fn(g, entry_name, true, plan_graph(g, update_params));
   return m;
 }
 

@@ -72,8 +72,9 @@ namespace {
 // 38: max_pool2d_winners (alone or ending a conv's epilogue, kiln_rt_conv2d_max_pool's winners) and max_pool2d_scatter
 // 39: max_pool2d_scatter's own chunk buffer: about 512 KB, at least one image;
 // 40: a program is compiled in parts on two threads, its cache file holds one object per part (compile_parts.h);
-// 41: scans whose rows are independent split blocks of 64 rows (emit_scan), so batch 32 runs on one thread
-constexpr const char* kCodegenVersion = "kiln-codegen-41";
+// 41: scans whose rows are independent split blocks of 64 rows (emit_scan), so batch 32 runs on one thread;
+// 42: a scan carry its body updates in place (plan_scan_body) lives in the scan's result alone, no ping-pong pair
+constexpr const char* kCodegenVersion = "kiln-codegen-42";
 
 }  // namespace
 

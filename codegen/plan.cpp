@@ -106,12 +106,19 @@ bool may_fail(const ir::Graph& g) {
   return false;
 }
 
-// The operand of loop region n that result r may overwrite in place: a
-// parameter of r's type that n reads only at the point it writes (contiguous,
-// as the iteration space), once, as n's only operand of that value; or -1.
+// The operand of node n that result r may overwrite in place: a parameter
+// of r's type, n's only operand of that value, that n reads before it writes
+// the elements of r it might overwrite; or -1. A loop region reads it only
+// at the point it writes (contiguous, as the iteration space); a scan reads
+// carry i's initial value whole before its first step and writes carry
+// result i no earlier (emit_scan_rows).
 int point_operand(const ir::Node& n, const ir::Value* r, const ir::Value* param) {
-  if (n.op != ir::OpKind::Fusion || n.attrs.s("kind") != "loop" || param->type != r->type) return -1;
-  if (std::count(n.operands.begin(), n.operands.end(), param) != 1) return -1;
+  if (param->type != r->type || std::count(n.operands.begin(), n.operands.end(), param) != 1) return -1;
+  if (n.op == ir::OpKind::Scan) {
+    const size_t i = static_cast<size_t>(std::find(n.results.begin(), n.results.end(), r) - n.results.begin());
+    return i < static_cast<size_t>(n.attrs.i("num_carry")) && n.operands[i] == param ? static_cast<int>(i) : -1;
+  }
+  if (n.op != ir::OpKind::Fusion || n.attrs.s("kind") != "loop") return -1;
   const RegionNest nest = region_nest(n);
   if (!nest.nested() || nest.reduction || nest.space.shape != r->type.shape) return -1;
   const size_t o = static_cast<size_t>(std::find(n.operands.begin(), n.operands.end(), param) - n.operands.begin());
@@ -175,12 +182,13 @@ std::vector<Sym> scratch_needs(const ir::Node& n) {
     }
     case ir::OpKind::Scan: {
       std::vector<Sym> s;
-      for (int64_t i = 0; i < n.attrs.i("num_carry"); ++i) {
-        Sym b = bytes_of(n.results[static_cast<size_t>(i)]->type);
+      GraphPlan body = plan_scan_body(n);
+      for (size_t i = 0; i < static_cast<size_t>(n.attrs.i("num_carry")); ++i) {
+        // A carry updated in place lives in the scan's result alone.
+        Sym b = carry_in_place(body, i) ? Sym{} : bytes_of(n.results[i]->type);
         s.push_back(b);  // current carry
         s.push_back(b);  // next carry
       }
-      GraphPlan body = plan_graph(*n.body);
       // Rows run apart (scan_rows.h): every range of rows its own fixed pool.
       s.push_back({body.fixed_bytes, scan_rows_independent(n)});
       s.push_back({body.batch_bytes, true});
@@ -291,9 +299,11 @@ bool in_chunk_buffer(const GraphPlan& p, const ir::Node& n) {
 // the last reader (through any alias, absorbed epilogues included) of a
 // parameter it reads only at the point it writes (point_operand). A parameter
 // that is itself a result is not updated (its copy would read the new value).
+// With carries = 0 any parameter may update any result (an entry); else
+// (a scan body) only carry parameter i < carries its own result i.
 template <typename RootOf>
 void plan_updates(const ir::Graph& g, const RootOf& root_of, const std::unordered_map<const ir::Value*, int64_t>& in_place,
-                  GraphPlan& p) {
+                  size_t carries, GraphPlan& p) {
   std::unordered_map<const ir::Value*, size_t> last_reader;
   for (size_t i = 0; i < g.nodes().size(); ++i)
     for (const ir::Value* v : g.nodes()[i]->operands) last_reader[root_of(v)] = i;
@@ -305,6 +315,7 @@ void plan_updates(const ir::Graph& g, const RootOf& root_of, const std::unordere
       if (res == in_place.end()) continue;
       for (const ir::Value* param : n.operands) {
         if (!param->is_param() || taken.count(param) || last_reader.at(param) != i) continue;
+        if (carries && (static_cast<size_t>(param->index) >= carries || param->index != res->second)) continue;
         const int o = point_operand(n, n.results[r], param);
         if (o < 0) continue;
         taken.insert(param);
@@ -318,7 +329,11 @@ void plan_updates(const ir::Graph& g, const RootOf& root_of, const std::unordere
             [](const ParamUpdate& a, const ParamUpdate& b) { return a.result < b.result; });
 }
 
-GraphPlan plan_graph(const ir::Graph& g, bool update_params) {
+namespace {
+
+// plan_graph, with GraphPlan::updates planned when update_params, for a
+// scan body's first `carries` parameters only when carries > 0 (plan_updates).
+GraphPlan plan(const ir::Graph& g, bool update_params, size_t carries) {
   GraphPlan p;
   const auto& nodes = g.nodes();
   const size_t end = nodes.size();  // "used by the results"
@@ -361,7 +376,7 @@ GraphPlan plan_graph(const ir::Graph& g, bool update_params) {
   }
 
   for (size_t i = 0; i < g.params().size(); ++i) p.slots[g.params()[i]] = {Slot::Param, static_cast<int64_t>(i)};
-  if (update_params && !may_fail(g)) plan_updates(g, root_of, in_place, p);
+  if (update_params && !may_fail(g)) plan_updates(g, root_of, in_place, carries, p);
   Pools pools;
   for (size_t i = 0; i < nodes.size(); ++i) {
     const ir::Node& n = *nodes[i];
@@ -418,6 +433,20 @@ GraphPlan plan_graph(const ir::Graph& g, bool update_params) {
   p.fixed_bytes = pools.fixed.top();
   p.batch_bytes = pools.batch.top();
   return p;
+}
+
+}  // namespace
+
+GraphPlan plan_graph(const ir::Graph& g, bool update_params) { return plan(g, update_params, 0); }
+
+GraphPlan plan_scan_body(const ir::Node& scan) {
+  const size_t nc = static_cast<size_t>(scan.attrs.i("num_carry"));
+  return plan(*scan.body, nc > 0, nc);
+}
+
+bool carry_in_place(const GraphPlan& body, size_t i) {
+  const int64_t c = static_cast<int64_t>(i);
+  return std::find(body.updates.begin(), body.updates.end(), ParamUpdate{c, c}) != body.updates.end();
 }
 
 }  // namespace kiln::codegen

@@ -80,8 +80,16 @@ struct GraphPlan {
 std::vector<Sym> scratch_needs(const ir::Node& n);
 
 // update_params: plan GraphPlan::updates (an entry function whose caller
-// keeps the contract; never a body, whose parameters are its caller's buffers).
+// keeps the contract; never a body, whose parameters are its caller's
+// buffers, but for plan_scan_body's).
 GraphPlan plan_graph(const ir::Graph& g, bool update_params = false);
+// The plan of scan node `scan`'s body, with GraphPlan::updates limited to
+// carry i updating carry result i (carry_in_place): the scan keeps the
+// contract by passing one buffer, the scan's result, as both (emit_scan_rows),
+// so such a carry needs no ping-pong pair (a weight-gradient sum: acc + g).
+GraphPlan plan_scan_body(const ir::Node& scan);
+// Whether body plan `body` (plan_scan_body) updates carry i in place.
+bool carry_in_place(const GraphPlan& body, size_t i);
 
 // The operand whose buffer n's kernel may write its result into when n is
 // that operand's last reader, or -1. Today: max_pool2d_grad whose windows

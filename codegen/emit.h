@@ -60,6 +60,11 @@ struct KernelCtx {
   // conv2d_filter_grad: an i32, nonzero to add to its result (chunked runs,
   // GraphPlan::chunked), or null for 0.
   llvm::Value* accumulate = nullptr;
+  // Per buffer (out..., then in...): the elements between its images when it
+  // is a view (GraphPlan::views, image_stride), else 0; may be shorter.
+  std::vector<int64_t> images;
+  int64_t out_image(size_t j) const { return j < images.size() ? images[j] : 0; }
+  int64_t in_image(size_t i) const { return out.size() + i < images.size() ? images[out.size() + i] : 0; }
 
   llvm::LLVMContext& ctx() { return m.getContext(); }
   llvm::Type* i64() { return b.getInt64Ty(); }

@@ -51,8 +51,12 @@ std::unordered_map<const ir::Value*, Value*> point_values(KernelCtx& k, const Re
 
 std::vector<Access> read_accesses(KernelCtx& k, const RegionNest& r) {
   std::vector<Access> acc;
-  for (const RegionRead& rd : r.reads)
-    acc.push_back({k.in[rd.param], elem_type(k.ctx(), k.node.operands[rd.param]->type.dtype), rd.strides});
+  for (const RegionRead& rd : r.reads) {
+    std::vector<Sym> strides = rd.strides;
+    // A view (GraphPlan::views) is read whole over a space of its shape: its images lie further apart.
+    if (const int64_t image = k.in_image(rd.param)) strides[0] = Sym{image, false};
+    acc.push_back({k.in[rd.param], elem_type(k.ctx(), k.node.operands[rd.param]->type.dtype), strides});
+  }
   return acc;
 }
 

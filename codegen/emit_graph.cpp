@@ -94,11 +94,12 @@ void emit_conv(KernelCtx& k) {
   }
   args.push_back(constant_array(geom, "conv.geom"));
   types.push_back(p);
-  if (pool) {  // KH, KW, sh, sw, pt, pl, PH, PW
+  if (pool) {  // KH, KW, sh, sw, pt, pl, PH, PW, y's image stride (a view's, GraphPlan::views)
     const auto &win = pool->attrs.ints("window"), &pst = pool->attrs.ints("strides"), &ppd = pool->attrs.ints("padding");
     const ir::TensorType& pt = pool->results[0]->type;
+    const int64_t image = k.out_image(0) ? k.out_image(0) : pt.shape[1] * pt.shape[2] * pt.shape[3];
     std::vector<uint64_t> pg;
-    for (int64_t v : {win[0], win[1], pst[0], pst[1], ppd[0], ppd[2], pt.shape[1], pt.shape[2]})
+    for (int64_t v : {win[0], win[1], pst[0], pst[1], ppd[0], ppd[2], pt.shape[1], pt.shape[2], image})
       pg.push_back(static_cast<uint64_t>(v));
     args.push_back(constant_array(pg, "pool.geom"));
     types.push_back(p);
@@ -152,6 +153,7 @@ void emit_parallel_for(KernelCtx& k, Value* count, Value* bytes_per_item,
     for (size_t i = 0; i < k.in.size(); ++i)
       for (size_t j = 0; j < k.out.size(); ++j)
         if (k.in[i] == k.out[j]) child.in[i] = child.out[j];
+    child.images = k.images;
     body(child, fn->getArg(nb + 1), fn->getArg(nb + 2));
     b.CreateRetVoid();
   }
@@ -383,6 +385,7 @@ struct Call {
   llvm::Function* kernel = nullptr;
   std::vector<Value*> args;
   std::vector<const ir::Value*> values;
+  std::vector<int64_t> images;  // per buffer: KernelCtx::images
 };
 
 class Lowering {
@@ -412,10 +415,16 @@ class Lowering {
     };
     const GraphEpilogues epilogues = contraction_epilogues(g);
     const auto& nodes = g.nodes();
+    // A region computing a view (GraphPlan::views) writes it from its body:
+    // the body's result gets the view's image stride.
+    for (const auto& [v, view] : plan.views)
+      if (v->def && v->def->op == ir::OpKind::Fusion && !plan.elided.count(v->def))
+        for (size_t r = 0; r < v->def->results.size(); ++r)
+          if (v->def->results[r] == v) images_[v->def->body->results()[r]] = view.image;
     for (size_t at = 0; at < nodes.size(); ++at) {
       const ir::Node* n = nodes[at];
       const int idx = static_cast<int>(at) + 1;
-      if (n->op == ir::OpKind::Reshape || epilogues.absorbed.count(n)) continue;
+      if (n->op == ir::OpKind::Reshape || epilogues.absorbed.count(n) || plan.elided.count(n)) continue;
       // The node's kernel call: its buffers (results, operands, epilogue
       // bias and mask, scratch), N and err; `values` names each buffer's IR
       // value (null for scratch).
@@ -424,8 +433,14 @@ class Lowering {
         auto ep = epilogues.of.find(&node);
         const ContractionEpilogue* e = ep == epilogues.of.end() ? nullptr : &ep->second;
         auto buffer = [&](const ir::Value* v) {
-          c.args.push_back(addr(plan.slots.at(v)));
+          Value* at = addr(plan.slots.at(v));
+          if (auto view = plan.views.find(v); view != plan.views.end() && view->second.offset != 0)
+            at = b.CreateConstInBoundsGEP1_64(b.getInt8Ty(), at,
+                                              static_cast<uint64_t>(view->second.offset) * ir::dtype_size(v->type.dtype));
+          c.args.push_back(at);
           c.values.push_back(v);
+          auto body_image = images_.find(v);
+          c.images.push_back(plan.views.count(v) ? image_stride(plan, v) : body_image != images_.end() ? body_image->second : 0);
         };
         if (e) {
           buffer(e->out);
@@ -447,7 +462,7 @@ class Lowering {
         auto rr = plan.reads_result.find(&node);
         if (make_kernel)
           c.kernel = kernel_fn(node, kernel_name(g, name, node, position), nout, nin, c.args.size() - 2, e, shared,
-                               rr == plan.reads_result.end() ? nullptr : &rr->second);
+                               rr == plan.reads_result.end() ? nullptr : &rr->second, c.images);
         return c;
       };
       const Call call = call_of(*n, idx, true);
@@ -487,6 +502,8 @@ class Lowering {
   TargetInfo target_;
   LoweringStats* stats_;
   std::unordered_map<const ir::Graph*, llvm::Function*> bodies_;
+  // Region body results that are views in the caller (GraphPlan::views): their image stride.
+  std::unordered_map<const ir::Value*, int64_t> images_;
   int body_count_ = 0;
 
   // A node and the next one, run chunk by chunk of images (GraphPlan::chunked):
@@ -546,7 +563,8 @@ class Lowering {
   // pointer: the operand's own argument, the same address, is never used.
   llvm::Function* kernel_fn(const ir::Node& n, const std::string& name, size_t nout, size_t nin, size_t nbuf,
                             const ContractionEpilogue* epilogue, int shared,
-                            const std::vector<std::pair<size_t, size_t>>* reads_result) {
+                            const std::vector<std::pair<size_t, size_t>>* reads_result,
+                            const std::vector<int64_t>& images) {
     llvm::Type* p = ptr_t(c_);
     std::vector<llvm::Type*> tys(nbuf, p);
     tys.push_back(llvm::Type::getInt64Ty(c_));
@@ -581,6 +599,7 @@ class Lowering {
     while (a < nbuf) k.scratch.push_back(fn->getArg(static_cast<unsigned>(a++)));
     if (reads_result)
       for (auto [r, o] : *reads_result) k.in[o] = k.out[r];
+    k.images.assign(images.begin(), images.begin() + static_cast<std::ptrdiff_t>(std::min(images.size(), nout + nin)));
     emit_node(k);
     b.CreateRetVoid();
     return fn;

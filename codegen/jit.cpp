@@ -73,8 +73,9 @@ namespace {
 // 39: max_pool2d_scatter's own chunk buffer: about 512 KB, at least one image;
 // 40: a program is compiled in parts on two threads, its cache file holds one object per part (compile_parts.h);
 // 41: scans whose rows are independent split blocks of 64 rows (emit_scan), so batch 32 runs on one thread;
-// 42: a scan carry its body updates in place (plan_scan_body) lives in the scan's result alone, no ping-pong pair
-constexpr const char* kCodegenVersion = "kiln-codegen-42";
+// 42: a scan carry its body updates in place (plan_scan_body) lives in the scan's result alone, no ping-pong pair;
+// 43: concats of conv + pool results in place, slices read in place (GraphPlan::views); conv + pool's pool[8]
+constexpr const char* kCodegenVersion = "kiln-codegen-43";
 
 }  // namespace
 

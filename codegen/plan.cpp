@@ -295,6 +295,123 @@ bool in_chunk_buffer(const GraphPlan& p, const ir::Node& n) {
   return p.chunked.count(&n) && (n.op == ir::OpKind::MaxPool2DGrad || n.op == ir::OpKind::MaxPool2DScatter);
 }
 
+namespace {
+
+// Each value's readers: (node, operand index).
+using Readers = std::unordered_map<const ir::Value*, std::vector<std::pair<const ir::Node*, size_t>>>;
+
+// Whether m reads its operand o as a loop region over a space of o's shape,
+// [N, ...], reading it whole and contiguously: it may read the operand's
+// images at another stride (emit_fusion.cpp's read_accesses).
+bool reads_images_strided(const ir::Node& m, size_t o) {
+  if (m.op != ir::OpKind::Fusion || m.attrs.s("kind") != "loop") return false;
+  const ir::TensorType& t = m.operands[o]->type;
+  if (t.shape.empty() || t.shape[0] != ir::kBatch) return false;
+  const RegionNest nest = region_nest(m);
+  if (!nest.nested() || nest.reduction || nest.space.shape != t.shape) return false;
+  for (const RegionRead& rd : nest.reads)
+    if (rd.param == o && rd.strides != sym_strides(t)) return false;
+  return true;
+}
+
+// v and the reshapes of it (transitively) that keep a plain N first, when
+// every reader of them is one of those reshapes, `allowed` or a region that
+// reads images strided, and none is a graph result; else empty.
+std::vector<const ir::Value*> view_family(const ir::Graph& g, const Readers& readers, const ir::Value* v,
+                                          const ir::Node* allowed) {
+  std::vector<const ir::Value*> family{v};
+  for (size_t f = 0; f < family.size(); ++f) {
+    const ir::Value* m = family[f];
+    if (m->type.shape.empty() || m->type.shape[0] != ir::kBatch ||
+        std::find(g.results().begin(), g.results().end(), m) != g.results().end())
+      return {};
+    auto it = readers.find(m);
+    if (it == readers.end()) continue;
+    for (auto [node, o] : it->second) {
+      if (node->op == ir::OpKind::Reshape) family.push_back(node->results[0]);
+      else if (node != allowed && !reads_images_strided(*node, o)) return {};
+    }
+  }
+  return family;
+}
+
+// Whether v is result 0 of a contraction region whose conv's GEMM ends with
+// a max_pool2d(_winners) into it (epilogue.h): its pooled store takes an
+// image stride (kiln_conv2d_max_pool_f32's pool[8]).
+bool pooled_by_conv(const ir::Value* v) {
+  const ir::Node* d = v->def;
+  if (!d || d->op != ir::OpKind::Fusion || d->attrs.s("kind") != "contraction" || d->results[0] != v) return false;
+  for (const auto& [c, e] : contraction_epilogues(*d->body).of)
+    if (e.pool && e.out == d->body->results()[0]) return true;
+  return false;
+}
+
+// [N, C] with a plain N: the type a copy-free concat or slice works on.
+bool is_rows(const ir::TensorType& t) { return t.rank() == 2 && t.shape[0] == ir::kBatch; }
+
+// A concat's or slice's axis attribute on an [N, C] value: 1 for C.
+int64_t rows_axis(const ir::Node& n) {
+  const int64_t a = n.attrs.i("axis");
+  return a < 0 ? a + 2 : a;
+}
+
+// GraphPlan::views and elided: the concats computed in place and the
+// slices read in place; each view's root becomes the buffer it lives in.
+template <typename RootOf>
+void plan_views(const ir::Graph& g, const RootOf& root_of, std::unordered_map<const ir::Value*, const ir::Value*>& root,
+                GraphPlan& p) {
+  Readers readers;
+  for (const ir::Node* n : g.nodes())
+    for (size_t o = 0; o < n->operands.size(); ++o) readers[n->operands[o]].push_back({n, o});
+  const std::unordered_set<const ir::Value*> results(g.results().begin(), g.results().end());
+  auto place = [&](const std::vector<const ir::Value*>& family, const ir::Value* in, ImageView v) {
+    for (const ir::Value* m : family) {
+      p.views[m] = v;
+      root[m] = in;
+    }
+  };
+  for (const ir::Node* c : g.nodes()) {
+    const ir::Value* whole = c->results[0];
+    if (c->op != ir::OpKind::Concat || !is_rows(whole->type) || rows_axis(*c) != 1 ||
+        results.count(whole))
+      continue;
+    std::vector<std::vector<const ir::Value*>> families;
+    std::unordered_set<const ir::Value*> seen;
+    for (const ir::Value* o : c->operands) {
+      const ir::Value* r = root_of(o);
+      if (!pooled_by_conv(r) || !seen.insert(r).second || r->type.static_elements() != o->type.shape[1]) break;
+      families.push_back(view_family(g, readers, r, c));
+      if (families.back().empty()) break;
+    }
+    if (families.size() != c->operands.size()) continue;
+    int64_t at = 0;
+    for (size_t i = 0; i < families.size(); ++i) {
+      place(families[i], whole, {at, whole->type.shape[1]});
+      at += c->operands[i]->type.shape[1];
+    }
+    p.elided.insert(c);
+  }
+  for (const ir::Node* s : g.nodes()) {
+    const ir::Value* x = s->operands.empty() ? nullptr : s->operands[0];
+    if (s->op != ir::OpKind::Slice || !is_rows(x->type) || rows_axis(*s) != 1 ||
+        p.views.count(x) || root_of(x)->type.static_elements() != x->type.shape[1])
+      continue;
+    std::vector<const ir::Value*> family = view_family(g, readers, s->results[0], nullptr);
+    if (family.empty()) continue;
+    place(family, root_of(x), {s->attrs.i("start"), x->type.shape[1]});
+    p.elided.insert(s);
+  }
+  for (auto& [v, r] : root)  // aliases of what became a view
+    if (auto it = root.find(r); it != root.end() && it->second != r) r = it->second;
+}
+
+}  // namespace
+
+int64_t image_stride(const GraphPlan& p, const ir::Value* v) {
+  auto it = p.views.find(v);
+  return it == p.views.end() ? 0 : it->second.image;
+}
+
 // GraphPlan::updates: each result computed in place by a loop region that is
 // the last reader (through any alias, absorbed epilogues included) of a
 // parameter it reads only at the point it writes (point_operand). A parameter
@@ -332,8 +449,9 @@ void plan_updates(const ir::Graph& g, const RootOf& root_of, const std::unordere
 namespace {
 
 // plan_graph, with GraphPlan::updates planned when update_params, for a
-// scan body's first `carries` parameters only when carries > 0 (plan_updates).
-GraphPlan plan(const ir::Graph& g, bool update_params, size_t carries) {
+// scan body's first `carries` parameters only when carries > 0 (plan_updates),
+// and with views (GraphPlan::views) where they apply or with none.
+GraphPlan plan(const ir::Graph& g, bool update_params, size_t carries, bool views) {
   GraphPlan p;
   const auto& nodes = g.nodes();
   const size_t end = nodes.size();  // "used by the results"
@@ -350,6 +468,7 @@ GraphPlan plan(const ir::Graph& g, bool update_params, size_t carries) {
   // buffer; the nodes it absorbed read and write nothing.
   const GraphEpilogues epilogues = contraction_epilogues(g);
   for (const auto& [c, e] : epilogues.of) root[c->results[0]] = e.out;
+  if (views) plan_views(g, root_of, root, p);
   // A chunked node (chunked_with_next) reads its operands until the next
   // node is done: they are released with that node's.
   for (size_t i = 0; i < nodes.size(); ++i)
@@ -400,7 +519,12 @@ GraphPlan plan(const ir::Graph& g, bool update_params, size_t carries) {
         overwritten = v;
     }
     for (const ir::Value* r : outs) {
-      if (is_alias(n)) p.slots[r] = p.slots.at(n.operands[0]);
+      if (p.slots.count(r)) continue;  // a concat's buffer, allocated with its first view
+      if (p.views.count(r)) {          // in its root's buffer, allocated with the first view in it
+        const ir::Value* in = root_of(r);
+        if (!p.slots.count(in)) p.slots[in] = pools.alloc(slot_bytes(in));
+        p.slots[r] = p.slots.at(in);
+      } else if (is_alias(n)) p.slots[r] = p.slots.at(n.operands[0]);
       else if (auto it = in_place.find(r); it != in_place.end()) p.slots[r] = {Slot::Result, it->second};
       else if (overwritten) p.slots[r] = p.slots.at(overwritten);
       else p.slots[r] = pools.alloc(slot_bytes(r));
@@ -435,13 +559,23 @@ GraphPlan plan(const ir::Graph& g, bool update_params, size_t carries) {
   return p;
 }
 
+// Views save the copies but keep a concat's whole buffer from its first
+// operand on (and a sliced value until its slices' last reader): where that
+// would make the arena larger, the copies stay.
+GraphPlan plan_smaller(const ir::Graph& g, bool update_params, size_t carries) {
+  GraphPlan p = plan(g, update_params, carries, true);
+  if (p.views.empty()) return p;
+  GraphPlan copies = plan(g, update_params, carries, false);
+  return p.batch_bytes > copies.batch_bytes || p.fixed_bytes > copies.fixed_bytes ? copies : p;
+}
+
 }  // namespace
 
-GraphPlan plan_graph(const ir::Graph& g, bool update_params) { return plan(g, update_params, 0); }
+GraphPlan plan_graph(const ir::Graph& g, bool update_params) { return plan_smaller(g, update_params, 0); }
 
 GraphPlan plan_scan_body(const ir::Node& scan) {
   const size_t nc = static_cast<size_t>(scan.attrs.i("num_carry"));
-  return plan(*scan.body, nc > 0, nc);
+  return plan_smaller(*scan.body, nc > 0, nc);
 }
 
 bool carry_in_place(const GraphPlan& body, size_t i) {

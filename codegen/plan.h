@@ -48,8 +48,30 @@ struct ParamUpdate {
   bool operator==(const ParamUpdate&) const = default;
 };
 
+// A value that lives inside another value's buffer, image by image (a
+// concat computed in place, a slice read in place): image i of the value
+// starts `offset` elements into image i of that buffer, whose images are
+// `image` elements apart (GraphPlan::views).
+struct ImageView {
+  int64_t offset = 0, image = 0;
+  bool operator==(const ImageView&) const = default;
+};
+
 struct GraphPlan {
   std::unordered_map<const ir::Value*, Slot> slots;
+  // Values that live inside another's buffer (their slot is that buffer's),
+  // with no kernel of their own to copy them: the operands of a concat along
+  // the last axis of an [N, C] result, when each is computed by a conv +
+  // max_pool2d region straight into its columns of the concat's buffer (the
+  // GEMM's pooled store takes an image stride) and read otherwise only by
+  // loop or reduction regions; and a slice along that axis of an [N, C]
+  // value read only by such regions. Reshapes of them are views too. A
+  // region reads a view with the view's image stride (emit_fusion.cpp).
+  // A view keeps its buffer live from the first view written (to the last
+  // view read): a graph whose arena would grow with views gets none.
+  std::unordered_map<const ir::Value*, ImageView> views;
+  // Slice and concat nodes that views make copy-free: no kernel is called.
+  std::unordered_set<const ir::Node*> elided;
   // Per node: scratch buffers the node's kernel asked for (see scratch_needs).
   std::unordered_map<const ir::Node*, std::vector<Slot>> scratch;
   // Result j must be copied from value result_copy[j] (null: computed in place).
@@ -127,6 +149,10 @@ bool in_chunk_buffer(const GraphPlan& p, const ir::Node& n);
 // chunk buffer is its own, of this many images at any N) about 512 KB, at
 // least one image.
 int64_t chunk_images(const ir::Node& first);
+
+// The element stride between images of value v as its kernels see it:
+// views' image, else 0 (its own size).
+int64_t image_stride(const GraphPlan& p, const ir::Value* v);
 
 // Conv's patch-matrix scratch holds this many images at most (as runtime/'s im2col).
 int64_t conv_chunk_images(int64_t per_image_floats, int64_t n_images);

@@ -465,11 +465,13 @@ void pack_sliver(const Problem& p, int64_t i, int64_t mr, int64_t k0, int64_t kc
 // cut into work items: bands of `per` pooled rows of one image.
 struct PoolBands {
   int64_t kh, kw, sh, sw, pt, pl, ph, pw;  // window, strides, top/left padding, pooled size
+  int64_t y_image;                         // floats between y's images
   int64_t oh, ow, c;                       // the conv's output
   int64_t per, bands;                      // pooled rows per band, bands per image
 
   PoolBands(const int64_t* g, const int64_t* q)
-      : kh(q[0]), kw(q[1]), sh(q[2]), sw(q[3]), pt(q[4]), pl(q[5]), ph(q[6]), pw(q[7]), oh(g[6]), ow(g[7]), c(g[5]) {
+      : kh(q[0]), kw(q[1]), sh(q[2]), sw(q[3]), pt(q[4]), pl(q[5]), ph(q[6]), pw(q[7]), y_image(q[8]), oh(g[6]),
+        ow(g[7]), c(g[5]) {
     constexpr int64_t kBandFloats = int64_t{1} << 13;  // ~32 KB of conv output per band: stays in L1/L2
     const int64_t want = std::max<int64_t>(1, kBandFloats / std::max<int64_t>(sh * ow * c, 1));
     bands = (ph + want - 1) / want;

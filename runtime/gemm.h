@@ -45,8 +45,10 @@ void kiln_gemm_f32(const float* a, int64_t ar, int64_t ac, int32_t ta, const flo
 void kiln_conv2d_f32(const int64_t* geom, const float* x, const float* w, int64_t n, float* y, const KilnEpilogue* ep);
 
 // kiln_conv2d_f32 (ep's mask laid out as its output) followed by max_pool2d of its result,
-// pool = {kh, kw, sh, sw, pt, pl, ph, pw}: window, strides, top/left padding
-// and the pooled size; y [n, ph, pw, O]. The conv's output is computed in
+// pool = {kh, kw, sh, sw, pt, pl, ph, pw, y_image}: window, strides, top/left
+// padding, the pooled size and the floats between y's images; y [n, ph, pw, O]
+// with image i at y + i * y_image (>= ph * pw * O: images inside a wider row,
+// a concat's columns). The conv's output is computed in
 // bands of rows that stay in cache and pooled at once, never written whole:
 // the bits of kiln_conv2d_f32 then max_pool2d (runtime/kernels_pool.cpp:
 // each window's first maximum among its cells inside, NaN counting as largest).

@@ -10,6 +10,8 @@
 // broadcast_dims; splat constants; i1 masks and select; i32 division; several
 // results; reductions of a chain and of a parameter).
 #include <cmath>
+#include <map>
+#include <set>
 #include <regex>
 #include <span>
 #include <sstream>
@@ -327,6 +329,137 @@ TEST(Plan, ConvAndTheNextPoolRunChunkByChunk) {
   auto prog = jit.compile(*g);
   for (int64_t n : {1, 81, 200})  // 81 images a chunk (1 MB of the conv's result): 1, 1 and 3 chunks
     jit_test::expect_interpreter_bits(*prog, *g, jit_test::random_args(*g, n, 9), "N=" + std::to_string(n));
+}
+
+// A concat of two conv + max_pool2d regions' results is computed in place:
+// each region's GEMM stores its pooled images straight into its columns of
+// the concat's buffer, and the regions that read the pooled values read them
+// there; slices of [N, C] values read only by loop regions are read in place
+// too (GraphPlan::views, elided). No kernel copies anything, and the bits
+// are the interpreter's (1 and 2 threads). A pooled
+// value that is also a result keeps its buffer and the concat its copy.
+TEST(Plan, ConcatOfPooledConvsAndSlicesAreViews) {
+  auto graph = [](bool pooled_is_result) {
+    return ir::parse_graph(R"(func @views(%x: f32[N,10,10,1], %w1: f32[3,3,1,8], %b1: f32[8], %w2: f32[5,5,1,4], %b2: f32[4], %d: f32[N,164]) -> (f32[N,164], f32[N,4,4,8], f32[N,3,3,4])" +
+                           std::string(pooled_is_result ? ", f32[N,4,4,8]" : "") + R"() {
+  %f1, %f1.w = fusion %x, %w1, %b1 {kind="contraction"} : (f32[N,4,4,8], u8[N,4,4,8]) {
+    ^c1(%x: f32[N,10,10,1], %w1: f32[3,3,1,8], %b1: f32[8]):
+    %c = conv2d %x, %w1 {strides=[1,1], padding=[0,0,0,0]} : f32[N,8,8,8]
+    %a = add %c, %b1 {broadcast_dims=[3]} : f32[N,8,8,8]
+    %r = relu %a : f32[N,8,8,8]
+    %p, %pw = max_pool2d_winners %r {window=[2,2], strides=[2,2], padding=[0,0,0,0]} : (f32[N,4,4,8], u8[N,4,4,8])
+    return %p, %pw
+  }
+  %f2, %f2.w = fusion %x, %w2, %b2 {kind="contraction"} : (f32[N,3,3,4], u8[N,3,3,4]) {
+    ^c2(%x: f32[N,10,10,1], %w2: f32[5,5,1,4], %b2: f32[4]):
+    %c = conv2d %x, %w2 {strides=[1,1], padding=[0,0,0,0]} : f32[N,6,6,4]
+    %a = add %c, %b2 {broadcast_dims=[3]} : f32[N,6,6,4]
+    %r = relu %a : f32[N,6,6,4]
+    %p, %pw = max_pool2d_winners %r {window=[2,2], strides=[2,2], padding=[0,0,0,0]} : (f32[N,3,3,4], u8[N,3,3,4])
+    return %p, %pw
+  }
+  %r1 = reshape %f1 {shape=[N,128]} : f32[N,128]
+  %r2 = reshape %f2 {shape=[N,36]} : f32[N,36]
+  %cat = concat %r1, %r2 {axis=1} : f32[N,164]
+  %y = fusion %cat, %d {kind="loop"} : f32[N,164] {
+    ^y(%cat: f32[N,164], %d: f32[N,164]):
+    %m = mul %cat, %d : f32[N,164]
+    return %m
+  }
+  %e = fusion %d {kind="loop"} : f32[N,164] {
+    ^e(%d: f32[N,164]):
+    %n = neg %d : f32[N,164]
+    return %n
+  }
+  %s1 = slice %d {axis=1, start=0, limit=128} : f32[N,128]
+  %s2 = slice %e {axis=-1, start=128, limit=164} : f32[N,36]
+  %s1.r = reshape %s1 {shape=[N,4,4,8]} : f32[N,4,4,8]
+  %s2.r = reshape %s2 {shape=[N,3,3,4]} : f32[N,3,3,4]
+  %g1 = fusion %f1, %s1.r {kind="loop"} : f32[N,4,4,8] {
+    ^g1(%f1: f32[N,4,4,8], %s1.r: f32[N,4,4,8]):
+    %z = constant {value=0.0, shape=[]} : f32[]
+    %k = compare %f1, %z {dir="gt"} : i1[N,4,4,8]
+    %zs = constant {value=0.0, shape=[N,4,4,8]} : f32[N,4,4,8]
+    %o = select %k, %s1.r, %zs : f32[N,4,4,8]
+    return %o
+  }
+  %g2 = fusion %f2, %s2.r {kind="loop"} : f32[N,3,3,4] {
+    ^g2(%f2: f32[N,3,3,4], %s2.r: f32[N,3,3,4]):
+    %t = mul %f2, %s2.r : f32[N,3,3,4]
+    return %t
+  }
+  return %y, %g1, %g2)" + std::string(pooled_is_result ? ", %f1" : "") + R"(
+}
+)");
+  };
+  auto g = graph(false);
+  const codegen::GraphPlan plan = codegen::plan_graph(*g);
+  std::map<std::string, std::pair<int64_t, int64_t>> views, want{{"f1", {0, 164}},   {"r1", {0, 164}},
+                                                                  {"f2", {128, 164}}, {"r2", {128, 164}},
+                                                                  {"s1", {0, 164}},   {"s1.r", {0, 164}},
+                                                                  {"s2", {128, 164}}, {"s2.r", {128, 164}}};
+  for (const auto& [v, view] : plan.views) views[v->name] = {view.offset, view.image};
+  EXPECT_EQ(views, want);
+  std::set<std::string> elided;
+  for (const ir::Node* n : plan.elided) elided.insert(n->results[0]->name);
+  EXPECT_EQ(elided, (std::set<std::string>{"cat", "s1", "s2"}));
+  auto copied = graph(true);
+  const codegen::GraphPlan copy_plan = codegen::plan_graph(*copied);
+  EXPECT_EQ(copy_plan.elided.size(), 2u);  // the slices only
+  EXPECT_EQ(copy_plan.views.count(g->nodes()[0]->results[0]), 0u);
+  codegen::Jit jit(no_disk());
+  auto prog = jit.compile(*g);
+  auto prog_copied = jit.compile(*copied);
+  for (int64_t n : {1, 3, 37}) {
+    jit_test::expect_interpreter_bits(*prog, *g, jit_test::random_args(*g, n, 11), "N=" + std::to_string(n));
+    jit_test::expect_interpreter_bits(*prog_copied, *copied, jit_test::random_args(*copied, n, 11),
+                                      "pooled returned, N=" + std::to_string(n));
+  }
+}
+
+// A concat in place holds its whole buffer from its first operand on: here,
+// while a large value %p is still live for the second conv, where the copy
+// would hold only the first operand then. That arena would be larger, so the
+// plan keeps the copy (plan_graph).
+TEST(Plan, ConcatStaysACopyWhereViewsWouldGrowTheArena) {
+  // %out = conv2d(%in) + bias, relu, max_pool2d: one contraction region.
+  auto conv_pool = [](const std::string& out, const std::string& in) {
+    return "  %" + out + " = fusion %" + in + R"(, %w, %b {kind="contraction"} : f32[N,4,4,4] {
+    ^)" + out + "(%" + in + R"(: f32[N,10,10,16], %w: f32[3,3,16,4], %b: f32[4]):
+    %c = conv2d %)" + in + R"(, %w {strides=[1,1], padding=[0,0,0,0]} : f32[N,8,8,4]
+    %a = add %c, %b {broadcast_dims=[3]} : f32[N,8,8,4]
+    %r = relu %a : f32[N,8,8,4]
+    %q = max_pool2d %r {window=[2,2], strides=[2,2], padding=[0,0,0,0]} : f32[N,4,4,4]
+    return %q
+  }
+)";
+  };
+  auto g = ir::parse_graph(R"(func @grow(%x: f32[N,10,10,16], %w: f32[3,3,16,4], %b: f32[4]) -> (f32[N,128]) {
+  %p = fusion %x {kind="loop"} : f32[N,10,10,16] {
+    ^p(%x: f32[N,10,10,16]):
+    %n = neg %x : f32[N,10,10,16]
+    return %n
+  }
+)" + conv_pool("f1", "p") + conv_pool("f2", "x") + R"(
+  %r1 = reshape %f1 {shape=[N,64]} : f32[N,64]
+  %r2 = reshape %f2 {shape=[N,64]} : f32[N,64]
+  %cat = concat %r1, %r2 {axis=1} : f32[N,128]
+  %y = fusion %cat {kind="loop"} : f32[N,128] {
+    ^y(%cat: f32[N,128]):
+    %m = neg %cat : f32[N,128]
+    return %m
+  }
+  return %y
+}
+)");
+  const codegen::GraphPlan plan = codegen::plan_graph(*g);
+  EXPECT_TRUE(plan.views.empty());
+  EXPECT_TRUE(plan.elided.empty());
+  EXPECT_EQ(plan.batch_bytes, (1600 + 64) * 4);  // %p and %f1; the copy %cat later reuses %p's bytes
+  codegen::Jit jit(no_disk());
+  auto prog = jit.compile(*g);
+  for (int64_t n : {1, 5})
+    jit_test::expect_interpreter_bits(*prog, *g, jit_test::random_args(*g, n, 13), "N=" + std::to_string(n));
 }
 
 // A contraction region's body: matmul, bias, then the unary op `act`.

@@ -261,7 +261,8 @@ TEST(Gemm, Conv2dMaxPoolEqualsConvThenPool) {
         const kiln::runtime::kernels::Window2D win{q.kh, q.kw, q.sh, q.sw, q.pt, q.pb, q.pl, q.pr, 1, 1};
         const kiln::Tensor want = kiln::runtime::kernels::max_pool2d(y, win);
         const kiln::Tensor want_winners = kiln::runtime::kernels::max_pool2d_winners(y, win).second;
-        const std::array<int64_t, 8> pool{q.kh, q.kw, q.sh, q.sw, q.pt, q.pl, want.shape()[1], want.shape()[2]};
+        const int64_t image = want.size() / v.n;
+        const std::array<int64_t, 9> pool{q.kh, q.kw, q.sh, q.sw, q.pt, q.pl, want.shape()[1], want.shape()[2], image};
         SCOPED_TRACE("c=" + std::to_string(v.c) + " o=" + std::to_string(v.o) + " oh=" + std::to_string(v.oh()) +
                      " pool " + std::to_string(q.kh) + "x" + std::to_string(q.kw) + "/" + std::to_string(q.sh) +
                      "," + std::to_string(q.sw) + " act=" + std::to_string(act));
@@ -274,6 +275,17 @@ TEST(Gemm, Conv2dMaxPoolEqualsConvThenPool) {
           kiln_conv2d_max_pool_f32(geom.data(), pool.data(), x.data(), w.data(), v.n, got_too.data(), winners.data(),
                                    &ep);
           EXPECT_EQ(std::memcmp(got_too.data(), want.data(), got.size() * sizeof(float)), 0) << threads << " threads";
+          EXPECT_EQ(std::memcmp(winners.data(), want_winners.data_u8(), winners.size()), 0) << threads << " threads";
+          // Images 3 floats further apart (a concat's columns): the same bits there, nothing between them written.
+          std::array<int64_t, 9> wide = pool;
+          wide[8] = image + 3;
+          std::vector<float> strided(static_cast<size_t>(v.n * wide[8]), 7.0f);
+          kiln_conv2d_max_pool_f32(geom.data(), wide.data(), x.data(), w.data(), v.n, strided.data(), winners.data(), &ep);
+          for (int64_t i = 0; i < v.n; ++i) {
+            const float* at = strided.data() + i * wide[8];
+            EXPECT_EQ(std::memcmp(at, want.data() + i * image, static_cast<size_t>(image) * sizeof(float)), 0) << i;
+            EXPECT_EQ(std::vector<float>(at + image, at + wide[8]), std::vector<float>(3, 7.0f)) << i;
+          }
           EXPECT_EQ(std::memcmp(winners.data(), want_winners.data_u8(), winners.size()), 0) << threads << " threads";
         }
       }

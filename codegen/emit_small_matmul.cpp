@@ -13,9 +13,11 @@
 // of the activation made these kernels most of a small model's compile time.
 //
 // Bitwise the runtime GEMM's result (runtime/gemm.h): each element of c is
-// one chain c = fma(a_k, b_k, c) over k in increasing order from +0. Here one
-// row of c is a <p x float> accumulator and step k is llvm.fma(splat(a_ik),
-// b row k, acc): lane j is exactly element (i, j)'s chain. Only used when the
+// one chain c = fma(a_k, b_k, c) in increasing k from +0 per block of
+// KILN_GEMM_K_BLOCK steps, the blocks' results added in order. Here one row
+// of c is a <p x float> accumulator per block and step k is
+// llvm.fma(splat(a_ik), b row k, acc): lane j is exactly element (i, j)'s
+// chain; blocks are independent, so several run at once. Only used when the
 // runtime GEMM itself fuses (not its generic, multiply-then-add build), and
 // only below the size at which the runtime GEMM would split the product over
 // threads (checked at run time: the batch size is only known then); larger
@@ -145,40 +147,138 @@ void flat_epilogue(KernelCtx& k, const SmallMatmul& s) {
   });
 }
 
-// Rows [i0, i0 + n) of c: n rows of vector accumulators through one loop
-// over k, then the row epilogue and the stores.
-void emit_rows(KernelCtx& k, const SmallMatmul& s, Value* i0, int64_t n) {
+// Rows of op(b) per step when a row of c is one masked vector (p < 16 and no
+// power of two, e.g. 10): the fewest rows that fill whole 16-float vectors
+// (8 rows of 10 are 5 vectors), so that b is read in whole, unmasked vectors
+// (a masked row load of 40 bytes mostly straddles two cache lines) and each
+// row is shuffled out of the one or two vectors that hold it. 1 otherwise.
+int64_t row_period(const SmallMatmul& s) {
+  if (s.pieces.size() != 1 || s.pieces[0].lanes == s.pieces[0].width) return 1;
+  int64_t g = 16;
+  while (s.p % g) g /= 2;
+  return 16 / g;
+}
+
+// Row r of a period of op(b) rows (row_period), held in `vecs` (16 floats
+// each), as one vector of piece q's width: its p floats in the first lanes.
+Value* period_row(llvm::IRBuilder<>& b, const SmallMatmul& s, const std::vector<Value*>& vecs, int64_t r) {
+  const int64_t first = r * s.p, lo = first / 16, hi = (first + s.p - 1) / 16;
+  std::vector<int> mask;
+  for (int64_t l = 0; l < s.pieces[0].width; ++l) mask.push_back(static_cast<int>(l < s.p ? first + l - 16 * lo : 0));
+  return b.CreateShuffleVector(vecs[static_cast<size_t>(lo)], vecs[static_cast<size_t>(hi)], mask);
+}
+
+// Accumulators of rows [i0, i0 + n) of c, [(g * n + r) * pieces + q], over
+// `blocks` k blocks at once (KILN_GEMM_K_BLOCK steps apart): block g's chains
+// run from +0 over k = k0 + g * KILN_GEMM_K_BLOCK + kk, kk in [0, len), all
+// blocks' steps kk in one loop (independent chains in flight). period > 1
+// (row_period; len a multiple of it): each loop step takes that many rows of
+// op(b) per block, read as whole vectors, the same chains in the same order.
+Carried block_chains(KernelCtx& k, const SmallMatmul& s, const std::vector<Value*>& a_row, Value* i0, int64_t n,
+                     Value* k0, Value* len, int64_t blocks, int64_t period) {
   llvm::IRBuilder<>& b = k.b;
   llvm::Type* f32 = b.getFloatTy();
   std::vector<llvm::Type*> piece_t;
   for (const Piece& q : s.pieces) piece_t.push_back(llvm::FixedVectorType::get(f32, static_cast<unsigned>(q.width)));
-  Carried zeros;  // [r * pieces + q]
-  for (int64_t r = 0; r < n; ++r)
+  Carried zeros;
+  for (int64_t e = 0; e < blocks * n; ++e)
     for (llvm::Type* t : piece_t) zeros.push_back(llvm::Constant::getNullValue(t));
+  auto* v16 = llvm::FixedVectorType::get(f32, 16);
+  Value* steps = period == 1 ? len : b.CreateUDiv(len, k.c64(period));
+  return emit_carried_loop(k, steps, zeros, [&](Value* kk, const Carried& acc) {
+    Carried next = acc;
+    for (int64_t g = 0; g < blocks; ++g) {
+      Value* k_first = b.CreateAdd(b.CreateAdd(k0, k.c64(g * KILN_GEMM_K_BLOCK)), b.CreateMul(kk, k.c64(period)));
+      Value* b_first = b.CreateInBoundsGEP(f32, s.b, b.CreateMul(k_first, k.c64(s.p)));
+      std::vector<Value*> vecs;  // period > 1: the period's rows of op(b) as whole vectors
+      for (int64_t v = 0; period > 1 && v < period * s.p / 16; ++v)
+        vecs.push_back(b.CreateAlignedLoad(v16, b.CreateConstInBoundsGEP1_64(f32, b_first, static_cast<uint64_t>(16 * v)),
+                                           llvm::MaybeAlign(4)));
+      for (int64_t t = 0; t < period; ++t) {  // op(b) row k_first + t, in k order
+        Value* at_k = b.CreateAdd(k_first, k.c64(t));
+        std::vector<Value*> bv;
+        if (period > 1) {
+          bv.push_back(period_row(b, s, vecs, t));
+        } else {
+          for (const Piece& q : s.pieces)
+            bv.push_back(load_piece(b, q, b.CreateConstInBoundsGEP1_64(f32, b_first, static_cast<uint64_t>(q.first))));
+        }
+        Value* a_col = s.ta ? b.CreateInBoundsGEP(f32, s.a, b.CreateAdd(b.CreateMul(at_k, s.lda), i0)) : nullptr;
+        for (int64_t r = 0; r < n; ++r) {
+          Value* at = s.ta ? b.CreateConstInBoundsGEP1_64(f32, a_col, static_cast<uint64_t>(r))
+                           : b.CreateInBoundsGEP(f32, a_row[static_cast<size_t>(r)], at_k);
+          Value* a = b.CreateLoad(f32, at);
+          for (size_t q = 0; q < s.pieces.size(); ++q) {
+            llvm::Function* fma = llvm::Intrinsic::getDeclaration(&k.m, llvm::Intrinsic::fma, {piece_t[q]});
+            Value* av = b.CreateVectorSplat(static_cast<unsigned>(s.pieces[q].width), a);
+            const size_t e = static_cast<size_t>(g * n + r) * s.pieces.size() + q;
+            next[e] = b.CreateCall(fma, {av, bv[q], next[e]});
+          }
+        }
+      }
+    }
+    return next;
+  });
+}
+
+// Rows [i0, i0 + n) of c as runtime/gemm.h sums them: one chain per
+// KILN_GEMM_K_BLOCK steps of k, the blocks' results added in order (a k of at
+// most one block, known at compile time: one chain, no sum). With few
+// accumulators per block (a row of c or two, the head of a model at batch 1),
+// several blocks run at once so that enough chains are in flight; the rest,
+// and the short last block, one at a time. Then the row epilogue and the stores.
+void emit_rows(KernelCtx& k, const SmallMatmul& s, Value* i0, int64_t n) {
+  llvm::IRBuilder<>& b = k.b;
+  llvm::Type* f32 = b.getFloatTy();
+  const int64_t bk = KILN_GEMM_K_BLOCK;
   // op(a)[i0 + r, kk] is at a_row[r] + kk (a stored [m, K]) or a + kk * lda + i0 + r (a^T).
   std::vector<Value*> a_row;
   if (!s.ta)
     for (int64_t r = 0; r < n; ++r)
       a_row.push_back(b.CreateInBoundsGEP(f32, s.a, b.CreateMul(b.CreateAdd(i0, k.c64(r)), s.lda)));
-  Carried acc = emit_carried_loop(k, s.k, zeros, [&](Value* kk, const Carried& acc) {
-    Value* brow = b.CreateInBoundsGEP(f32, s.b, b.CreateMul(kk, k.c64(s.p)));
-    std::vector<Value*> bv;
-    for (const Piece& q : s.pieces)
-      bv.push_back(load_piece(b, q, b.CreateConstInBoundsGEP1_64(f32, brow, static_cast<uint64_t>(q.first))));
-    Value* a_col = s.ta ? b.CreateInBoundsGEP(f32, s.a, b.CreateAdd(b.CreateMul(kk, s.lda), i0)) : nullptr;
-    Carried next;
-    for (int64_t r = 0; r < n; ++r) {
-      Value* at = s.ta ? b.CreateConstInBoundsGEP1_64(f32, a_col, static_cast<uint64_t>(r))
-                       : b.CreateInBoundsGEP(f32, a_row[static_cast<size_t>(r)], kk);
-      Value* a = b.CreateLoad(f32, at);
-      for (size_t q = 0; q < s.pieces.size(); ++q) {
-        llvm::Function* fma = llvm::Intrinsic::getDeclaration(&k.m, llvm::Intrinsic::fma, {piece_t[q]});
-        Value* av = b.CreateVectorSplat(static_cast<unsigned>(s.pieces[q].width), a);
-        next.push_back(b.CreateCall(fma, {av, bv[q], acc[static_cast<size_t>(r) * s.pieces.size() + q]}));
-      }
+  const auto* k_static = llvm::dyn_cast<llvm::ConstantInt>(s.k);
+  Carried acc;
+  if (k_static && k_static->getSExtValue() <= bk) {
+    acc = block_chains(k, s, a_row, i0, n, k.c64(0), s.k, 1, 1);
+  } else {
+    const size_t per = static_cast<size_t>(n) * s.pieces.size();  // accumulators per block
+    auto add_block = [&](Carried sum, const Carried& chains, int64_t g) {  // sum += block g's chains
+      for (size_t e = 0; e < per; ++e) sum[e] = b.CreateFAdd(sum[e], chains[static_cast<size_t>(g) * per + e]);
+      return sum;
+    };
+    Carried sum;  // from -0: -0 + x is x for every x, so the first block's bits
+    for (int64_t r = 0; r < n; ++r)
+      for (const Piece& q : s.pieces)
+        sum.push_back(llvm::ConstantFP::getNegativeZero(llvm::FixedVectorType::get(f32, static_cast<unsigned>(q.width))));
+    // Blocks at once when a block has few accumulators: 8 chains in flight (2
+    // FMA ports x 4 cycles); 6 when rows of b come in periods, whose loaded
+    // vectors take registers too (measured on the shared_input head: 6 blocks
+    // 23.6 us, 8 blocks 25.3 us, 4 blocks 26.3 us).
+    const int64_t period = row_period(s);
+    const int64_t group = std::max<int64_t>(1, (period > 1 ? 6 : 8) / static_cast<int64_t>(per));
+    Value* first_rest = k.c64(0);  // the first block run alone
+    if (group > 1) {
+      Value* groups = b.CreateUDiv(s.k, k.c64(group * bk));
+      const auto* none = llvm::dyn_cast<llvm::ConstantInt>(groups);
+      if (!none || !none->isZero())
+        sum = emit_carried_loop(k, groups, sum, [&](Value* gi, const Carried& sum_in) {
+          Carried chains = block_chains(k, s, a_row, i0, n, b.CreateMul(gi, k.c64(group * bk)), k.c64(bk), group, period);
+          Carried out = sum_in;
+          for (int64_t g = 0; g < group; ++g) out = add_block(out, chains, g);
+          return out;
+        });
+      first_rest = b.CreateMul(groups, k.c64(group));
     }
-    return next;
-  });
+    // The blocks left (k = 0: one empty block, so that c is +0 as the runtime GEMM's).
+    Value* blocks = b.CreateUDiv(b.CreateAdd(s.k, k.c64(bk - 1)), k.c64(bk));
+    Value* rest = b.CreateSelect(b.CreateICmpEQ(s.k, k.c64(0)), k.c64(1), b.CreateSub(blocks, first_rest));
+    acc = emit_carried_loop(k, rest, sum, [&](Value* t, const Carried& sum_in) {
+      Value* k0 = b.CreateMul(b.CreateAdd(first_rest, t), k.c64(bk));
+      Value* left = b.CreateSub(s.k, k0);
+      Value* len = b.CreateSelect(b.CreateICmpSLT(left, k.c64(bk)), left, k.c64(bk));
+      return add_block(sum_in, block_chains(k, s, a_row, i0, n, k0, len, 1, 1), 0);
+    });
+  }
   for (int64_t r = 0; r < n; ++r) {
     Value* i = b.CreateAdd(i0, k.c64(r));
     Value* dst = b.CreateInBoundsGEP(f32, s.c, b.CreateMul(i, k.c64(s.p)));

@@ -74,8 +74,9 @@ namespace {
 // 40: a program is compiled in parts on two threads, its cache file holds one object per part (compile_parts.h);
 // 41: scans whose rows are independent split blocks of 64 rows (emit_scan), so batch 32 runs on one thread;
 // 42: a scan carry its body updates in place (plan_scan_body) lives in the scan's result alone, no ping-pong pair;
-// 43: concats of conv + pool results in place, slices read in place (GraphPlan::views); conv + pool's pool[8]
-constexpr const char* kCodegenVersion = "kiln-codegen-43";
+// 43: concats of conv + pool results in place, slices read in place (GraphPlan::views); conv + pool's pool[8];
+// 44: a matmul sums k in blocks of KILN_GEMM_K_BLOCK (runtime/gemm.h); inline small matmuls run several blocks at once
+constexpr const char* kCodegenVersion = "kiln-codegen-44";
 
 }  // namespace
 

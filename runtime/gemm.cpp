@@ -6,7 +6,9 @@
 // padding unless it can be read in place; for each block of kKC steps of k,
 // each MR-row sliver of op(A) (packed k-major unless op(A) already is) meets
 // every panel in an MR x 2W (or MR x W) register tile. Large products split
-// their row blocks (or panels) over the thread pool; K is never split.
+// their row blocks (or panels) over the thread pool; K is never split. A
+// product's k blocks are its sum's blocks (KILN_GEMM_K_BLOCK): each starts its
+// tiles from zero and adds them to C; a conv's continue the chains in C.
 #include "runtime/gemm.h"
 
 #include <algorithm>
@@ -26,6 +28,12 @@
 namespace {
 
 constexpr int64_t kKC = 256;  // k steps per block: an A sliver and a panel block stay in L1/L2
+// A product's k blocks (k_block) never straddle two of its sum's blocks (gemm.h).
+static_assert(KILN_GEMM_K_BLOCK % kKC == 0);
+
+// How a register tile starts and ends: from zeros, from C (a chain that goes
+// on), or from zeros and then added to C (a new block of a product's sum).
+enum Start { kFromZero, kFromC, kAddToC };
 
 // The activation of an epilogue (gemm.h) on one element.
 inline float activate(float x, int32_t act) {
@@ -87,6 +95,9 @@ struct Problem {
   float* c;
   int64_t m, n, k;
   bool accumulate;
+  // kiln_gemm_f32's sum in blocks of KILN_GEMM_K_BLOCK (gemm.h); false: one
+  // chain over all of k (the convs).
+  bool k_blocks = false;
   // Set for conv2d by implicit GEMM (kiln_conv2d_f32): op(a) is the patch
   // matrix of x = a, never built; row i is output pixel i, k = tap * C + channel.
   // With conv_adjoint (kiln_conv2d_input_grad_f32), a = dy and row i is input
@@ -552,6 +563,7 @@ inline void vstore(float* p, V v) { _mm512_storeu_ps(p, v); }
 inline V vzero() { return _mm512_setzero_ps(); }
 inline V vbcast(float x) { return _mm512_set1_ps(x); }
 inline V vfma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
+inline V vadd(V a, V b) { return _mm512_add_ps(a, b); }
 inline V vtake(V v, V best) {  // pool_take on each lane: best is a number and !(v <= best)
   const __mmask16 m = _mm512_mask_cmp_ps_mask(_mm512_cmp_ps_mask(best, best, _CMP_ORD_Q), v, best, _CMP_NLE_UQ);
   return _mm512_mask_blend_ps(m, best, v);
@@ -583,6 +595,7 @@ inline void vstore(float* p, V v) { _mm256_storeu_ps(p, v); }
 inline V vzero() { return _mm256_setzero_ps(); }
 inline V vbcast(float x) { return _mm256_set1_ps(x); }
 inline V vfma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
+inline V vadd(V a, V b) { return _mm256_add_ps(a, b); }
 inline V vtake(V v, V best) {  // pool_take on each lane: best is a number and !(v <= best)
   const V m = _mm256_and_ps(_mm256_cmp_ps(best, best, _CMP_ORD_Q), _mm256_cmp_ps(v, best, _CMP_NLE_UQ));
   return _mm256_blendv_ps(best, v, m);
@@ -618,6 +631,7 @@ inline void vstore(float* p, V v) { std::memcpy(p, &v, sizeof v); }
 inline V vzero() { return V{0, 0, 0, 0}; }
 inline V vbcast(float x) { return V{x, x, x, x}; }
 inline V vfma(V a, V b, V c) { return a * b + c; }
+inline V vadd(V a, V b) { return a + b; }
 inline V vtake(V v, V best) {
   for (int t = 0; t < W; ++t) best[t] = pool_take(v[t], best[t]);
   return best;
@@ -818,6 +832,7 @@ void kiln_gemm_f32(const float* a, int64_t ar, int64_t ac, int32_t ta, const flo
                    int32_t tb, float* c, int32_t accumulate, const KilnEpilogue* ep) {
   Problem p{a, ac, ta != 0, b, bc, tb != 0, c, ta ? ac : ar, tb ? br : bc, ta ? ar : ac, accumulate != 0};
   p.ep = epilogue_of(ep);
+  p.k_blocks = true;
   run(p);
 }
 

@@ -5,15 +5,29 @@
 //
 // runtime/gemm.cpp is our own packed, register-blocked GEMM; it picks the
 // widest instruction set the CPU runs (AVX-512, AVX2+FMA, baseline) once per
-// process. Each element of c is one chain c = fma(a_k, b_k, c) over k in
-// order, from 0 (or from c when accumulating): no tiling, packing or thread
-// split (runtime/thread_pool.h; rows and columns only) changes the result, so
-// it is the same for any thread count and any matrix size.
+// process. Each element of a product (kiln_gemm_f32) is a fixed sum over k
+// (KILN_GEMM_K_BLOCK below); each element of a conv is one chain c = fma(a_k,
+// b_k, c) over its whole k in order, from 0 (or from c when accumulating). No
+// tiling, packing or thread split (runtime/thread_pool.h; rows and columns
+// only) changes the result, so it is the same for any thread count and any
+// matrix size.
 #pragma once
 
 #include <cstdint>
 
 extern "C" {
+
+// The order of kiln_gemm_f32's sums (matmul's; not the convs'): k is cut into
+// blocks of KILN_GEMM_K_BLOCK steps, [0, B), [B, 2B), ... (the last one
+// shorter); block t's sum s_t is one chain s_t = fma(a_k, b_k, s_t) over its k
+// in order from 0 (s_0 from c when accumulating), and the element is
+// (((s_0 + s_1) + s_2) + ...), added in block order, then the epilogue. With
+// k <= KILN_GEMM_K_BLOCK it is one chain. The block is a constant, never a
+// function of the ISA, the threads or the shape, so every kernel that computes
+// a matmul (this GEMM, the JIT's inline small matmuls in
+// codegen/emit_small_matmul.cpp) gives the same bits; independent blocks let
+// a product with few rows and long k keep many chains in flight.
+enum { KILN_GEMM_K_BLOCK = 256 };
 
 // What happens to each element of a product once its sum over k is complete,
 // while its register tile is being stored (a null `ep` or null/0 fields skip
@@ -33,7 +47,8 @@ typedef struct KilnEpilogue {
 
 // c = op(a) * op(b), or c += op(a) * op(b) when accumulate != 0; a is stored
 // [ar, ac] row-major and op(a) = a^T when ta != 0 (likewise b, tb); c is the
-// row-major [m, p] result (m = ta ? ac : ar, p = tb ? br : bc); then `ep`.
+// row-major [m, p] result (m = ta ? ac : ar, p = tb ? br : bc), each element
+// summed in blocks of k (KILN_GEMM_K_BLOCK); then `ep`.
 void kiln_gemm_f32(const float* a, int64_t ar, int64_t ac, int32_t ta, const float* b, int64_t br, int64_t bc,
                    int32_t tb, float* c, int32_t accumulate, const KilnEpilogue* ep);
 

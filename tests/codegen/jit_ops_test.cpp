@@ -3,6 +3,8 @@
 // op (tests/data/ir/ops) runs as is; a generated sweep covers each elementwise
 // op on every dtype it accepts and on broadcast layouts. A final test walks the
 // op table and fails for any op that none of these graphs contains.
+#include <algorithm>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -190,6 +192,54 @@ TEST(JitSweep, SmallMatmulsInlineBitwise) {
     std::string ir = jit().compile(*g)->llvm_ir();
     EXPECT_EQ(ir.find("@llvm.fma.") != std::string::npos, fma && c.inline_at_compile) << what;
   }
+}
+
+// Matmuls whose k crosses the GEMM's sum blocks (runtime/gemm.h,
+// KILN_GEMM_K_BLOCK): one step short of a block, one block, one over, many
+// blocks with a short last one, the shared_input head's 41344; rows of c as
+// one masked vector (10, 3: several blocks at once, rows read in periods),
+// wider (17, 40), b transposed, and k the batch (a^T: a weight gradient). The
+// JIT (inline or runtime GEMM, by size) gives the interpreter's bits on 1 and
+// 2 threads at 1, 3 and 32 rows, and a row's bits do not depend on the rows
+// beside it.
+TEST(JitSweep, LongKMatmulsSumInBlocks) {
+  const int64_t bk = KILN_GEMM_K_BLOCK;
+  auto dims = [](std::initializer_list<int64_t> d, bool batch) {
+    std::string s = batch ? "f32[N" : "f32[";
+    for (int64_t x : d) s += (s.back() == '[' ? "" : ",") + std::to_string(x);
+    return s + "]";
+  };
+  struct Case {
+    std::string a, b, attrs, y;
+    std::vector<int64_t> batches;
+  };
+  std::vector<Case> cases;
+  for (int64_t kd : {bk - 1, bk, bk + 1, 16 * bk + 3})
+    for (int64_t p : {10, 3, 17, 40})
+      cases.push_back({dims({kd}, true), dims({kd, p}, false), "", dims({p}, true), {1, 3, 32}});
+  cases.push_back({dims({41344}, true), dims({41344, 10}, false), "", dims({10}, true), {1, 3}});
+  cases.push_back({dims({bk + 1}, true), dims({10, bk + 1}, false), " {transpose_b=true}", dims({10}, true), {1, 3, 32}});
+  cases.push_back({dims({6}, true), dims({10}, true), " {transpose_a=true}", "f32[6,10]", {bk - 1, bk + 1, 9 * bk + 5}});
+  const int32_t before = kiln_num_threads();
+  for (const Case& c : cases) {
+    const std::string what = "matmul " + c.a + " x " + c.b + c.attrs;
+    auto g = ir::parse_graph(func("%a: " + c.a + ", %b: " + c.b, "  %y = matmul %a, %b" + c.attrs + " : " + c.y + "\n", c.y));
+    note_ops(*g);
+    auto prog = jit().compile(*g);
+    uint32_t seed = 5;
+    for (int64_t n : c.batches) {
+      SCOPED_TRACE(what + " at N=" + std::to_string(n));
+      const std::vector<Tensor> args = jit_test::random_args(*g, n, seed++);
+      jit_test::expect_interpreter_bits(*prog, *g, args, what);
+      if (c.attrs.find("transpose_a") != std::string::npos || n == 1) continue;
+      // Row 0 alone: the bits it has among n rows.
+      Tensor row = Tensor::zeros(g->params()[0]->type.concrete(1), ir::DType::f32);
+      std::copy(args[0].data(), args[0].data() + row.size(), row.data());
+      const Tensor all = prog->run(args)[0], one = prog->run({row, args[1]})[0];
+      EXPECT_EQ(std::memcmp(all.data(), one.data(), static_cast<size_t>(one.size()) * sizeof(float)), 0) << what;
+    }
+  }
+  kiln_set_num_threads(before);
 }
 
 // Pooling inputs full of ties, zeros of both signs and NaNs: the winner rule

@@ -1,15 +1,18 @@
 // The shared GEMM (runtime/gemm.h) and the thread pool (runtime/thread_pool.h):
 // the GEMM against a double-accumulated reference at many shapes (every
 // transpose, accumulate on and off, edges that are no multiple of the tile),
-// bit for bit against its documented order (one fma chain per element over k),
-// and bitwise the same for 1 and 2 threads.
+// bit for bit against its documented order (one fma chain per block of
+// KILN_GEMM_K_BLOCK k steps, the blocks added in order; a conv's one chain over
+// all of k), and bitwise the same for 1 and 2 threads.
 #include <gtest/gtest.h>
 
 #include <array>
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstring>
 #include <random>
+#include <utility>
 #include <vector>
 
 #include "runtime/gemm.h"
@@ -83,10 +86,47 @@ TEST(Gemm, MatchesDoubleReference) {
   }
 }
 
-// Every element is the documented chain c = fma(a_k, b_k, c) over k in order
-// (multiply then add on the ISA without FMA), whatever the shape and tile.
-TEST(Gemm, IsOneFmaChainPerElement) {
+// The documented sum of one element over k steps (gemm.h): per block of
+// `block` steps one chain s = fma(x_q, y_q, s) in order (multiply then add on
+// the ISA without FMA) from 0, the first from c0, the blocks' sums added in
+// order. term(q) gives (x_q, y_q). block >= k: one chain (a conv's).
+template <class Term>
+float blocked_sum(int64_t k, int64_t block, float c0, Term&& term) {
   const bool fused = std::strcmp(kiln_gemm_isa(), "generic") != 0;
+  float total = c0;
+  for (int64_t q0 = 0; q0 < k; q0 += block) {
+    float s = q0 == 0 ? c0 : 0.0f;
+    for (int64_t q = q0; q < std::min(k, q0 + block); ++q) {
+      const auto [x, y] = term(q);
+      s = fused ? std::fma(x, y, s) : s + x * y;
+    }
+    total = q0 == 0 ? s : total + s;
+  }
+  return total;
+}
+
+// The element (i, j) of a case as gemm.h documents it.
+float documented(const Case& t, const Operands& o, int64_t i, int64_t j) {
+  return blocked_sum(t.k, KILN_GEMM_K_BLOCK, t.acc ? o.c[i * t.n + j] : 0.0f,
+                     [&](int64_t q) { return std::pair{o.A(t, i, q), o.B(t, q, j)}; });
+}
+
+// c [m, n] = op(a) op(b) as one chain per element over all of k in order: what
+// a conv's kernels compute from its patch matrix (gemm.h), not a product's.
+std::vector<float> one_chain_product(const float* a, bool ta, const float* b, int64_t m, int64_t n, int64_t k) {
+  std::vector<float> c(static_cast<size_t>(m * n));
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j)
+      c[static_cast<size_t>(i * n + j)] = blocked_sum(k, k, 0.0f, [&](int64_t q) {
+        return std::pair{ta ? a[q * m + i] : a[i * k + q], b[q * n + j]};
+      });
+  return c;
+}
+
+// Every element is the documented sum: one chain per block of
+// KILN_GEMM_K_BLOCK k steps, the blocks added in order, whatever the shape and
+// tile (k = 257: two blocks).
+TEST(Gemm, IsOneFmaChainPerKBlock) {
   uint32_t seed = 7;
   for (const Case& t : shapes()) {
     SCOPED_TRACE(name(t));
@@ -94,14 +134,43 @@ TEST(Gemm, IsOneFmaChainPerElement) {
     std::vector<float> c = run(t, o);
     for (int64_t i = 0; i < t.m; ++i)
       for (int64_t j = 0; j < t.n; ++j) {
-        float s = t.acc ? o.c[i * t.n + j] : 0.0f;
-        for (int64_t q = 0; q < t.k; ++q) {
-          float x = o.A(t, i, q), y = o.B(t, q, j);
-          s = fused ? std::fma(x, y, s) : s + x * y;
-        }
+        const float s = documented(t, o, i, j);
         ASSERT_EQ(std::memcmp(&s, &c[i * t.n + j], sizeof s), 0) << "(" << i << "," << j << ")";
       }
   }
+}
+
+// Long k at the block's edges (one step short, exact, one over, several
+// blocks and a short last one, the shared_input model's 41344) and few or
+// many rows: the documented blocked sum, so row i's bits do not depend on m,
+// also with the epilogue's bias and relu and on 2 threads.
+TEST(Gemm, LongKIsBlockedSumForAnyRowsAndThreads) {
+  const int64_t bk = KILN_GEMM_K_BLOCK;
+  const int32_t before = kiln_num_threads();
+  uint32_t seed = 90;
+  for (int64_t k : {bk - 1, bk, bk + 1, 2 * bk, 3 * bk + 5, int64_t{41344}})
+    for (int64_t m : {1, 3, 32})
+      for (int f = 0; f < 4; ++f) {
+        const Case t{m, f & 1 ? 17 : 10, k, (f & 2) != 0, f == 3, f == 1};
+        SCOPED_TRACE(name(t));
+        Operands o(t, seed += 3);
+        std::vector<float> bias = random_floats(static_cast<size_t>(t.n), seed + 50);
+        std::vector<float> want(static_cast<size_t>(t.m * t.n));
+        for (int64_t i = 0; i < t.m; ++i)
+          for (int64_t j = 0; j < t.n; ++j) {
+            const float x = documented(t, o, i, j) + bias[static_cast<size_t>(j)];
+            want[static_cast<size_t>(i * t.n + j)] = x < 0.0f ? 0.0f : x;
+          }
+        const KilnEpilogue ep{bias.data(), nullptr, KILN_ACT_RELU};
+        for (int32_t threads : {1, 2}) {
+          kiln_set_num_threads(threads);
+          std::vector<float> got = o.c;
+          kiln_gemm_f32(o.a.data(), t.ta ? t.k : t.m, t.ta ? t.m : t.k, t.ta, o.b.data(), t.tb ? t.n : t.k,
+                        t.tb ? t.k : t.n, t.tb, got.data(), t.acc, &ep);
+          EXPECT_EQ(std::memcmp(got.data(), want.data(), want.size() * sizeof(float)), 0) << threads << " threads";
+        }
+      }
+  kiln_set_num_threads(before);
 }
 
 // The epilogue as the graph ops it stands for: add the bias row, the
@@ -194,7 +263,8 @@ struct Conv {
 
 // conv2d (implicit GEMM: filter-row k blocks for many channels, whole
 // receptive fields for few) gives the bits of an explicit patch matrix and
-// one GEMM, with padding, strides and dilations, on 1 and 2 threads.
+// one FMA chain per element over all of it (a conv's sum, not a product's
+// blocked one), with padding, strides and dilations, on 1 and 2 threads.
 TEST(Gemm, Conv2dEqualsIm2colThenGemm) {
   for (const Conv& v : {Conv{3, 9, 8, 32, 3, 3, 16, 1, 1, 1, 1, 1, 1, 1, 1}, Conv{2, 11, 7, 17, 4, 2, 21, 2, 1, 0, 1, 2, 0, 1, 2},
                         Conv{2, 9, 9, 1, 4, 4, 32, 1, 1, 0, 0, 0, 0, 1, 1}, Conv{1, 6, 5, 3, 2, 3, 5, 1, 2, 1, 0, 0, 1, 1, 1},
@@ -205,9 +275,9 @@ TEST(Gemm, Conv2dEqualsIm2colThenGemm) {
     SCOPED_TRACE("c=" + std::to_string(v.c) + " o=" + std::to_string(v.o) + " patch=" + std::to_string(patch));
     std::vector<float> x = random_floats(static_cast<size_t>(v.n * v.h * v.w * v.c), 3);
     std::vector<float> w = random_floats(static_cast<size_t>(patch * v.o), 4);
-    std::vector<float> cols(static_cast<size_t>(rows * patch)), want(static_cast<size_t>(rows * v.o));
+    std::vector<float> cols(static_cast<size_t>(rows * patch));
     kiln_im2col_f32(geom.data(), x.data(), 0, v.n, cols.data());
-    kiln_gemm_f32(cols.data(), rows, patch, 0, w.data(), patch, v.o, 0, want.data(), 0, nullptr);
+    std::vector<float> want = one_chain_product(cols.data(), false, w.data(), rows, v.o, patch);
     std::vector<float> bias = special_floats(static_cast<size_t>(v.o), 12);
     std::vector<float> fused_want = want;
     reference_epilogue(fused_want, v.o, bias.data(), nullptr, KILN_ACT_RELU);
@@ -386,8 +456,8 @@ TEST(Gemm, Conv2dInputGradIsOneChainInTapOrder) {
 }
 
 // The filter gradient (an implicit GEMM over x) gives the bits of an
-// explicit patch matrix and one transposed GEMM (one chain per entry over all
-// pixels in order), with padding, strides, dilations, one and many channels,
+// explicit patch matrix and one transposed product as one chain per entry
+// over all pixels in order, with padding, strides, dilations, one and many channels,
 // edge slivers, on 1 and 2 threads; and the double-accumulated patches^T * dy.
 TEST(Gemm, Conv2dFilterGradEqualsIm2colThenGemm) {
   const int32_t before = kiln_num_threads();
@@ -399,9 +469,9 @@ TEST(Gemm, Conv2dFilterGradEqualsIm2colThenGemm) {
     SCOPED_TRACE("c=" + std::to_string(v.c) + " o=" + std::to_string(v.o) + " patch=" + std::to_string(patch));
     std::vector<float> x = random_floats(static_cast<size_t>(v.n * v.h * v.w * v.c), 8);
     std::vector<float> dy = random_floats(static_cast<size_t>(rows * v.o), 9);
-    std::vector<float> cols(static_cast<size_t>(rows * patch)), want(static_cast<size_t>(patch * v.o));
+    std::vector<float> cols(static_cast<size_t>(rows * patch));
     kiln_im2col_f32(geom.data(), x.data(), 0, v.n, cols.data());
-    kiln_gemm_f32(cols.data(), rows, patch, 1, dy.data(), rows, v.o, 0, want.data(), 0, nullptr);
+    std::vector<float> want = one_chain_product(cols.data(), true, dy.data(), patch, v.o, rows);
     for (int32_t threads : {1, 2}) {
       kiln_set_num_threads(threads);
       std::vector<float> got(want.size(), 7.0f);

@@ -17,7 +17,9 @@
 // KILN_GEMM_K_BLOCK steps, the blocks' results added in order. Here one row
 // of c is a <p x float> accumulator per block and step k is
 // llvm.fma(splat(a_ik), b row k, acc): lane j is exactly element (i, j)'s
-// chain; blocks are independent, so several run at once. Only used when the
+// chain; blocks are independent, so several run at once, and with a large b
+// and few rows (a Dense head at batch 1) groups of blocks run on the thread
+// pool, their sums added in order after (sum_group_blocks). Only used when the
 // runtime GEMM itself fuses (not its generic, multiply-then-add build), and
 // only below the size at which the runtime GEMM would split the product over
 // threads (checked at run time: the batch size is only known then); larger
@@ -221,6 +223,67 @@ Carried block_chains(KernelCtx& k, const SmallMatmul& s, const std::vector<Value
   });
 }
 
+// The most bytes of block sums sum_group_blocks keeps on the stack.
+constexpr int64_t kMaxBlockSumBytes = int64_t{1} << 16;
+
+// Whether sum_group_blocks takes `blocks` blocks of n rows of c: a stored
+// [m, K] with K static (one block sum per accumulator fits the stack).
+bool blocks_on_stack(const SmallMatmul& s, int64_t n, int64_t blocks) {
+  const int64_t slots = blocks * n * static_cast<int64_t>(s.pieces.size());  // of 16 floats each
+  return !s.ta && llvm::isa<llvm::ConstantInt>(s.lda) && slots * 64 <= kMaxBlockSumBytes;
+}
+
+// sum + the first groups * group blocks of rows [0, n) of c whose op(a) rows
+// start at a0 (blocks_on_stack): each group of `group` blocks (block_chains)
+// stores its blocks' chains on the stack, the groups split over the thread
+// pool when b is large (emit_parallel_for: b streams from two cores' caches
+// at once), then the block sums are added to sum in block order. The chains
+// and their order are the serial ones: the bits do not depend on the split.
+Carried sum_group_blocks(KernelCtx& k, const SmallMatmul& s, Value* a0, int64_t n, int64_t groups, int64_t group,
+                         int64_t period, Carried sum) {
+  llvm::IRBuilder<>& b = k.b;
+  llvm::Type* f32 = b.getFloatTy();
+  const int64_t bk = KILN_GEMM_K_BLOCK, per = n * static_cast<int64_t>(s.pieces.size());
+  std::vector<llvm::Type*> slot_t;  // accumulator e's vector type (a slot of 16 floats each)
+  for (int64_t r = 0; r < n; ++r)
+    for (const Piece& q : s.pieces) slot_t.push_back(llvm::FixedVectorType::get(f32, static_cast<unsigned>(q.width)));
+  llvm::IRBuilder<> eb(&k.fn->getEntryBlock(), k.fn->getEntryBlock().begin());
+  Value* sums =
+      eb.CreateAlloca(llvm::ArrayType::get(f32, static_cast<uint64_t>(groups * group * per * 16)), nullptr, "block.sums");
+  // Slot e of block blk (a float offset in units of 16).
+  auto slot = [&](llvm::IRBuilder<>& ib, Value* base, Value* blk, size_t e) {
+    Value* at = ib.CreateAdd(ib.CreateMul(blk, ib.getInt64(static_cast<uint64_t>(per))), ib.getInt64(e));
+    return ib.CreateInBoundsGEP(f32, base, ib.CreateMul(at, ib.getInt64(16)));
+  };
+  KernelCtx pk = k;  // what the groups read (a's rows, b) and write (the block sums)
+  pk.in = {a0, s.b};
+  pk.out = {};
+  pk.scratch = {sums};
+  pk.shared_in = -1;
+  emit_parallel_for(pk, k.c64(groups), k.c64(group * bk * s.p * 4), [&](KernelCtx& ck, Value* lo, Value* hi) {
+    SmallMatmul cs = s;
+    cs.b = ck.in[1];
+    std::vector<Value*> rows;
+    for (int64_t r = 0; r < n; ++r)
+      rows.push_back(ck.b.CreateInBoundsGEP(f32, ck.in[0], ck.b.CreateMul(ck.c64(r), cs.lda)));
+    emit_for(ck, lo, hi, [&](Value* gi) {
+      Carried chains = block_chains(ck, cs, rows, ck.c64(0), n, ck.b.CreateMul(gi, ck.c64(group * bk)), ck.c64(bk),
+                                    group, period);
+      for (int64_t g = 0; g < group; ++g)
+        for (size_t e = 0; e < static_cast<size_t>(per); ++e)
+          ck.b.CreateAlignedStore(chains[static_cast<size_t>(g * per) + e],
+                                  slot(ck.b, ck.scratch[0], ck.b.CreateAdd(ck.b.CreateMul(gi, ck.c64(group)), ck.c64(g)), e),
+                                  llvm::MaybeAlign(4));
+    });
+  });
+  return emit_carried_loop(k, k.c64(groups * group), sum, [&](Value* blk, const Carried& sum_in) {
+    Carried out = sum_in;
+    for (size_t e = 0; e < out.size(); ++e)
+      out[e] = b.CreateFAdd(out[e], b.CreateAlignedLoad(slot_t[e], slot(b, sums, blk, e), llvm::MaybeAlign(4)));
+    return out;
+  });
+}
+
 // Rows [i0, i0 + n) of c as runtime/gemm.h sums them: one chain per
 // KILN_GEMM_K_BLOCK steps of k, the blocks' results added in order (a k of at
 // most one block, known at compile time: one chain, no sum). With few
@@ -257,17 +320,27 @@ void emit_rows(KernelCtx& k, const SmallMatmul& s, Value* i0, int64_t n) {
     const int64_t period = row_period(s);
     const int64_t group = std::max<int64_t>(1, (period > 1 ? 6 : 8) / static_cast<int64_t>(per));
     Value* first_rest = k.c64(0);  // the first block run alone
-    if (group > 1) {
-      Value* groups = b.CreateUDiv(s.k, k.c64(group * bk));
-      const auto* none = llvm::dyn_cast<llvm::ConstantInt>(groups);
-      if (!none || !none->isZero())
-        sum = emit_carried_loop(k, groups, sum, [&](Value* gi, const Carried& sum_in) {
-          Carried chains = block_chains(k, s, a_row, i0, n, b.CreateMul(gi, k.c64(group * bk)), k.c64(bk), group, period);
-          Carried out = sum_in;
-          for (int64_t g = 0; g < group; ++g) out = add_block(out, chains, g);
-          return out;
-        });
-      first_rest = b.CreateMul(groups, k.c64(group));
+    const int64_t groups = k_static ? k_static->getSExtValue() / (group * bk) : -1;  // -1: known at run time
+    if (group == 1 || groups == 0) {
+      // every block alone
+    } else if (groups > 0 && blocks_on_stack(s, n, groups * group)) {
+      sum = sum_group_blocks(k, s, a_row[0], n, groups, group, period, sum);
+      // The whole blocks left (fewer than a group) at once too, on this thread.
+      const int64_t whole = k_static->getSExtValue() / bk, left = whole - groups * group;
+      if (left > 0) {
+        Carried chains = block_chains(k, s, a_row, i0, n, k.c64(groups * group * bk), k.c64(bk), left, period);
+        for (int64_t g = 0; g < left; ++g) sum = add_block(sum, chains, g);
+      }
+      first_rest = k.c64(whole);
+    } else {
+      Value* count = b.CreateUDiv(s.k, k.c64(group * bk));
+      sum = emit_carried_loop(k, count, sum, [&](Value* gi, const Carried& sum_in) {
+        Carried chains = block_chains(k, s, a_row, i0, n, b.CreateMul(gi, k.c64(group * bk)), k.c64(bk), group, period);
+        Carried out = sum_in;
+        for (int64_t g = 0; g < group; ++g) out = add_block(out, chains, g);
+        return out;
+      });
+      first_rest = b.CreateMul(count, k.c64(group));
     }
     // The blocks left (k = 0: one empty block, so that c is +0 as the runtime GEMM's).
     Value* blocks = b.CreateUDiv(b.CreateAdd(s.k, k.c64(bk - 1)), k.c64(bk));

@@ -6,6 +6,7 @@
 // nest is emitted as a call of its body: a contraction region whose members
 // are all its GEMM's epilogue (epilogue.h) counts as fused, any other is
 // counted and listed in the module's `!kiln.unfused` metadata with the reason.
+#include <functional>
 #include <unordered_map>
 
 #include "codegen/emit.h"
@@ -60,6 +61,69 @@ std::vector<Access> read_accesses(KernelCtx& k, const RegionNest& r) {
   return acc;
 }
 
+// Whether loop region r over [N, w] reads views of narrow rows packed
+// (emit_loop_packed): packs_narrow_rows, a view among its reads, none among its results.
+bool reads_packed(KernelCtx& k, const RegionNest& r) {
+  if (!packs_narrow_rows(r)) return false;
+  for (size_t j = 0; j < k.out.size(); ++j)
+    if (k.out_image(j)) return false;
+  for (const RegionRead& rd : r.reads)
+    if (k.in_image(rd.param)) return true;
+  return false;
+}
+
+// Rows a packed nest takes at a time: their elements are whole 16-float vectors whatever w.
+constexpr int64_t kPackRows = 16;
+
+// A loop region over [N, w] (reads_packed) whose views hold rows of w
+// elements an image apart, w narrower than a vector or two (an LSTM step's
+// gate slices of z, 10 of 40 columns): kPackRows rows at a time, each view's
+// rows are copied into a contiguous block on the stack, then the region runs
+// over the block's kPackRows * w elements as one flat loop of whole vectors
+// (not per row, 16 lanes for 10); the N % kPackRows rows left run per row. acc:
+// the reads, then the results. Each point computes what it did unpacked.
+void emit_loop_packed(KernelCtx& k, const RegionNest& r, const std::vector<Access>& acc,
+                      const std::function<void(const std::vector<Value*>&)>& point) {
+  llvm::IRBuilder<>& b = k.b;
+  const int64_t w = r.space.shape[1];
+  const Sym one{1, false}, rows{kPackRows, false}, width{w, false};
+  std::vector<llvm::AllocaInst*> block(acc.size(), nullptr);
+  for (size_t i = 0; i < r.reads.size(); ++i)
+    if (k.in_image(r.reads[i].param)) {
+      block[i] = k.local(llvm::ArrayType::get(acc[i].elem, static_cast<uint64_t>(kPackRows * w)), "rows");
+      block[i]->setAlignment(llvm::Align(64));
+    }
+  // acc[i]'s base `row` rows in.
+  auto at_row = [&](size_t i, Value* row) -> Value* {
+    const Sym s = acc[i].strides[0];
+    return s.c == 0 ? acc[i].base : b.CreateInBoundsGEP(acc[i].elem, acc[i].base, b.CreateMul(row, k.sym(s)));
+  };
+  Value* full = b.CreateUDiv(k.n, k.c64(kPackRows));
+  emit_for(k, k.c64(0), full, [&](Value* blk) {
+    Value* row = b.CreateMul(blk, k.c64(kPackRows));
+    std::vector<Access> flat;
+    for (size_t i = 0; i < acc.size(); ++i) {
+      Value* base = at_row(i, row);
+      if (block[i]) {
+        emit_nest(k, {rows, width}, {{base, acc[i].elem, acc[i].strides}, {block[i], acc[i].elem, {width, one}}},
+                  [&](const std::vector<Value*>&, const std::vector<Value*>& p) {
+                    b.CreateStore(b.CreateLoad(acc[i].elem, p[0]), p[1]);
+                  });
+        base = block[i];
+      }
+      flat.push_back({base, acc[i].elem, {acc[i].strides[1].c == 0 ? Sym{0, false} : one}});
+    }
+    emit_nest(k, {Sym{kPackRows * w, false}}, flat, [&](const std::vector<Value*>&, const std::vector<Value*>& p) {
+      point(p);
+    });
+  });
+  emit_for(k, b.CreateMul(full, k.c64(kPackRows)), k.n, [&](Value* row) {
+    std::vector<Access> one_row;
+    for (size_t i = 0; i < acc.size(); ++i) one_row.push_back({at_row(i, row), acc[i].elem, {acc[i].strides[1]}});
+    emit_nest(k, {width}, one_row, [&](const std::vector<Value*>&, const std::vector<Value*>& p) { point(p); });
+  });
+}
+
 // A loop region: out_j[i] = member_j(i) for every point i.
 void emit_loop(KernelCtx& k, const RegionNest& r) {
   const ir::Graph& body = *k.node.body;
@@ -67,10 +131,12 @@ void emit_loop(KernelCtx& k, const RegionNest& r) {
   const size_t nr = acc.size();
   for (size_t j = 0; j < body.results().size(); ++j)
     acc.push_back({k.out[j], elem_type(k.ctx(), body.results()[j]->type.dtype), sym_strides(r.space)});
-  emit_nest(k, sym_dims(r.space), acc, [&](const std::vector<Value*>&, const std::vector<Value*>& p) {
+  auto point = [&](const std::vector<Value*>& p) {
     std::unordered_map<const ir::Value*, Value*> v = point_values(k, r, p);
     for (size_t j = 0; j < body.results().size(); ++j) k.b.CreateStore(v.at(body.results()[j]), p[nr + j]);
-  });
+  };
+  if (reads_packed(k, r)) return emit_loop_packed(k, r, acc, point);
+  emit_nest(k, sym_dims(r.space), acc, [&](const std::vector<Value*>&, const std::vector<Value*>& p) { point(p); });
 }
 
 // A reduction region: the reduction's nest with the chain evaluated inside it.

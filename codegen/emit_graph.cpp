@@ -291,19 +291,25 @@ void emit_scan(KernelCtx& k) {
   const size_t nc = static_cast<size_t>(k.node.attrs.i("num_carry"));
   Sym T = k.node.attrs.i("num_seq") > 0 ? dims_of(k.node.operands[nc])[0] : dims_of(k.node.results[nc])[0];
   //
-  // The items are blocks of kRowBlock rows (the last one shorter): a part of
-  // fewer rows spends a step's fixed costs (kernel calls, a transposed
-  // weight's packing) on too little work, and at batch 32 two threads of 16
-  // rows each were slower than one (rnn train b32: 0.29 ms on 2 threads,
-  // 0.23 on 1), so a scan splits only from two blocks on.
-  constexpr int64_t kStepWeight = 8, kRowBlock = 64;
+  // The items are blocks of rows (the last one shorter). A scan that returns
+  // per-step stacks (an LSTM's saved gates, read by its backward scan; a
+  // backward step's dz, read by the sums) takes blocks of 64 rows, so below
+  // 128 rows it stays on the calling thread: split at batch 32, the rows a
+  // worker wrote were read back from its core by the next scan, and rnn train
+  // b32 took 0.26-0.27 ms where one thread took 0.22-0.24. A scan that returns
+  // only its carries (a predict's LSTM) takes blocks of 16 rows: rnn predict
+  // b32 0.105 -> 0.068 ms on 2 threads. (The backward's other per-step fixed
+  // cost, packing U^T for dz x U^T, is gone: pass scan-invariants.)
+  const bool stacks = k.node.results.size() > nc;
+  const int64_t row_block = stacks ? 64 : 16;
+  constexpr int64_t kStepWeight = 8;
   llvm::IRBuilder<>& b = k.b;
   const int64_t body_batch = std::max<int64_t>(plan_scan_body(k.node).batch_bytes, 1);
-  Value* per_block = b.CreateMul(k.sym(T), k.c64(kRowBlock * kStepWeight * body_batch));
-  Value* blocks = b.CreateUDiv(b.CreateAdd(k.n, k.c64(kRowBlock - 1)), k.c64(kRowBlock));
-  emit_parallel_for(k, blocks, per_block, [](KernelCtx& c, Value* lo, Value* hi) {
-    Value* first = c.b.CreateMul(lo, c.c64(kRowBlock));
-    Value* end = c.b.CreateMul(hi, c.c64(kRowBlock));
+  Value* per_block = b.CreateMul(k.sym(T), k.c64(row_block * kStepWeight * body_batch));
+  Value* blocks = b.CreateUDiv(b.CreateAdd(k.n, k.c64(row_block - 1)), k.c64(row_block));
+  emit_parallel_for(k, blocks, per_block, [row_block](KernelCtx& c, Value* lo, Value* hi) {
+    Value* first = c.b.CreateMul(lo, c.c64(row_block));
+    Value* end = c.b.CreateMul(hi, c.c64(row_block));
     end = c.b.CreateSelect(c.b.CreateICmpULT(end, c.n), end, c.n);
     emit_scan_rows(c, first, c.b.CreateSub(end, first));
   });

@@ -76,7 +76,9 @@ namespace {
 // 42: a scan carry its body updates in place (plan_scan_body) lives in the scan's result alone, no ping-pong pair;
 // 43: concats of conv + pool results in place, slices read in place (GraphPlan::views); conv + pool's pool[8];
 // 44: a matmul sums k in blocks of KILN_GEMM_K_BLOCK (runtime/gemm.h); inline small matmuls run several blocks at once
-constexpr const char* kCodegenVersion = "kiln-codegen-44";
+// 45: loop regions over [N, w] pack views of narrow rows (emit_fusion.cpp), other narrow slices stay copies;
+//     a scan that returns only its carries splits blocks of 16 rows
+constexpr const char* kCodegenVersion = "kiln-codegen-45";
 
 }  // namespace
 

@@ -40,6 +40,21 @@ const ir::TensorType* space_of(const ir::Graph& body, const ir::Node* reduction)
 
 }  // namespace
 
+bool rows_read_in_place(int64_t width) {
+  constexpr int64_t kVector = 16;
+  return width % kVector == 0 || width >= 8 * kVector;
+}
+
+bool packs_narrow_rows(const RegionNest& r) {
+  const ir::Dims& s = r.space.shape;
+  if (!r.nested() || r.reduction || s.size() != 2 || s[0] != ir::kBatch || s[1] < 1 || rows_read_in_place(s[1]))
+    return false;
+  const std::vector<Sym> contiguous = sym_strides(r.space), scalar(2, Sym{0, false});
+  for (const RegionRead& rd : r.reads)
+    if (rd.strides != contiguous && rd.strides != scalar) return false;
+  return true;
+}
+
 RegionNest region_nest(const ir::Node& fusion) {
   RegionNest r;
   const ir::Graph& body = *fusion.body;

@@ -45,6 +45,19 @@ struct RegionNest {
 // The loop nest of a fusion node (or why it has none).
 RegionNest region_nest(const ir::Node& fusion);
 
+// Whether a loop region reads rows of `width` elements an image stride apart
+// (a view, GraphPlan::views) as fast as contiguous ones: its nest then runs
+// per row, 16-float vectors along it, so a row must be whole vectors or long
+// enough (8 vectors or more) that its masked last vector idles at most 1/8 of
+// the lanes. Narrower rows are read packed (packs_narrow_rows) or copied.
+bool rows_read_in_place(int64_t width);
+
+// Whether loop region r can read views of narrow rows packed (emit_fusion.cpp):
+// its space is [N, w] (a plain N, a static w that rows_read_in_place rejects)
+// and it reads every operand whole or as a scalar, so that a block of rows
+// is one flat run of elements once its views' rows are copied together.
+bool packs_narrow_rows(const RegionNest& r);
+
 // Strides (per dim of `space`) at which elementwise node n reads operand i:
 // contiguous when it has space's shape, 0 for a rank-0 operand, mapped by
 // `broadcast_dims` for a broadcast rhs; nullopt when it fits none of these.

@@ -9,6 +9,7 @@
 #include "passes/fold.h"
 #include "passes/fuse.h"
 #include "passes/plan_memory.h"
+#include "passes/scan_invariants.h"
 #include "passes/split_scan.h"
 
 namespace kiln::passes {
@@ -20,6 +21,8 @@ const std::vector<Pass>& registered_passes() {
       {"cse", "common subexpression elimination by structural hashing", cse},
       {"dce", "dead code elimination", dce},
       {"split-scan", "a scan's batch carries apart from the sums over its steps (two scans)", split_scan},
+      {"scan-invariants", "a scan's matmuls by a transposed invariant read it transposed once, before the scan",
+       scan_invariants},
       {"fuse", "elementwise chains, reductions and contraction epilogues into fusion regions", fuse},
       {"plan-memory", "liveness-based buffer assignment into one arena; reports peak bytes", plan_memory_pass,
        print_with_plan},
@@ -48,6 +51,7 @@ std::vector<std::string> default_pipeline(Pipeline p) {
           "cse",           // forward values the backward pass recomputes
           "dce",           //
           "split-scan",    // an LSTM backward's dh/dc recurrence apart from its weight-gradient sums
+          "scan-invariants",  // its dz x U^T reads U^T made once, not packed at every step
           "fuse",          // epilogues: bias, activation, activation derivative
           "dce",           //
           "plan-memory",   // weights and optimizer state updated in place

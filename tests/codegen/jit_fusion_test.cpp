@@ -335,9 +335,12 @@ TEST(Plan, ConvAndTheNextPoolRunChunkByChunk) {
 // each region's GEMM stores its pooled images straight into its columns of
 // the concat's buffer, and the regions that read the pooled values read them
 // there; slices of [N, C] values read only by loop regions are read in place
-// too (GraphPlan::views, elided). No kernel copies anything, and the bits
-// are the interpreter's (1 and 2 threads). A pooled
-// value that is also a result keeps its buffer and the concat its copy.
+// too (GraphPlan::views, elided) when their rows are whole 16-float vectors
+// (%s1, 128 wide), not when a row's last vector would idle lanes and its
+// reader cannot pack rows (%s2, 36 wide, read over [N,3,3,4]): that one
+// stays a copy. The bits are the
+// interpreter's (1 and 2 threads). A pooled value that is also a result
+// keeps its buffer and the concat its copy.
 TEST(Plan, ConcatOfPooledConvsAndSlicesAreViews) {
   auto graph = [](bool pooled_is_result) {
     return ir::parse_graph(R"(func @views(%x: f32[N,10,10,1], %w1: f32[3,3,1,8], %b1: f32[8], %w2: f32[5,5,1,4], %b2: f32[4], %d: f32[N,164]) -> (f32[N,164], f32[N,4,4,8], f32[N,3,3,4])" +
@@ -396,16 +399,15 @@ TEST(Plan, ConcatOfPooledConvsAndSlicesAreViews) {
   const codegen::GraphPlan plan = codegen::plan_graph(*g);
   std::map<std::string, std::pair<int64_t, int64_t>> views, want{{"f1", {0, 164}},   {"r1", {0, 164}},
                                                                   {"f2", {128, 164}}, {"r2", {128, 164}},
-                                                                  {"s1", {0, 164}},   {"s1.r", {0, 164}},
-                                                                  {"s2", {128, 164}}, {"s2.r", {128, 164}}};
+                                                                  {"s1", {0, 164}},   {"s1.r", {0, 164}}};
   for (const auto& [v, view] : plan.views) views[v->name] = {view.offset, view.image};
   EXPECT_EQ(views, want);
   std::set<std::string> elided;
   for (const ir::Node* n : plan.elided) elided.insert(n->results[0]->name);
-  EXPECT_EQ(elided, (std::set<std::string>{"cat", "s1", "s2"}));
+  EXPECT_EQ(elided, (std::set<std::string>{"cat", "s1"}));
   auto copied = graph(true);
   const codegen::GraphPlan copy_plan = codegen::plan_graph(*copied);
-  EXPECT_EQ(copy_plan.elided.size(), 2u);  // the slices only
+  EXPECT_EQ(copy_plan.elided.size(), 1u);  // the slice %s1 only
   EXPECT_EQ(copy_plan.views.count(g->nodes()[0]->results[0]), 0u);
   codegen::Jit jit(no_disk());
   auto prog = jit.compile(*g);
@@ -415,6 +417,61 @@ TEST(Plan, ConcatOfPooledConvsAndSlicesAreViews) {
     jit_test::expect_interpreter_bits(*prog_copied, *copied, jit_test::random_args(*copied, n, 11),
                                       "pooled returned, N=" + std::to_string(n));
   }
+}
+
+// An LSTM step's gate slices, four [N,10] of z's [N,40], are read in place
+// by its gate kernel, which packs them (emit_fusion.cpp): 16 rows at a time
+// copied together on the stack, then one flat loop of whole vectors (exp and
+// tanh on 16 lanes for 16 elements, not per row of 10). A narrow slice read
+// by a region that cannot pack it (%b is read per column, broadcast over the
+// rows) stays a copy; a slice of a whole vector's width is read in place. The
+// bits are the interpreter's with whole blocks of rows, rows left, or both.
+TEST(Plan, NarrowSlicesArePackedOrCopied) {
+  auto g = ir::parse_graph(R"(func @gates(%z: f32[N,40], %c: f32[N,10], %y: f32[N,64], %w: f32[N,20], %b: f32[10]) -> (f32[N,10], f32[N,16], f32[N,10]) {
+  %z_i = slice %z {axis=1, start=0, limit=10} : f32[N,10]
+  %z_f = slice %z {axis=1, start=10, limit=20} : f32[N,10]
+  %z_g = slice %z {axis=1, start=20, limit=30} : f32[N,10]
+  %z_o = slice %z {axis=1, start=30, limit=40} : f32[N,10]
+  %h = fusion %z_i, %z_f, %z_g, %z_o, %c {kind="loop"} : f32[N,10] {
+    ^gates(%z_i: f32[N,10], %z_f: f32[N,10], %z_g: f32[N,10], %z_o: f32[N,10], %c: f32[N,10]):
+    %i = sigmoid %z_i : f32[N,10]
+    %f = sigmoid %z_f : f32[N,10]
+    %g = tanh %z_g : f32[N,10]
+    %o = sigmoid %z_o : f32[N,10]
+    %f_c = mul %f, %c : f32[N,10]
+    %i_g = mul %i, %g : f32[N,10]
+    %c_next = add %f_c, %i_g : f32[N,10]
+    %c_act = tanh %c_next : f32[N,10]
+    %h_next = mul %o, %c_act : f32[N,10]
+    return %h_next
+  }
+  %y1 = slice %y {axis=1, start=16, limit=32} : f32[N,16]
+  %t = fusion %y1 {kind="loop"} : f32[N,16] {
+    ^t(%y1: f32[N,16]):
+    %e = tanh %y1 : f32[N,16]
+    return %e
+  }
+  %w1 = slice %w {axis=1, start=5, limit=15} : f32[N,10]
+  %u = fusion %w1, %b {kind="loop"} : f32[N,10] {
+    ^u(%w1: f32[N,10], %b: f32[10]):
+    %a = add %w1, %b {broadcast_dims=[1]} : f32[N,10]
+    %e = exp %a : f32[N,10]
+    return %e
+  }
+  return %h, %t, %u
+}
+)");
+  const codegen::GraphPlan plan = codegen::plan_graph(*g);
+  std::set<std::string> views, elided;
+  for (const auto& [v, view] : plan.views) views.insert(v->name);
+  for (const ir::Node* n : plan.elided) elided.insert(n->results[0]->name);
+  const std::set<std::string> want{"z_i", "z_f", "z_g", "z_o", "y1"};
+  EXPECT_EQ(views, want);
+  EXPECT_EQ(elided, want);
+  codegen::Jit jit(no_disk());
+  auto prog = jit.compile(*g);
+  for (int64_t n : {1, 15, 16, 37})
+    jit_test::expect_interpreter_bits(*prog, *g, jit_test::random_args(*g, n, 17), "N=" + std::to_string(n));
 }
 
 // A concat in place holds its whole buffer from its first operand on: here,

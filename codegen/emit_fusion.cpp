@@ -129,8 +129,12 @@ void emit_loop(KernelCtx& k, const RegionNest& r) {
   const ir::Graph& body = *k.node.body;
   std::vector<Access> acc = read_accesses(k, r);
   const size_t nr = acc.size();
-  for (size_t j = 0; j < body.results().size(); ++j)
-    acc.push_back({k.out[j], elem_type(k.ctx(), body.results()[j]->type.dtype), sym_strides(r.space)});
+  for (size_t j = 0; j < body.results().size(); ++j) {
+    std::vector<Sym> strides = sym_strides(r.space);
+    // A view (a concat's columns, GraphPlan::views) is written whole over a space of its shape: its images lie further apart.
+    if (const int64_t image = k.out_image(j)) strides[0] = Sym{image, false};
+    acc.push_back({k.out[j], elem_type(k.ctx(), body.results()[j]->type.dtype), strides});
+  }
   auto point = [&](const std::vector<Value*>& p) {
     std::unordered_map<const ir::Value*, Value*> v = point_values(k, r, p);
     for (size_t j = 0; j < body.results().size(); ++j) k.b.CreateStore(v.at(body.results()[j]), p[nr + j]);

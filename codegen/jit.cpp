@@ -78,7 +78,8 @@ namespace {
 // 44: a matmul sums k in blocks of KILN_GEMM_K_BLOCK (runtime/gemm.h); inline small matmuls run several blocks at once
 // 45: loop regions over [N, w] pack views of narrow rows (emit_fusion.cpp), other narrow slices stay copies;
 //     a scan that returns only its carries splits blocks of 16 rows
-constexpr const char* kCodegenVersion = "kiln-codegen-45";
+// 46: a concat of loop regions' results computed in place, also as a result (an LSTM backward step's dz)
+constexpr const char* kCodegenVersion = "kiln-codegen-46";
 
 }  // namespace
 

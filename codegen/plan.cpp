@@ -346,6 +346,14 @@ bool pooled_by_conv(const ir::Value* v) {
   return false;
 }
 
+// Whether v is a result of a loop region with a nest (region.h), which
+// writes it at an image stride when it is a view (emit_fusion.cpp): an LSTM
+// backward step's gate gradients, concatenated into its dz.
+bool looped(const ir::Value* v) {
+  const ir::Node* d = v->def;
+  return d && d->op == ir::OpKind::Fusion && d->attrs.s("kind") == "loop" && region_nest(*d).nested();
+}
+
 // [N, C] with a plain N: the type a copy-free concat or slice works on.
 bool is_rows(const ir::TensorType& t) { return t.rank() == 2 && t.shape[0] == ir::kBatch; }
 
@@ -380,7 +388,6 @@ void plan_views(const ir::Graph& g, const RootOf& root_of, std::unordered_map<co
   Readers readers;
   for (const ir::Node* n : g.nodes())
     for (size_t o = 0; o < n->operands.size(); ++o) readers[n->operands[o]].push_back({n, o});
-  const std::unordered_set<const ir::Value*> results(g.results().begin(), g.results().end());
   auto place = [&](const std::vector<const ir::Value*>& family, const ir::Value* in, ImageView v) {
     for (const ir::Value* m : family) {
       p.views[m] = v;
@@ -389,14 +396,14 @@ void plan_views(const ir::Graph& g, const RootOf& root_of, std::unordered_map<co
   };
   for (const ir::Node* c : g.nodes()) {
     const ir::Value* whole = c->results[0];
-    if (c->op != ir::OpKind::Concat || !is_rows(whole->type) || rows_axis(*c) != 1 ||
-        results.count(whole))
-      continue;
+    if (c->op != ir::OpKind::Concat || !is_rows(whole->type) || rows_axis(*c) != 1) continue;
     std::vector<std::vector<const ir::Value*>> families;
     std::unordered_set<const ir::Value*> seen;
     for (const ir::Value* o : c->operands) {
       const ir::Value* r = root_of(o);
-      if (!pooled_by_conv(r) || !seen.insert(r).second || r->type.static_elements() != o->type.shape[1]) break;
+      if (!(pooled_by_conv(r) || looped(r)) || !seen.insert(r).second ||
+          r->type.static_elements() != o->type.shape[1])
+        break;
       families.push_back(view_family(g, readers, r, c));
       if (families.back().empty()) break;
     }
@@ -539,7 +546,9 @@ GraphPlan plan(const ir::Graph& g, bool update_params, size_t carries, bool view
       if (p.slots.count(r)) continue;  // a concat's buffer, allocated with its first view
       if (p.views.count(r)) {          // in its root's buffer, allocated with the first view in it
         const ir::Value* in = root_of(r);
-        if (!p.slots.count(in)) p.slots[in] = pools.alloc(slot_bytes(in));
+        auto result = in_place.find(in);  // a concat that is a result lives there
+        if (!p.slots.count(in))
+          p.slots[in] = result != in_place.end() ? Slot{Slot::Result, result->second} : pools.alloc(slot_bytes(in));
         p.slots[r] = p.slots.at(in);
       } else if (is_alias(n)) p.slots[r] = p.slots.at(n.operands[0]);
       else if (auto it = in_place.find(r); it != in_place.end()) p.slots[r] = {Slot::Result, it->second};

@@ -61,12 +61,14 @@ struct GraphPlan {
   std::unordered_map<const ir::Value*, Slot> slots;
   // Values that live inside another's buffer (their slot is that buffer's),
   // with no kernel of their own to copy them: the operands of a concat along
-  // the last axis of an [N, C] result, when each is computed by a conv +
-  // max_pool2d region straight into its columns of the concat's buffer (the
-  // GEMM's pooled store takes an image stride) and read otherwise only by
-  // loop or reduction regions; and a slice along that axis of an [N, C]
-  // value read only by such regions. Reshapes of them are views too. A
-  // region reads a view with the view's image stride (emit_fusion.cpp).
+  // the last axis of an [N, C] result (the concat may be a graph result),
+  // when each is computed by a conv + max_pool2d region or a loop region
+  // straight into its columns of the concat's buffer (the GEMM's pooled store
+  // and the loop nest take an image stride) and read otherwise only by loop
+  // or reduction regions; and a slice along that axis of an [N, C] value read
+  // only by such regions whose rows they read fast (region.h). Reshapes of
+  // them are views too. A region reads and writes a view with the view's
+  // image stride (emit_fusion.cpp).
   // A view keeps its buffer live from the first view written (to the last
   // view read): a graph whose arena would grow with views gets none.
   std::unordered_map<const ir::Value*, ImageView> views;

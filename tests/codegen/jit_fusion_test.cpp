@@ -474,6 +474,43 @@ TEST(Plan, NarrowSlicesArePackedOrCopied) {
     jit_test::expect_interpreter_bits(*prog, *g, jit_test::random_args(*g, n, 17), "N=" + std::to_string(n));
 }
 
+// An LSTM backward step's dz is the concat of its gate gradients, results of
+// loop regions: each region writes them straight into their columns of the
+// concat, an image (row) of 30 apart, here into the graph's result buffer
+// (the concat is a result, as dz is a scan body's per-step output), and the
+// matmul reads it there. No copy kernel; the bits are the interpreter's.
+TEST(Plan, ConcatOfLoopResultsIsComputedInPlace) {
+  auto g = ir::parse_graph(R"(func @dz(%a: f32[N,10], %b: f32[N,10], %u: f32[30,10]) -> (f32[N,10], f32[N,10], f32[N,30]) {
+  %f, %f.1, %f.2 = fusion %a, %b {kind="loop"} : (f32[N,10], f32[N,10], f32[N,10]) {
+    ^f(%a: f32[N,10], %b: f32[N,10]):
+    %m = mul %a, %b : f32[N,10]
+    %s = sub %a, %b : f32[N,10]
+    %n = neg %m : f32[N,10]
+    return %m, %s, %n
+  }
+  %g = fusion %b {kind="loop"} : f32[N,10] {
+    ^g(%b: f32[N,10]):
+    %e = exp %b : f32[N,10]
+    return %e
+  }
+  %cat = concat %f.2, %g, %f.1 {axis=1} : f32[N,30]
+  %h = matmul %cat, %u : f32[N,10]
+  return %h, %f, %cat
+}
+)");
+  const codegen::GraphPlan plan = codegen::plan_graph(*g);
+  std::map<std::string, std::pair<int64_t, int64_t>> views;
+  for (const auto& [v, view] : plan.views) views[v->name] = {view.offset, view.image};
+  EXPECT_EQ(views, (std::map<std::string, std::pair<int64_t, int64_t>>{{"f.2", {0, 30}}, {"g", {10, 30}}, {"f.1", {20, 30}}}));
+  ASSERT_EQ(plan.elided.size(), 1u);
+  EXPECT_EQ((*plan.elided.begin())->results[0]->name, "cat");
+  EXPECT_EQ(plan.slots.at(g->results()[2]).kind, codegen::Slot::Result);
+  codegen::Jit jit(no_disk());
+  auto prog = jit.compile(*g);
+  for (int64_t n : {1, 5, 37})
+    jit_test::expect_interpreter_bits(*prog, *g, jit_test::random_args(*g, n, 19), "N=" + std::to_string(n));
+}
+
 // A concat in place holds its whole buffer from its first operand on: here,
 // while a large value %p is still live for the second conv, where the copy
 // would hold only the first operand then. That arena would be larger, so the

@@ -79,7 +79,8 @@ namespace {
 // 45: loop regions over [N, w] pack views of narrow rows (emit_fusion.cpp), other narrow slices stay copies;
 //     a scan that returns only its carries splits blocks of 16 rows
 // 46: a concat of loop regions' results computed in place, also as a result (an LSTM backward step's dz)
-constexpr const char* kCodegenVersion = "kiln-codegen-46";
+// 47: each arena pool keeps the smaller of first fit and largest-first placement (plan.cpp Pools, ir/pack.h)
+constexpr const char* kCodegenVersion = "kiln-codegen-47";
 
 }  // namespace
 

@@ -8,6 +8,7 @@
 #include "codegen/region.h"
 #include "codegen/scan_rows.h"
 #include "ir/error.h"
+#include "ir/pack.h"
 #include "runtime/gemm.h"
 
 namespace kiln::codegen {
@@ -82,15 +83,56 @@ class Pool {
   int64_t top_ = 0;
 };
 
+// One arena buffer as the planner saw it: its pool, where first fit put it,
+// and its lifetime: bytes rounded up to its alignment, the steps (node
+// indices) it was live over (last INT64_MAX until released).
+struct Buffer {
+  Slot::Kind kind = Slot::Fixed;
+  int64_t first_fit = 0;
+  ir::Lifetime life;
+};
+
+// The arena's two pools, planned in two ways: first fit as the nodes run,
+// and largest first once every lifetime is known (ir::pack_largest_first);
+// each pool keeps the smaller layout (first fit on a tie). First fit places
+// buffers in the order they appear, so a small long-lived one (a loss
+// gradient) can split the space a later large one needs. While planning, a
+// Slot's `at` is its buffer's index; finish() turns it into the offset.
 struct Pools {
   Pool fixed, batch;
+  std::vector<Buffer> bufs;
+  int64_t step = 0;  // the node being planned
   Slot alloc(Sym s) {
-    if (s.n) return {Slot::Batch, batch.alloc(s.c, batch_align(s.c))};
-    return {Slot::Fixed, fixed.alloc(s.c, kFixedAlign)};
+    const int64_t align = s.n ? batch_align(s.c) : kFixedAlign;
+    const ir::Lifetime life{round_up(s.c, align), align, step, INT64_MAX};
+    bufs.push_back({s.n ? Slot::Batch : Slot::Fixed, (s.n ? batch : fixed).alloc(s.c, align), life});
+    return {bufs.back().kind, static_cast<int64_t>(bufs.size() - 1)};
   }
   void release(Slot sl, Sym s) {
-    if (sl.kind == Slot::Batch) batch.release(sl.at, s.c, batch_align(s.c));
-    if (sl.kind == Slot::Fixed) fixed.release(sl.at, s.c, kFixedAlign);
+    if (sl.kind != Slot::Batch && sl.kind != Slot::Fixed) return;  // not the arena's
+    Buffer& b = bufs.at(static_cast<size_t>(sl.at));
+    KILN_ASSERT(b.life.last == INT64_MAX, "codegen: an arena buffer released twice");
+    b.life.last = step;
+    (sl.kind == Slot::Batch ? batch : fixed).release(b.first_fit, s.c, b.life.align);
+  }
+  // Each buffer's offset in its pool (indexed as bufs) and the pools' sizes.
+  std::vector<int64_t> finish(int64_t& fixed_bytes, int64_t& batch_bytes) const {
+    std::vector<int64_t> at(bufs.size());
+    for (Slot::Kind kind : {Slot::Fixed, Slot::Batch}) {
+      std::vector<ir::Lifetime> mine;
+      std::vector<size_t> index;
+      for (size_t k = 0; k < bufs.size(); ++k)
+        if (bufs[k].kind == kind) {
+          mine.push_back(bufs[k].life);
+          index.push_back(k);
+        }
+      const int64_t first_fit_top = (kind == Slot::Batch ? batch : fixed).top();
+      auto [by_size, top] = ir::pack_largest_first(mine);
+      const bool greedy = top < first_fit_top;
+      for (size_t k = 0; k < mine.size(); ++k) at[index[k]] = greedy ? by_size[k] : bufs[index[k]].first_fit;
+      (kind == Slot::Batch ? batch_bytes : fixed_bytes) = greedy ? top : first_fit_top;
+    }
+    return at;
   }
 };
 
@@ -524,6 +566,7 @@ GraphPlan plan(const ir::Graph& g, bool update_params, size_t carries, bool view
   for (size_t i = 0; i < nodes.size(); ++i) {
     const ir::Node& n = *nodes[i];
     if (epilogues.absorbed.count(&n)) continue;
+    pools.step = static_cast<int64_t>(i);
     auto ep = epilogues.of.find(&n);
     std::vector<ir::Value*> outs = n.results;
     if (ep != epilogues.of.end()) {
@@ -580,8 +623,13 @@ GraphPlan plan(const ir::Graph& g, bool update_params, size_t carries, bool view
     for (const ir::Value* r : outs)
       if (!last_use.count(r)) release(r);
   }
-  p.fixed_bytes = pools.fixed.top();
-  p.batch_bytes = pools.batch.top();
+  const std::vector<int64_t> at = pools.finish(p.fixed_bytes, p.batch_bytes);
+  auto place = [&](Slot& s) {
+    if (s.kind == Slot::Fixed || s.kind == Slot::Batch) s.at = at.at(static_cast<size_t>(s.at));
+  };
+  for (auto& [v, s] : p.slots) place(s);
+  for (auto& [n, sc] : p.scratch)
+    for (Slot& s : sc) place(s);
   return p;
 }
 

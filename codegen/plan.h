@@ -7,7 +7,8 @@
 // pools: a fixed pool (values without a batch dim) and a batch pool whose
 // every offset and size is a multiple of N, so one layout planned at N = 1 is
 // valid for every N and the code computes `batch_arena + offset * N`.
-// Buffers are reused once their last reader has run (first fit).
+// Buffers are reused once their last reader has run: each pool keeps the
+// smaller of first fit in node order and largest first (ir/pack.h).
 #pragma once
 
 #include <cstdint>

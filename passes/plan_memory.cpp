@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <sstream>
 
+#include "ir/pack.h"
 #include "ir/printer.h"
 #include "passes/rewrite.h"
 
@@ -170,31 +171,17 @@ class Planner {
     return nullptr;
   }
 
-  // Greedy first fit, largest buffers first, among intervals that overlap.
+  // Each class's offset in its pool (ir::pack_largest_first).
   void pack(bool batch) {
     std::vector<int> order;
+    std::vector<ir::Lifetime> bufs;
     for (size_t c = 0; c < classes_.size(); ++c)
-      if (classes_[c].batch == batch) order.push_back(static_cast<int>(c));
-    std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return classes_[a].bytes > classes_[b].bytes; });
-    std::vector<int> placed;
-    int64_t top = 0;
-    for (int c : order) {
-      Class& x = classes_[c];
-      std::vector<std::pair<int64_t, int64_t>> busy;
-      for (int p : placed) {
-        const Class& y = classes_[p];
-        if (y.first <= x.last && x.first <= y.last) busy.push_back({y.offset, y.offset + y.bytes});
+      if (classes_[c].batch == batch) {
+        order.push_back(static_cast<int>(c));
+        bufs.push_back({classes_[c].bytes, 1, classes_[c].first, classes_[c].last});
       }
-      std::sort(busy.begin(), busy.end());
-      int64_t at = 0;
-      for (const auto& [lo, hi] : busy) {
-        if (at + x.bytes <= lo) break;
-        at = std::max(at, hi);
-      }
-      x.offset = at;
-      top = std::max(top, at + x.bytes);
-      placed.push_back(c);
-    }
+    auto [at, top] = ir::pack_largest_first(bufs);
+    for (size_t k = 0; k < order.size(); ++k) classes_[order[k]].offset = at[k];
     (batch ? plan_.batch_bytes : plan_.fixed_bytes) = top;
   }
 };

@@ -134,9 +134,10 @@ TEST(FusedRegion, ColumnReductionsSplitOverThreadsWithTheSameBits) {
 
 // The batch pool aligns each buffer to what it holds (codegen/plan.cpp,
 // batch_align): two f32[N,1] values live together take 4 bytes a sample
-// each, an f32[N,20] beside them 80 at the next multiple of 16 (64-byte
-// aligned whenever N is a multiple of 4), so 96 bytes a sample in all, where
-// rounding every buffer to 64 bytes a sample took 256. At odd N the wide
+// each, an f32[N,20] beside them 80 at a multiple of 16 (64-byte aligned
+// whenever N is a multiple of 4): placed first (largest first), at 0, with
+// the two after it, 88 bytes a sample in all (first fit, the small ones
+// first, 96), where rounding every buffer to 64 bytes a sample took 256. At odd N the wide
 // buffer is not 64-byte aligned: the results are still the interpreter's.
 TEST(Plan, BatchPoolAlignsEachBufferToItsSize) {
   auto g = ir::parse_graph(R"(func @small(%x: f32[N,1], %y: f32[N,20]) -> (f32[N,1], f32[N,20]) {
@@ -149,7 +150,7 @@ TEST(Plan, BatchPoolAlignsEachBufferToItsSize) {
 }
 )");
   const codegen::GraphPlan plan = codegen::plan_graph(*g);
-  EXPECT_EQ(plan.batch_bytes, 96);
+  EXPECT_EQ(plan.batch_bytes, 88);
   EXPECT_EQ(plan.fixed_bytes, 0);
   for (const ir::Node* n : g->nodes()) {
     const codegen::Slot& at = plan.slots.at(n->results[0]);
@@ -157,8 +158,52 @@ TEST(Plan, BatchPoolAlignsEachBufferToItsSize) {
     EXPECT_EQ(at.at % (n->results[0]->type.shape[1] == 20 ? 16 : 4), 0) << n->results[0]->name;
   }
   codegen::Jit jit(no_disk());
-  EXPECT_EQ(jit.compile(*g)->arena_bytes(32), 32 * 96);
+  EXPECT_EQ(jit.compile(*g)->arena_bytes(32), 32 * 88);
   for (int64_t n : {1, 3, 32}) jit_test::expect_same(jit, *g, jit_test::random_args(*g, n, 7), 0, "N=" + std::to_string(n));
+}
+
+// The batch pool keeps the smaller of first fit and largest-first placement
+// (plan.cpp Pools, ir::pack_largest_first). In order, first fit puts the long-lived f32[N,1]
+// %s right after %a, so when %a is freed the hole below %b is 64 + 4 bytes a
+// sample, too small for %c's 80: the pool grew to 224. Largest first, %c and
+// %a share offset 0, %b follows at 80 and %s at 144: 148 bytes a sample, the
+// most that is live at once (%b, %c, %s while %c is computed).
+TEST(Plan, SmallLongLivedBufferDoesNotSplitTheArena) {
+  auto g = ir::parse_graph(R"(func @split(%x: f32[N,16], %y: f32[N,1], %k: f32[16,20]) -> (f32[N,20], f32[N,1]) {
+  %a = exp %x : f32[N,16]
+  %s = neg %y : f32[N,1]
+  %b = relu %a : f32[N,16]
+  %c = matmul %b, %k : f32[N,20]
+  %t = mul %c, %c : f32[N,20]
+  %u = add %s, %s : f32[N,1]
+  return %t, %u
+}
+)");
+  const codegen::GraphPlan plan = codegen::plan_graph(*g);
+  EXPECT_EQ(plan.batch_bytes, 148);
+  auto at = [&](const char* name) {
+    for (const ir::Node* n : g->nodes())
+      if (n->results[0]->name == name) return plan.slots.at(n->results[0]).at;
+    return int64_t{-1};
+  };
+  EXPECT_EQ(at("c"), 0);
+  EXPECT_EQ(at("a"), 0);  // dead before %c is computed
+  EXPECT_EQ(at("b"), 80);
+  EXPECT_EQ(at("s"), 144);
+  codegen::Jit jit(no_disk());
+  EXPECT_EQ(jit.compile(*g)->arena_bytes(32), 32 * 148);
+  for (int64_t n : {1, 3, 32}) jit_test::expect_same(jit, *g, jit_test::random_args(*g, n, 5), 0, "N=" + std::to_string(n));
+}
+
+// The MLP train step's batch pool is 256 bytes a sample, the most live at
+// once: dense's and dense_1's activations (40 -> 48 aligned, 80) with dense_2's
+// gradient (48) while dense_1's (80) is computed. First fit gave 320 once the
+// loss region also computed the loss gradient (fuse, dab0cb0): that gradient
+// and the loss's small buffers left dense_2's gradient too high for dense_1's
+// to fit below it.
+TEST(Plan, MlpTrainStepBatchPoolIsItsLargestLiveSet) {
+  std::unique_ptr<ir::Graph> g = jit_test::mlp_train_step(true);
+  EXPECT_EQ(codegen::planned_arena_bytes(*g, 64) - codegen::planned_arena_bytes(*g, 32), 32 * 256);
 }
 
 // max_pool2d_grad whose windows tile x writes its result into x's buffer

@@ -214,7 +214,13 @@ class JitState {
     if (disk_) {
       bool rejected = false;
       if (auto objs = disk_->load(key, &rejected)) {
-        auto rt = jd.createResourceTracker();
+        // The JITDylib's default tracker, as a compile links under: LLVM 16
+        // moves a dropped tracker's objects to the default tracker, and when
+        // that tracker owned none yet the move read a stale map bucket and
+        // freed the program's code (llvm-project PR 114063; the ~50th
+        // program loaded from disk in a process ran another's code or
+        // crashed). A rejected object's remove() leaves a fresh default.
+        llvm::orc::ResourceTrackerSP rt = jd.getDefaultResourceTracker();
         std::vector<std::unique_ptr<llvm::MemoryBuffer>> bufs;
         for (const std::string& o : *objs) bufs.push_back(llvm::MemoryBuffer::getMemBufferCopy(o, name));
         llvm::Expected<EntryFn> entry = link(jd, rt, std::move(bufs), name);

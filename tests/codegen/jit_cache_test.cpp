@@ -110,6 +110,31 @@ TEST_F(DiskCache, AnotherGraphIsAMiss) {
   EXPECT_EQ(jit.stats().disk_hits, 0);
 }
 
+// Many programs loaded from the disk cache into one Jit all stay linked and
+// run. With LLVM 16, an object linked under a tracker that was then dropped
+// had its resources moved to the JITDylib's default tracker, whose key the
+// linking layer's map did not hold yet; the insert that grew the map left the
+// move reading a stale bucket, the program's code was freed, and a warm
+// cache crashed the ~50th program a process loaded (llvm-project PR 114063).
+TEST_F(DiskCache, ManyProgramsLoadedInOneJitAllRun) {
+  constexpr int kPrograms = 80;
+  auto program = [](int i) {
+    return ir::parse_graph("func @scaled(%x: f32[N,4]) -> (f32[N,4]) {\n  %c = constant {value=" + std::to_string(i) +
+                           ".5, shape=[]} : f32[]\n  %y = mul %x, %c : f32[N,4]\n  return %y\n}\n");
+  };
+  std::vector<std::unique_ptr<ir::Graph>> graphs;
+  for (int i = 0; i < kPrograms; ++i) graphs.push_back(program(i));
+  std::vector<Tensor> x = jit_test::random_args(*graphs[0], 3, 7);
+  for (int pass = 0; pass < 2; ++pass) {  // compile and store, then load every one
+    codegen::Jit jit(codegen::JitOptions{.cache_dir = dir, .disk_cache = true});
+    std::vector<std::unique_ptr<codegen::CompiledProgram>> progs;
+    for (const auto& gr : graphs) progs.push_back(jit.compile(*gr));
+    for (int i = 0; i < kPrograms; ++i)
+      ASSERT_TRUE(jit_test::close(progs[i]->run(x)[0], runtime::interpret(*graphs[i], x)[0], 0)) << "program " << i << (pass ? ", loaded from disk" : ", compiled");
+    EXPECT_EQ(jit.stats().disk_hits, pass == 0 ? 0 : kPrograms);
+  }
+}
+
 TEST(JitRun, BadArgumentsThrowLikeTheInterpreter) {
   codegen::Jit jit(codegen::JitOptions{.cache_dir = "", .disk_cache = false});
   auto g = ir::parse_graph(kGraph);

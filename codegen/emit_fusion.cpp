@@ -72,8 +72,8 @@ bool reads_packed(KernelCtx& k, const RegionNest& r) {
   return false;
 }
 
-// Rows a packed nest takes at a time: their elements are whole 16-float vectors whatever w.
-constexpr int64_t kPackRows = 16;
+// Rows a packed nest takes at a time: their elements are whole vectors whatever w.
+constexpr int64_t kPackRows = kVectorFloats;
 
 // A loop region over [N, w] (reads_packed) whose views hold rows of w
 // elements an image apart, w narrower than a vector or two (an LSTM step's

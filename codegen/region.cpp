@@ -41,8 +41,7 @@ const ir::TensorType* space_of(const ir::Graph& body, const ir::Node* reduction)
 }  // namespace
 
 bool rows_read_in_place(int64_t width) {
-  constexpr int64_t kVector = 16;
-  return width % kVector == 0 || width >= 8 * kVector;
+  return width % kVectorFloats == 0 || width >= 8 * kVectorFloats;
 }
 
 bool packs_narrow_rows(const RegionNest& r) {

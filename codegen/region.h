@@ -45,6 +45,11 @@ struct RegionNest {
 // The loop nest of a fusion node (or why it has none).
 RegionNest region_nest(const ir::Node& fusion);
 
+// Floats in the widest vector a loop nest runs on (AVX-512's <16 x float>):
+// the unit in which a view's rows are whole (rows_read_in_place) and the
+// rows a packed nest takes at a time (emit_fusion.cpp).
+constexpr int64_t kVectorFloats = 16;
+
 // Whether a loop region reads rows of `width` elements an image stride apart
 // (a view, GraphPlan::views) as fast as contiguous ones: its nest then runs
 // per row, 16-float vectors along it, so a row must be whole vectors or long

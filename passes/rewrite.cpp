@@ -90,6 +90,16 @@ std::string RewriteStats::str(const std::string& noun) const {
   return s + ")";
 }
 
+RewriteStats for_each_scan(Graph& g, const std::function<RewriteStats(Graph&, Node&)>& rewrite) {
+  RewriteStats stats;
+  std::vector<Node*> scans;
+  for (Node* n : g.nodes())
+    if (n->op == ir::OpKind::Scan) scans.push_back(n);
+  for (Node* s : scans) stats.merge(rewrite(g, *s));
+  if (stats.total() > 0) sort_topologically(g);
+  return stats;
+}
+
 RewriteStats for_each_graph(Graph& g, const std::function<RewriteStats(Graph&)>& per_graph) {
   RewriteStats s;
   for (Node* n : g.nodes())

@@ -1,7 +1,7 @@
 // Helpers shared by the optimization passes (canonicalize, fold, cse, dce,
 // fuse, plan-memory): splat constants, use lists, a stable topological
 // re-sort after rewrites append nodes, and running a per-graph pass over every
-// region body.
+// region body or a rewrite over every scan.
 #pragma once
 
 #include <functional>
@@ -47,6 +47,10 @@ class RewriteStats {
   std::vector<std::pair<std::string, int>> counts_;
   int total_ = 0;
 };
+
+// Runs `rewrite` on each scan node of g (those there when it starts; a
+// rewrite may replace its scan) and re-sorts g topologically when any fired.
+RewriteStats for_each_scan(ir::Graph& g, const std::function<RewriteStats(ir::Graph&, ir::Node&)>& rewrite);
 
 // Runs `per_graph` on g and on every region body in it (bodies first).
 RewriteStats for_each_graph(ir::Graph& g, const std::function<RewriteStats(ir::Graph&)>& per_graph);

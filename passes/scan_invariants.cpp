@@ -49,20 +49,10 @@ RewriteStats hoist(Graph& g, Node& s) {
   return stats;
 }
 
-RewriteStats hoist_graph(Graph& g) {
-  RewriteStats stats;
-  std::vector<Node*> scans;
-  for (Node* n : g.nodes())
-    if (n->op == ir::OpKind::Scan) scans.push_back(n);
-  for (Node* s : scans) stats.merge(hoist(g, *s));
-  if (stats.total() > 0) sort_topologically(g);
-  return stats;
-}
-
 }  // namespace
 
 PassResult scan_invariants(Graph& g) {
-  RewriteStats s = for_each_graph(g, hoist_graph);
+  RewriteStats s = for_each_graph(g, [](Graph& graph) { return for_each_scan(graph, hoist); });
   return {s.total() > 0, s.str("hoisted")};
 }
 

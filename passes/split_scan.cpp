@@ -262,14 +262,11 @@ bool split(Graph& g, Node* s) {
 }
 
 RewriteStats split_graph(Graph& g) {
-  RewriteStats stats;
-  std::vector<Node*> scans;
-  for (Node* n : g.nodes())
-    if (n->op == ir::OpKind::Scan) scans.push_back(n);
-  for (Node* s : scans)
-    if (split(g, s)) stats.add("scan");
-  if (stats.total() > 0) sort_topologically(g);
-  return stats;
+  return for_each_scan(g, [](Graph& graph, Node& s) {
+    RewriteStats stats;
+    if (split(graph, &s)) stats.add("scan");
+    return stats;
+  });
 }
 
 }  // namespace

@@ -304,8 +304,8 @@ void emit_scan(KernelCtx& k) {
   const int64_t row_block = stacks ? 64 : 16;
   constexpr int64_t kStepWeight = 8;
   llvm::IRBuilder<>& b = k.b;
-  const int64_t body_batch = std::max<int64_t>(plan_scan_body(k.node).batch_bytes, 1);
-  Value* per_block = b.CreateMul(k.sym(T), k.c64(row_block * kStepWeight * body_batch));
+  const int64_t row_bytes = std::max<int64_t>(scan_step_row_bytes(k.node), 1);
+  Value* per_block = b.CreateMul(k.sym(T), k.c64(row_block * kStepWeight * row_bytes));
   Value* blocks = b.CreateUDiv(b.CreateAdd(k.n, k.c64(row_block - 1)), k.c64(row_block));
   emit_parallel_for(k, blocks, per_block, [row_block](KernelCtx& c, Value* lo, Value* hi) {
     Value* first = c.b.CreateMul(lo, c.c64(row_block));

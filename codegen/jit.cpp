@@ -80,7 +80,8 @@ namespace {
 //     a scan that returns only its carries splits blocks of 16 rows
 // 46: a concat of loop regions' results computed in place, also as a result (an LSTM backward step's dz)
 // 47: each arena pool keeps the smaller of first fit and largest-first placement (plan.cpp Pools, ir/pack.h)
-constexpr const char* kCodegenVersion = "kiln-codegen-47";
+// 48: a row-split scan's work per block weighs the bytes a row touches per step (scan_step_row_bytes)
+constexpr const char* kCodegenVersion = "kiln-codegen-48";
 
 }  // namespace
 

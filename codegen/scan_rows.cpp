@@ -101,4 +101,16 @@ bool scan_rows_independent(const ir::Node& scan) {
   return graph_rows_independent(body);
 }
 
+int64_t scan_step_row_bytes(const ir::Node& scan) {
+  const ir::Graph& body = *scan.body;
+  int64_t bytes = 0;
+  auto add = [&](const ir::Value* v) {
+    if (rows(v->type)) bytes += v->type.elements(1) * static_cast<int64_t>(ir::dtype_size(v->type.dtype));
+  };
+  for (const ir::Value* p : body.params()) add(p);
+  for (const ir::Node* n : body.nodes())
+    for (const ir::Value* r : n->results) add(r);
+  return bytes;
+}
+
 }  // namespace kiln::codegen

@@ -20,4 +20,10 @@ namespace kiln::codegen {
 // Whether scan node n's rows are independent (see above).
 bool scan_rows_independent(const ir::Node& scan);
 
+// The bytes one batch row of scan's body reads and writes per step: every
+// body parameter and node result with N, at N = 1. A measure of the step's
+// work per row that does not depend on where the plan puts those values (a
+// body whose values all live in its operands and results plans no scratch).
+int64_t scan_step_row_bytes(const ir::Node& scan);
+
 }  // namespace kiln::codegen

@@ -281,31 +281,13 @@ void emit_scan_rows(KernelCtx& k, Value* lo, Value* rows) {
 
 void emit_scan(KernelCtx& k) {
   if (!scan_rows_independent(k.node)) return emit_scan_rows(k, nullptr, k.n);
-  // Rows run apart: ranges of rows over the thread pool, each the whole
-  // sequence; the work per row counts T steps of the body's buffers 8 times
-  // over (a step does far more arithmetic per byte than a copy). With the
-  // plain byte count an LSTM's backward chunks stayed on one thread at batch
-  // 32, the worker fell asleep during them, and waking it for the next
-  // forward scan cost more than the split saved (rnn train b32, 2 threads:
-  // 0.29 -> 0.38 ms; with the weight, 0.30).
+  // Rows run apart: blocks of rows over the thread pool, each the whole
+  // sequence (scan_split).
   const size_t nc = static_cast<size_t>(k.node.attrs.i("num_carry"));
   Sym T = k.node.attrs.i("num_seq") > 0 ? dims_of(k.node.operands[nc])[0] : dims_of(k.node.results[nc])[0];
-  //
-  // The items are blocks of rows (the last one shorter). A scan that returns
-  // per-step stacks (an LSTM's saved gates, read by its backward scan; a
-  // backward step's dz, read by the sums) takes blocks of 64 rows, so below
-  // 128 rows it stays on the calling thread: split at batch 32, the rows a
-  // worker wrote were read back from its core by the next scan, and rnn train
-  // b32 took 0.26-0.27 ms where one thread took 0.22-0.24. A scan that returns
-  // only its carries (a predict's LSTM) takes blocks of 16 rows: rnn predict
-  // b32 0.105 -> 0.068 ms on 2 threads. (The backward's other per-step fixed
-  // cost, packing U^T for dz x U^T, is gone: pass scan-invariants.)
-  const bool stacks = k.node.results.size() > nc;
-  const int64_t row_block = stacks ? 64 : 16;
-  constexpr int64_t kStepWeight = 8;
+  const auto [row_block, step_bytes] = scan_split(k.node);
   llvm::IRBuilder<>& b = k.b;
-  const int64_t row_bytes = std::max<int64_t>(scan_step_row_bytes(k.node), 1);
-  Value* per_block = b.CreateMul(k.sym(T), k.c64(row_block * kStepWeight * row_bytes));
+  Value* per_block = b.CreateMul(k.sym(T), k.c64(step_bytes));
   Value* blocks = b.CreateUDiv(b.CreateAdd(k.n, k.c64(row_block - 1)), k.c64(row_block));
   emit_parallel_for(k, blocks, per_block, [row_block](KernelCtx& c, Value* lo, Value* hi) {
     Value* first = c.b.CreateMul(lo, c.c64(row_block));

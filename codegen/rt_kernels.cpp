@@ -76,8 +76,7 @@ int32_t kiln_rt_ipow_i32(int32_t base, int32_t e) {
 
 void kiln_rt_parallel_for(void (*fn)(void* ctx, int64_t lo, int64_t hi), void* ctx, int64_t count,
                           int64_t bytes_per_item) {
-  constexpr int64_t kParallelBytes = int64_t{1} << 19;  // below this a hand-off costs more than it saves
-  const int64_t parts = count * bytes_per_item >= kParallelBytes ? kiln_num_threads() : 1;
+  const int64_t parts = count * bytes_per_item >= kiln::codegen::kRtParallelBytes ? kiln_num_threads() : 1;
   kiln::runtime::parallel_ranges(count, parts, fn, ctx);
 }
 

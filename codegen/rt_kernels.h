@@ -42,6 +42,10 @@ void kiln_rt_parallel_for(void (*fn)(void* ctx, int64_t lo, int64_t hi), void* c
 }
 
 namespace kiln::codegen {
+// kiln_rt_parallel_for splits when count * bytes_per_item reaches this; below
+// it a hand-off costs more than it saves.
+constexpr int64_t kRtParallelBytes = int64_t{1} << 19;
+
 // name -> address of every kernel above, for the JIT's symbol table.
 struct RtSymbol {
   const char* name;

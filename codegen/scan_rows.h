@@ -20,10 +20,13 @@ namespace kiln::codegen {
 // Whether scan node n's rows are independent (see above).
 bool scan_rows_independent(const ir::Node& scan);
 
-// The bytes one batch row of scan's body reads and writes per step: every
-// body parameter and node result with N, at N = 1. A measure of the step's
-// work per row that does not depend on where the plan puts those values (a
-// body whose values all live in its operands and results plans no scratch).
-int64_t scan_step_row_bytes(const ir::Node& scan);
+// How emit_scan splits such a scan: items of row_block rows (the last one
+// shorter), each the whole sequence, handed to kiln_rt_parallel_for weighing
+// step_bytes per item and step (scan_rows.cpp says why these numbers).
+struct ScanSplit {
+  int64_t row_block;
+  int64_t step_bytes;
+};
+ScanSplit scan_split(const ir::Node& scan);
 
 }  // namespace kiln::codegen

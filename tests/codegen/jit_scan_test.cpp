@@ -6,6 +6,7 @@
 #include <functional>
 
 #include "codegen/plan.h"
+#include "codegen/rt_kernels.h"
 #include "codegen/scan_rows.h"
 #include "ir/parser.h"
 #include "jit_test_util.h"
@@ -197,6 +198,45 @@ TEST(ScanRows, RecurrentTrainStepsSameBytesForOneAndTwoThreads) {
         EXPECT_TRUE(jit_test::close(got[i], want[i], 0)) << "threads " << threads << ", result " << i;
     }
     kiln_set_num_threads(before);
+  }
+}
+
+// How emit_scan splits the recurrent models' row-independent scans
+// (codegen::scan_split): at batch 256 every one of them, the forward scans
+// and the backward's dh/dc scans, weighs enough work to go over the threads
+// (the dh/dc scan plans no scratch of its own, and weighed by that it never
+// split); at batch 32 the stack-returning ones are one block and stay on the
+// calling thread.
+TEST(ScanRows, RecurrentTrainScansSplitAtBatch256) {
+  for (const std::string name : {"rnn", "shared_feature", "multi_output"}) {
+    SCOPED_TRACE(name);
+    Model model = zoo::build(name);
+    zoo::Task task = zoo::synthetic_task(name, 4, 2);
+    CompileOptions opts = task.compile;
+    opts.backend = "interpreter";
+    model.compile(opts);
+    std::unique_ptr<ir::Graph> opt = optimized_train_step(*model.step_graphs(task.y).train_step);
+    int split = 0;
+    std::function<void(const ir::Graph&)> check = [&](const ir::Graph& g) {
+      for (const ir::Node* n : g.nodes()) {
+        if (n->op != ir::OpKind::Scan) continue;
+        check(*n->body);
+        if (!codegen::scan_rows_independent(*n)) continue;
+        const size_t nc = static_cast<size_t>(n->attrs.i("num_carry"));
+        const int64_t steps = n->operands[nc]->type.shape[0];  // both have sequences
+        const codegen::ScanSplit s = codegen::scan_split(*n);
+        const auto blocks = [&](int64_t batch) { return (batch + s.row_block - 1) / s.row_block; };
+        SCOPED_TRACE(n->results[0]->name);
+        EXPECT_GE(blocks(256), 2);
+        EXPECT_GE(blocks(256) * steps * s.step_bytes, codegen::kRtParallelBytes);
+        if (n->results.size() > nc) {
+          EXPECT_EQ(blocks(32), 1);
+        }
+        ++split;
+      }
+    };
+    check(*opt);
+    EXPECT_EQ(split, name == "multi_output" ? 4 : 2);
   }
 }
 

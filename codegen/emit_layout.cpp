@@ -61,12 +61,29 @@ void emit_broadcast(KernelCtx& k) {
   copy(k, et(k, rt), sym_dims(rt), {k.out[0], nullptr, sym_strides(rt)}, {k.in[0], nullptr, st});
 }
 
+// A transpose large enough to pay for the hand-off (an LSTM's [T,N,C] steps
+// to [N,T,C] and back: 1 MB each at batch 256 in multi_output) copies ranges
+// of its outer result dim on the threads.
 void emit_transpose(KernelCtx& k) {
   const ir::TensorType &rt = result_type(k), &xt = operand_type(k, 0);
   const auto& perm = k.node.attrs.ints("perm");
   std::vector<Sym> xst = sym_strides(xt), st;
   for (int64_t p : perm) st.push_back(xst[static_cast<size_t>(p)]);
-  copy(k, et(k, rt), sym_dims(rt), {k.out[0], nullptr, sym_strides(rt)}, {k.in[0], nullptr, st});
+  llvm::Type* e = et(k, rt);
+  const std::vector<Sym> dims = sym_dims(rt), rst = sym_strides(rt);
+  if (dims.size() < 2) return copy(k, e, dims, {k.out[0], nullptr, rst}, {k.in[0], nullptr, st});
+  const std::vector<Sym> inner(dims.begin() + 1, dims.end());
+  const Sym row = sym_product(dims, 1, dims.size());
+  const int64_t bytes = static_cast<int64_t>(ir::dtype_size(rt.dtype));
+  emit_parallel_for(k, k.sym(dims[0]), k.b.CreateMul(k.sym(row), k.c64(2 * bytes)),
+                    [&](KernelCtx& ck, Value* lo, Value* hi) {
+                      emit_for(ck, lo, hi, [&](Value* i) {
+                        Value* out = ck.b.CreateInBoundsGEP(e, ck.out[0], ck.b.CreateMul(i, ck.sym(rst[0])));
+                        Value* in = ck.b.CreateInBoundsGEP(e, ck.in[0], ck.b.CreateMul(i, ck.sym(st[0])));
+                        copy(ck, e, inner, {out, nullptr, {rst.begin() + 1, rst.end()}},
+                             {in, nullptr, {st.begin() + 1, st.end()}});
+                      });
+                    });
 }
 
 void emit_slice(KernelCtx& k) {

@@ -81,7 +81,8 @@ namespace {
 // 46: a concat of loop regions' results computed in place, also as a result (an LSTM backward step's dz)
 // 47: each arena pool keeps the smaller of first fit and largest-first placement (plan.cpp Pools, ir/pack.h)
 // 48: a row-split scan's work per block weighs the bytes a row touches per step (scan_step_row_bytes)
-constexpr const char* kCodegenVersion = "kiln-codegen-48";
+// 49: a large transpose copies ranges of its outer result dim on the threads (emit_transpose)
+constexpr const char* kCodegenVersion = "kiln-codegen-49";
 
 }  // namespace
 

@@ -14,6 +14,7 @@
 
 #include "ir/parser.h"
 #include "runtime/gemm.h"
+#include "runtime/thread_pool.h"
 #include "jit_test_util.h"
 
 using namespace kiln;
@@ -156,6 +157,37 @@ TEST(JitSweep, LargeElementwiseAndReductions) {
   check_graph(*ir::parse_graph(func("%a: i32[N,3,17]", "  %y = reduce_max %a {axes=[1]} : i32[N,17]\n", "i32[N,17]")),
               "i32 reduce_max");
   check_graph(*ir::parse_graph(func("%a: i32[N,17]", "  %y = argmax %a {axis=1} : i32[N]\n", "i32[N]")), "i32 argmax");
+}
+
+// Transposes large enough to split their outer result dim over the threads
+// (an LSTM's [T,N,C] steps to [N,T,C] and back; a 4-d permutation whose
+// rows are single elements): the interpreter's bits on 1 and 2 threads, at
+// batches below the split and well above it.
+TEST(JitSweep, LargeTransposesSplitOverThreads) {
+  struct Case {
+    const char *param, *perm, *result;
+  };
+  const Case cases[] = {
+      {"f32[100,N,10]", "[1,0,2]", "f32[N,100,10]"},
+      {"f32[N,100,10]", "[1,0,2]", "f32[100,N,10]"},
+      {"f32[N,9,13,7]", "[0,3,1,2]", "f32[N,7,9,13]"},
+  };
+  const int32_t before = kiln_num_threads();
+  for (const Case& c : cases) {
+    const std::string params = std::string("%a: ") + c.param;
+    auto g = ir::parse_graph(
+        func(params, std::string("  %y = transpose %a {perm=") + c.perm + "} : " + c.result + "\n", c.result));
+    note_ops(*g);
+    auto prog = jit().compile(*g);
+    EXPECT_NE(prog->llvm_ir().find(".par.body"), std::string::npos) << params;
+    for (int32_t threads : {1, 2}) {
+      kiln_set_num_threads(threads);
+      for (int64_t n : {1, 37, 300})
+        jit_test::expect_interpreter_bits(*prog, *g, jit_test::random_args(*g, n, 3),
+                                          std::string(params) + " N=" + std::to_string(n));
+    }
+  }
+  kiln_set_num_threads(before);
 }
 
 // Matmuls small enough to be emitted inline (codegen/emit_small_matmul.cpp):

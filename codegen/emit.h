@@ -60,6 +60,10 @@ struct KernelCtx {
   // conv2d_filter_grad: an i32, nonzero to add to its result (chunked runs,
   // GraphPlan::chunked), or null for 0.
   llvm::Value* accumulate = nullptr;
+  // The node is in the entry graph, not in a scan's or region's body: its
+  // loops may go over the threads (a body's kernels run once per step, where
+  // even the check would cost, and mostly inside a split already).
+  bool entry = false;
   // Per buffer (out..., then in...): the elements between its images when it
   // is a view (GraphPlan::views, image_stride), else 0; may be shorter.
   std::vector<int64_t> images;

@@ -124,8 +124,9 @@ void emit_loop_packed(KernelCtx& k, const RegionNest& r, const std::vector<Acces
   });
 }
 
-// A loop region: out_j[i] = member_j(i) for every point i.
-void emit_loop(KernelCtx& k, const RegionNest& r) {
+// Rows [first, first + k.n) of a loop region: out_j[i] = member_j(i) for
+// every point i (first null: all rows).
+void emit_loop_rows(KernelCtx& k, const RegionNest& r, Value* first) {
   const ir::Graph& body = *k.node.body;
   std::vector<Access> acc = read_accesses(k, r);
   const size_t nr = acc.size();
@@ -135,12 +136,43 @@ void emit_loop(KernelCtx& k, const RegionNest& r) {
     if (const int64_t image = k.out_image(j)) strides[0] = Sym{image, false};
     acc.push_back({k.out[j], elem_type(k.ctx(), body.results()[j]->type.dtype), strides});
   }
+  if (first)
+    for (Access& a : acc)
+      if (a.strides[0].c) a.base = k.b.CreateInBoundsGEP(a.elem, a.base, k.b.CreateMul(first, k.c64(a.strides[0].c)));
   auto point = [&](const std::vector<Value*>& p) {
     std::unordered_map<const ir::Value*, Value*> v = point_values(k, r, p);
     for (size_t j = 0; j < body.results().size(); ++j) k.b.CreateStore(v.at(body.results()[j]), p[nr + j]);
   };
   if (reads_packed(k, r)) return emit_loop_packed(k, r, acc, point);
   emit_nest(k, sym_dims(r.space), acc, [&](const std::vector<Value*>&, const std::vector<Value*>& p) { point(p); });
+}
+
+// The bytes a row of loop region r reads and writes when its space is [N, ...]
+// and every buffer steps from row to row by a static stride (so a range of
+// rows is the region with a smaller N), else 0.
+int64_t loop_row_bytes(KernelCtx& k, const RegionNest& r) {
+  if (r.space.rank() == 0 || r.space.shape[0] != ir::kBatch) return 0;
+  int64_t bytes = 0;
+  for (const RegionRead& rd : r.reads) {
+    for (const Sym& s : rd.strides)
+      if (s.n) return 0;
+    if (rd.strides[0].c) bytes += static_cast<int64_t>(ir::dtype_size(k.node.operands[rd.param]->type.dtype));
+  }
+  for (const ir::Value* v : k.node.body->results()) bytes += static_cast<int64_t>(ir::dtype_size(v->type.dtype));
+  return bytes * r.space.static_elements();
+}
+
+// A loop region. One over [N, ...] large enough to pay for the hand-off (a
+// conv model's pooled gradient, multi_output's time-major gradient sum at
+// batch 256) runs ranges of its rows on the threads; every point computes
+// what it would on one.
+void emit_loop(KernelCtx& k, const RegionNest& r) {
+  const int64_t row_bytes = k.entry ? loop_row_bytes(k, r) : 0;
+  if (!row_bytes) return emit_loop_rows(k, r, nullptr);
+  emit_parallel_for(k, k.n, k.c64(row_bytes), [&](KernelCtx& ck, Value* lo, Value* hi) {
+    ck.n = ck.b.CreateSub(hi, lo);
+    emit_loop_rows(ck, r, lo);
+  });
 }
 
 // A reduction region: the reduction's nest with the chain evaluated inside it.

@@ -391,6 +391,8 @@ class Lowering {
     const char* arg_names[] = {"params", "results", "N", "fixed", "batch", "err"};
     for (unsigned i = 0; i < 6; ++i) fn->getArg(i)->setName(arg_names[i]);
     llvm::IRBuilder<> b(llvm::BasicBlock::Create(c_, "entry", fn));
+    const bool outer_entry = entry_;
+    entry_ = external;  // until the bodies its kernels emit
     Value* N = fn->getArg(2);
     auto addr = [&](Slot s) -> Value* {
       switch (s.kind) {
@@ -481,6 +483,7 @@ class Lowering {
       b.SetInsertPoint(done);
     }
     b.CreateRetVoid();
+    entry_ = outer_entry;
     return fn;
   }
 
@@ -493,6 +496,7 @@ class Lowering {
   // Region body results that are views in the caller (GraphPlan::views): their image stride.
   std::unordered_map<const ir::Value*, int64_t> images_;
   int body_count_ = 0;
+  bool entry_ = false;  // graph_fn is emitting the entry graph's kernels (KernelCtx::entry)
 
   // A node and the next one, run chunk by chunk of images (GraphPlan::chunked):
   // per chunk [n0, n0 + cnt), the node's kernel with its batch buffers
@@ -588,6 +592,7 @@ class Lowering {
     if (reads_result)
       for (auto [r, o] : *reads_result) k.in[o] = k.out[r];
     k.images.assign(images.begin(), images.begin() + static_cast<std::ptrdiff_t>(std::min(images.size(), nout + nin)));
+    k.entry = entry_;
     emit_node(k);
     b.CreateRetVoid();
     return fn;

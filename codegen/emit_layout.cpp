@@ -61,9 +61,9 @@ void emit_broadcast(KernelCtx& k) {
   copy(k, et(k, rt), sym_dims(rt), {k.out[0], nullptr, sym_strides(rt)}, {k.in[0], nullptr, st});
 }
 
-// A transpose large enough to pay for the hand-off (an LSTM's [T,N,C] steps
-// to [N,T,C] and back: 1 MB each at batch 256 in multi_output) copies ranges
-// of its outer result dim on the threads.
+// A transpose of the entry graph large enough to pay for the hand-off (an
+// LSTM's [T,N,C] steps to [N,T,C] and back: 1 MB each at batch 256 in
+// multi_output) copies ranges of its outer result dim on the threads.
 void emit_transpose(KernelCtx& k) {
   const ir::TensorType &rt = result_type(k), &xt = operand_type(k, 0);
   const auto& perm = k.node.attrs.ints("perm");
@@ -71,7 +71,7 @@ void emit_transpose(KernelCtx& k) {
   for (int64_t p : perm) st.push_back(xst[static_cast<size_t>(p)]);
   llvm::Type* e = et(k, rt);
   const std::vector<Sym> dims = sym_dims(rt), rst = sym_strides(rt);
-  if (dims.size() < 2) return copy(k, e, dims, {k.out[0], nullptr, rst}, {k.in[0], nullptr, st});
+  if (dims.size() < 2 || !k.entry) return copy(k, e, dims, {k.out[0], nullptr, rst}, {k.in[0], nullptr, st});
   const std::vector<Sym> inner(dims.begin() + 1, dims.end());
   const Sym row = sym_product(dims, 1, dims.size());
   const int64_t bytes = static_cast<int64_t>(ir::dtype_size(rt.dtype));

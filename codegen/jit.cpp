@@ -82,7 +82,8 @@ namespace {
 // 47: each arena pool keeps the smaller of first fit and largest-first placement (plan.cpp Pools, ir/pack.h)
 // 48: a row-split scan's work per block weighs the bytes a row touches per step (scan_step_row_bytes)
 // 49: a large transpose copies ranges of its outer result dim on the threads (emit_transpose)
-constexpr const char* kCodegenVersion = "kiln-codegen-49";
+// 50: a large loop region of the entry graph runs ranges of its rows on the threads (emit_loop)
+constexpr const char* kCodegenVersion = "kiln-codegen-50";
 
 }  // namespace
 

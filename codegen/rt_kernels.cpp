@@ -76,8 +76,8 @@ int32_t kiln_rt_ipow_i32(int32_t base, int32_t e) {
 
 void kiln_rt_parallel_for(void (*fn)(void* ctx, int64_t lo, int64_t hi), void* ctx, int64_t count,
                           int64_t bytes_per_item) {
-  const int64_t parts = count * bytes_per_item >= kiln::codegen::kRtParallelBytes ? kiln_num_threads() : 1;
-  kiln::runtime::parallel_ranges(count, parts, fn, ctx);
+  if (count * bytes_per_item < kiln::codegen::kRtParallelBytes) return fn(ctx, 0, count);
+  kiln::runtime::parallel_ranges(count, kiln_num_threads(), fn, ctx);
 }
 
 }  // extern "C"

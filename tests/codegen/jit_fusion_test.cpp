@@ -45,6 +45,65 @@ const char* kChain = R"(func @chain(%x: f32[N,16], %b: f32[16]) -> (f32[N,16]) {
 }
 )";
 
+// An LSTM step's gates read as four 10-wide slices of z (views read packed),
+// a slice of whole vectors (a view read in place), a narrow slice a loop
+// region reads with a broadcast bias (a view read packed).
+const char* kGates = R"(func @gates(%z: f32[N,40], %c: f32[N,10], %y: f32[N,64], %w: f32[N,20], %b: f32[10]) -> (f32[N,10], f32[N,16], f32[N,10]) {
+  %z_i = slice %z {axis=1, start=0, limit=10} : f32[N,10]
+  %z_f = slice %z {axis=1, start=10, limit=20} : f32[N,10]
+  %z_g = slice %z {axis=1, start=20, limit=30} : f32[N,10]
+  %z_o = slice %z {axis=1, start=30, limit=40} : f32[N,10]
+  %h = fusion %z_i, %z_f, %z_g, %z_o, %c {kind="loop"} : f32[N,10] {
+    ^gates(%z_i: f32[N,10], %z_f: f32[N,10], %z_g: f32[N,10], %z_o: f32[N,10], %c: f32[N,10]):
+    %i = sigmoid %z_i : f32[N,10]
+    %f = sigmoid %z_f : f32[N,10]
+    %g = tanh %z_g : f32[N,10]
+    %o = sigmoid %z_o : f32[N,10]
+    %f_c = mul %f, %c : f32[N,10]
+    %i_g = mul %i, %g : f32[N,10]
+    %c_next = add %f_c, %i_g : f32[N,10]
+    %c_act = tanh %c_next : f32[N,10]
+    %h_next = mul %o, %c_act : f32[N,10]
+    return %h_next
+  }
+  %y1 = slice %y {axis=1, start=16, limit=32} : f32[N,16]
+  %t = fusion %y1 {kind="loop"} : f32[N,16] {
+    ^t(%y1: f32[N,16]):
+    %e = tanh %y1 : f32[N,16]
+    return %e
+  }
+  %w1 = slice %w {axis=1, start=5, limit=15} : f32[N,10]
+  %u = fusion %w1, %b {kind="loop"} : f32[N,10] {
+    ^u(%w1: f32[N,10], %b: f32[10]):
+    %a = add %w1, %b {broadcast_dims=[1]} : f32[N,10]
+    %e = exp %a : f32[N,10]
+    return %e
+  }
+  return %h, %t, %u
+}
+)";
+
+// An LSTM backward step's dz: loop regions' results concatenated (written in
+// place into the concat's columns) and read by a matmul.
+const char* kDz = R"(func @dz(%a: f32[N,10], %b: f32[N,10], %u: f32[30,10]) -> (f32[N,10], f32[N,10], f32[N,30]) {
+  %f, %f.1, %f.2 = fusion %a, %b {kind="loop"} : (f32[N,10], f32[N,10], f32[N,10]) {
+    ^f(%a: f32[N,10], %b: f32[N,10]):
+    %m = mul %a, %b : f32[N,10]
+    %s = sub %a, %b : f32[N,10]
+    %n = neg %m : f32[N,10]
+    return %m, %s, %n
+  }
+  %g = fusion %b {kind="loop"} : f32[N,10] {
+    ^g(%b: f32[N,10]):
+    %e = exp %b : f32[N,10]
+    return %e
+  }
+  %cat = concat %f.2, %g, %f.1 {axis=1} : f32[N,30]
+  %h = matmul %cat, %u : f32[N,10]
+  return %h, %f, %cat
+}
+)";
+
 TEST(FusedRegion, IsOneKernelWithoutIntermediateBuffers) {
   auto g = ir::parse_graph(kChain);
   codegen::Jit jit(no_disk());
@@ -472,40 +531,7 @@ TEST(Plan, ConcatOfPooledConvsAndSlicesAreViews) {
 // rows) stays a copy; a slice of a whole vector's width is read in place. The
 // bits are the interpreter's with whole blocks of rows, rows left, or both.
 TEST(Plan, NarrowSlicesArePackedOrCopied) {
-  auto g = ir::parse_graph(R"(func @gates(%z: f32[N,40], %c: f32[N,10], %y: f32[N,64], %w: f32[N,20], %b: f32[10]) -> (f32[N,10], f32[N,16], f32[N,10]) {
-  %z_i = slice %z {axis=1, start=0, limit=10} : f32[N,10]
-  %z_f = slice %z {axis=1, start=10, limit=20} : f32[N,10]
-  %z_g = slice %z {axis=1, start=20, limit=30} : f32[N,10]
-  %z_o = slice %z {axis=1, start=30, limit=40} : f32[N,10]
-  %h = fusion %z_i, %z_f, %z_g, %z_o, %c {kind="loop"} : f32[N,10] {
-    ^gates(%z_i: f32[N,10], %z_f: f32[N,10], %z_g: f32[N,10], %z_o: f32[N,10], %c: f32[N,10]):
-    %i = sigmoid %z_i : f32[N,10]
-    %f = sigmoid %z_f : f32[N,10]
-    %g = tanh %z_g : f32[N,10]
-    %o = sigmoid %z_o : f32[N,10]
-    %f_c = mul %f, %c : f32[N,10]
-    %i_g = mul %i, %g : f32[N,10]
-    %c_next = add %f_c, %i_g : f32[N,10]
-    %c_act = tanh %c_next : f32[N,10]
-    %h_next = mul %o, %c_act : f32[N,10]
-    return %h_next
-  }
-  %y1 = slice %y {axis=1, start=16, limit=32} : f32[N,16]
-  %t = fusion %y1 {kind="loop"} : f32[N,16] {
-    ^t(%y1: f32[N,16]):
-    %e = tanh %y1 : f32[N,16]
-    return %e
-  }
-  %w1 = slice %w {axis=1, start=5, limit=15} : f32[N,10]
-  %u = fusion %w1, %b {kind="loop"} : f32[N,10] {
-    ^u(%w1: f32[N,10], %b: f32[10]):
-    %a = add %w1, %b {broadcast_dims=[1]} : f32[N,10]
-    %e = exp %a : f32[N,10]
-    return %e
-  }
-  return %h, %t, %u
-}
-)");
+  auto g = ir::parse_graph(kGates);
   const codegen::GraphPlan plan = codegen::plan_graph(*g);
   std::set<std::string> views, elided;
   for (const auto& [v, view] : plan.views) views.insert(v->name);
@@ -525,24 +551,7 @@ TEST(Plan, NarrowSlicesArePackedOrCopied) {
 // (the concat is a result, as dz is a scan body's per-step output), and the
 // matmul reads it there. No copy kernel; the bits are the interpreter's.
 TEST(Plan, ConcatOfLoopResultsIsComputedInPlace) {
-  auto g = ir::parse_graph(R"(func @dz(%a: f32[N,10], %b: f32[N,10], %u: f32[30,10]) -> (f32[N,10], f32[N,10], f32[N,30]) {
-  %f, %f.1, %f.2 = fusion %a, %b {kind="loop"} : (f32[N,10], f32[N,10], f32[N,10]) {
-    ^f(%a: f32[N,10], %b: f32[N,10]):
-    %m = mul %a, %b : f32[N,10]
-    %s = sub %a, %b : f32[N,10]
-    %n = neg %m : f32[N,10]
-    return %m, %s, %n
-  }
-  %g = fusion %b {kind="loop"} : f32[N,10] {
-    ^g(%b: f32[N,10]):
-    %e = exp %b : f32[N,10]
-    return %e
-  }
-  %cat = concat %f.2, %g, %f.1 {axis=1} : f32[N,30]
-  %h = matmul %cat, %u : f32[N,10]
-  return %h, %f, %cat
-}
-)");
+  auto g = ir::parse_graph(kDz);
   const codegen::GraphPlan plan = codegen::plan_graph(*g);
   std::map<std::string, std::pair<int64_t, int64_t>> views;
   for (const auto& [v, view] : plan.views) views[v->name] = {view.offset, view.image};
@@ -554,6 +563,29 @@ TEST(Plan, ConcatOfLoopResultsIsComputedInPlace) {
   auto prog = jit.compile(*g);
   for (int64_t n : {1, 5, 37})
     jit_test::expect_interpreter_bits(*prog, *g, jit_test::random_args(*g, n, 19), "N=" + std::to_string(n));
+}
+
+// A loop region of the entry graph over [N, ...] large enough to pay for the
+// hand-off runs ranges of its rows on the threads (emit_fusion.cpp
+// emit_loop): plain reads, views read packed or in place, results written
+// into a concat's columns. The interpreter's bits on 1 and 2 threads, at
+// batches under the threshold and past it (uneven ranges, packed tails).
+TEST(FusedRegion, LargeLoopRegionsSplitRowsOverThreads) {
+  const int32_t before = kiln_num_threads();
+  for (const char* text : {kChain, kGates, kDz}) {
+    auto g = ir::parse_graph(text);
+    SCOPED_TRACE(g->name);
+    codegen::Jit jit(no_disk());
+    auto prog = jit.compile(*g);
+    EXPECT_NE(prog->llvm_ir().find(".par.body"), std::string::npos);
+    for (int32_t threads : {1, 2}) {
+      kiln_set_num_threads(threads);
+      for (int64_t n : {1, 37, 5001})
+        jit_test::expect_interpreter_bits(*prog, *g, jit_test::random_args(*g, n, 23),
+                                          "N=" + std::to_string(n) + ", threads " + std::to_string(threads));
+    }
+  }
+  kiln_set_num_threads(before);
 }
 
 // A concat in place holds its whole buffer from its first operand on: here,

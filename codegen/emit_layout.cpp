@@ -28,7 +28,7 @@ constexpr int64_t kMaxVectorRow = 64;
 // before (a slice or concat part of an LSTM's [N, 40] gates: rows of 10) is
 // one vector load and store per row, not a scalar loop the vectorizer leaves
 // alone for its few iterations.
-void copy(KernelCtx& k, llvm::Type* elem, const std::vector<Sym>& dims, Access out, Access in) {
+void copy_rows(KernelCtx& k, llvm::Type* elem, const std::vector<Sym>& dims, Access out, Access in) {
   out.elem = in.elem = elem;
   const size_t r = dims.size();
   const Sym one{1, false};
@@ -49,6 +49,37 @@ void copy(KernelCtx& k, llvm::Type* elem, const std::vector<Sym>& dims, Access o
   });
 }
 
+// The buffer of emit_parallel_for's child ck that stands for k's buffer
+// `base` (the child gets k's out, in and scratch buffers in that order).
+Value* child_buffer(KernelCtx& k, KernelCtx& ck, Value* base) {
+  for (auto [mine, theirs] : {std::pair{&k.out, &ck.out}, {&k.in, &ck.in}, {&k.scratch, &ck.scratch}})
+    for (size_t i = 0; i < mine->size(); ++i)
+      if ((*mine)[i] == base) return (*theirs)[i];
+  KILN_ASSERT(false, "codegen: a copy's buffer is not one of its kernel's");
+  return nullptr;
+}
+
+// copy_rows; a copy in the entry graph (KernelCtx::entry) large enough to
+// pay for the hand-off (an LSTM's [T,N,C] steps to [N,T,C] and back, 1 MB
+// each at batch 256 in multi_output; shared_input's 41344-float concat and
+// slices, 42 MB at batch 256) copies ranges of its outer dim on the threads.
+void copy(KernelCtx& k, llvm::Type* elem, const std::vector<Sym>& dims, Access out, Access in) {
+  if (!k.entry || dims.size() < 2) return copy_rows(k, elem, dims, out, in);
+  const int64_t bytes = static_cast<int64_t>(elem->getPrimitiveSizeInBits() / 8);
+  const std::vector<Sym> inner(dims.begin() + 1, dims.end());
+  emit_parallel_for(k, k.sym(dims[0]), k.b.CreateMul(k.sym(sym_product(dims, 1, dims.size())), k.c64(2 * bytes)),
+                    [&](KernelCtx& ck, Value* lo, Value* hi) {
+                      emit_for(ck, lo, hi, [&](Value* i) {
+                        auto row = [&](const Access& a) {
+                          Value* base = child_buffer(k, ck, a.base);
+                          base = ck.b.CreateInBoundsGEP(elem, base, ck.b.CreateMul(i, ck.sym(a.strides[0])));
+                          return Access{base, elem, {a.strides.begin() + 1, a.strides.end()}, a.offset};
+                        };
+                        copy_rows(ck, elem, inner, row(out), row(in));
+                      });
+                    });
+}
+
 Value* elements(KernelCtx& k, const ir::TensorType& t) { return k.sym({t.static_elements(), t.has_batch()}); }
 
 }  // namespace
@@ -61,29 +92,12 @@ void emit_broadcast(KernelCtx& k) {
   copy(k, et(k, rt), sym_dims(rt), {k.out[0], nullptr, sym_strides(rt)}, {k.in[0], nullptr, st});
 }
 
-// A transpose of the entry graph large enough to pay for the hand-off (an
-// LSTM's [T,N,C] steps to [N,T,C] and back: 1 MB each at batch 256 in
-// multi_output) copies ranges of its outer result dim on the threads.
 void emit_transpose(KernelCtx& k) {
   const ir::TensorType &rt = result_type(k), &xt = operand_type(k, 0);
   const auto& perm = k.node.attrs.ints("perm");
   std::vector<Sym> xst = sym_strides(xt), st;
   for (int64_t p : perm) st.push_back(xst[static_cast<size_t>(p)]);
-  llvm::Type* e = et(k, rt);
-  const std::vector<Sym> dims = sym_dims(rt), rst = sym_strides(rt);
-  if (dims.size() < 2 || !k.entry) return copy(k, e, dims, {k.out[0], nullptr, rst}, {k.in[0], nullptr, st});
-  const std::vector<Sym> inner(dims.begin() + 1, dims.end());
-  const Sym row = sym_product(dims, 1, dims.size());
-  const int64_t bytes = static_cast<int64_t>(ir::dtype_size(rt.dtype));
-  emit_parallel_for(k, k.sym(dims[0]), k.b.CreateMul(k.sym(row), k.c64(2 * bytes)),
-                    [&](KernelCtx& ck, Value* lo, Value* hi) {
-                      emit_for(ck, lo, hi, [&](Value* i) {
-                        Value* out = ck.b.CreateInBoundsGEP(e, ck.out[0], ck.b.CreateMul(i, ck.sym(rst[0])));
-                        Value* in = ck.b.CreateInBoundsGEP(e, ck.in[0], ck.b.CreateMul(i, ck.sym(st[0])));
-                        copy(ck, e, inner, {out, nullptr, {rst.begin() + 1, rst.end()}},
-                             {in, nullptr, {st.begin() + 1, st.end()}});
-                      });
-                    });
+  copy(k, et(k, rt), sym_dims(rt), {k.out[0], nullptr, sym_strides(rt)}, {k.in[0], nullptr, st});
 }
 
 void emit_slice(KernelCtx& k) {

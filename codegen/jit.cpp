@@ -83,7 +83,8 @@ namespace {
 // 48: a row-split scan's work per block weighs the bytes a row touches per step (scan_step_row_bytes)
 // 49: a large transpose copies ranges of its outer result dim on the threads (emit_transpose)
 // 50: a large loop region of the entry graph runs ranges of its rows on the threads (emit_loop)
-constexpr const char* kCodegenVersion = "kiln-codegen-50";
+// 51: every large layout copy of the entry graph (slice, concat, broadcast, pad, transpose) splits its outer dim
+constexpr const char* kCodegenVersion = "kiln-codegen-51";
 
 }  // namespace
 

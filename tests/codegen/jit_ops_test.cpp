@@ -159,32 +159,35 @@ TEST(JitSweep, LargeElementwiseAndReductions) {
   check_graph(*ir::parse_graph(func("%a: i32[N,17]", "  %y = argmax %a {axis=1} : i32[N]\n", "i32[N]")), "i32 argmax");
 }
 
-// Transposes large enough to split their outer result dim over the threads
-// (an LSTM's [T,N,C] steps to [N,T,C] and back; a 4-d permutation whose
-// rows are single elements): the interpreter's bits on 1 and 2 threads, at
-// batches below the split and well above it.
-TEST(JitSweep, LargeTransposesSplitOverThreads) {
+// Layout copies large enough to split their outer dim over the threads
+// (codegen/emit_layout.cpp copy): transposes (an LSTM's [T,N,C] steps to
+// [N,T,C] and back; a 4-d permutation whose rows are single elements), a
+// slice, a concat, a broadcast and a pad. The interpreter's bits on 1 and 2
+// threads, at batches below the split and well above it.
+TEST(JitSweep, LargeCopiesSplitOverThreads) {
   struct Case {
-    const char *param, *perm, *result;
+    const char *params, *body, *result;
   };
   const Case cases[] = {
-      {"f32[100,N,10]", "[1,0,2]", "f32[N,100,10]"},
-      {"f32[N,100,10]", "[1,0,2]", "f32[100,N,10]"},
-      {"f32[N,9,13,7]", "[0,3,1,2]", "f32[N,7,9,13]"},
+      {"%a: f32[100,N,10]", "%y = transpose %a {perm=[1,0,2]}", "f32[N,100,10]"},
+      {"%a: f32[N,100,10]", "%y = transpose %a {perm=[1,0,2]}", "f32[100,N,10]"},
+      {"%a: f32[N,9,13,7]", "%y = transpose %a {perm=[0,3,1,2]}", "f32[N,7,9,13]"},
+      {"%a: f32[N,3000]", "%y = slice %a {axis=1, start=1000, limit=2999}", "f32[N,1999]"},
+      {"%a: f32[N,1500], %b: f32[N,700]", "%y = concat %a, %b {axis=1}", "f32[N,2200]"},
+      {"%a: f32[N,5]", "%y = broadcast %a {shape=[N,300,5], dims=[0,2]}", "f32[N,300,5]"},
+      {"%a: f32[N,40,50]", "%y = pad %a {axis=1, low=3, high=2}", "f32[N,45,50]"},
   };
   const int32_t before = kiln_num_threads();
   for (const Case& c : cases) {
-    const std::string params = std::string("%a: ") + c.param;
-    auto g = ir::parse_graph(
-        func(params, std::string("  %y = transpose %a {perm=") + c.perm + "} : " + c.result + "\n", c.result));
+    auto g = ir::parse_graph(func(c.params, std::string("  ") + c.body + " : " + c.result + "\n", c.result));
     note_ops(*g);
     auto prog = jit().compile(*g);
-    EXPECT_NE(prog->llvm_ir().find(".par.body"), std::string::npos) << params;
+    EXPECT_NE(prog->llvm_ir().find(".par.body"), std::string::npos) << c.body;
     for (int32_t threads : {1, 2}) {
       kiln_set_num_threads(threads);
       for (int64_t n : {1, 37, 300})
         jit_test::expect_interpreter_bits(*prog, *g, jit_test::random_args(*g, n, 3),
-                                          std::string(params) + " N=" + std::to_string(n));
+                                          std::string(c.body) + " N=" + std::to_string(n));
     }
   }
   kiln_set_num_threads(before);

@@ -297,15 +297,49 @@ bool emit_register_column_sums(KernelCtx& k) {
   return true;
 }
 
-}  // namespace
-
-void emit_reduce(KernelCtx& k) {
+// A reduction in the interpreter's order.
+void emit_reduce_loop(KernelCtx& k) {
   if (emit_register_column_sums(k)) return;
   const ir::TensorType& xt = operand_type(k, 0);
   llvm::Type* e = et(k, xt);
   emit_reduction(
       k, k.node, [&](KernelCtx& ck) { return std::vector<Access>{{ck.in[0], e, sym_strides(xt)}}; },
       [&](KernelCtx& ck, const std::vector<Value*>& p) { return ck.b.CreateLoad(e, p[0]); });
+}
+
+// A sum or mean of an f32 constant fill (a mean's gradient counts its rows
+// so: reduce_sum of ones [N]) as value x count, with no loop. The
+// interpreter adds the float value count times in double from +0.0, and
+// every partial sum k * v is exact there (v's 24 significant bits times
+// k < 2^29 fit in 53), so its sum is +0.0 + v * count, bit for bit; a larger
+// count takes the loop.
+bool emit_constant_sum(KernelCtx& k) {
+  const ir::Node& red = k.node;
+  const ir::Value* x = red.operands[0];
+  if (red.op == ir::OpKind::ReduceMax || !x->def || x->def->op != ir::OpKind::Constant || x->type.dtype != ir::DType::f32)
+    return false;
+  llvm::IRBuilder<>& b = k.b;
+  const ir::TensorType& rt = result_type(k);
+  Value* count = b.CreateUDiv(elements(k, x->type), elements(k, rt));
+  emit_if_else(
+      k, b.CreateICmpULT(count, k.c64(int64_t{1} << 29)),
+      [&] {
+        const double v = static_cast<float>(x->def->attrs.f("value"));
+        Value* n = b.CreateUIToFP(count, b.getDoubleTy());
+        Value* sum = b.CreateFAdd(llvm::ConstantFP::get(b.getDoubleTy(), 0.0),
+                                  b.CreateFMul(llvm::ConstantFP::get(b.getDoubleTy(), v), n));
+        sum = b.CreateSelect(b.CreateICmpEQ(count, k.c64(0)), llvm::ConstantFP::get(b.getDoubleTy(), 0.0), sum);
+        if (red.op == ir::OpKind::ReduceMean) sum = b.CreateFDiv(sum, n);  // as emit_reduction
+        emit_fill(k, k.out[0], b.getFloatTy(), elements(k, rt), b.CreateFPTrunc(sum, b.getFloatTy()));
+      },
+      [&] { emit_reduce_loop(k); });
+  return true;
+}
+
+}  // namespace
+
+void emit_reduce(KernelCtx& k) {
+  if (!emit_constant_sum(k)) emit_reduce_loop(k);
 }
 
 void emit_argmax(KernelCtx& k) {

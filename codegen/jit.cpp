@@ -84,7 +84,8 @@ namespace {
 // 49: a large transpose copies ranges of its outer result dim on the threads (emit_transpose)
 // 50: a large loop region of the entry graph runs ranges of its rows on the threads (emit_loop)
 // 51: every large layout copy of the entry graph (slice, concat, broadcast, pad, transpose) splits its outer dim
-constexpr const char* kCodegenVersion = "kiln-codegen-51";
+// 52: a sum or mean of an f32 constant fill is value x count (emit_constant_sum)
+constexpr const char* kCodegenVersion = "kiln-codegen-52";
 
 }  // namespace
 

@@ -159,6 +159,26 @@ TEST(JitSweep, LargeElementwiseAndReductions) {
   check_graph(*ir::parse_graph(func("%a: i32[N,17]", "  %y = argmax %a {axis=1} : i32[N]\n", "i32[N]")), "i32 argmax");
 }
 
+// Sums and means of a constant fill (a mean's gradient counts its rows as
+// reduce_sum of ones) are value x count in the JIT (emit_layout.cpp
+// emit_constant_sum): the interpreter's bits for values whose repeated sum
+// rounds nowhere, -0.0, infinities, NaN, a denormal and the largest float,
+// over the batch, with kept dims, and over a static axis only.
+TEST(JitSweep, SumsOfConstantFillsAreExact) {
+  const char* values[] = {"1.0", "-0.0", "0.1", "-3.75", "1e-45", "3.4028234663852886e38", "inf", "-inf", "nan"};
+  for (const char* v : values) {
+    const std::string fill = std::string("  %c = constant {value=") + v;
+    const std::pair<std::string, std::string> graphs[] = {
+        {fill + ", shape=[N]} : f32[N]\n  %y = reduce_sum %c {axes=[0]} : f32[]\n", "f32[]"},
+        {fill + ", shape=[N,7]} : f32[N,7]\n  %y = reduce_mean %c {axes=[0]} : f32[7]\n", "f32[7]"},
+        {fill + ", shape=[3,N,5]} : f32[3,N,5]\n  %y = reduce_sum %c {axes=[0,1,2]} : f32[]\n", "f32[]"},
+        {fill + ", shape=[N,6,5]} : f32[N,6,5]\n  %y = reduce_mean %c {axes=[1]} : f32[N,5]\n", "f32[N,5]"},
+    };
+    for (const auto& [body, type] : graphs)
+      check_graph(*ir::parse_graph(func("%x: f32[N]", body, type)), std::string("value ") + v + ": " + body);
+  }
+}
+
 // Layout copies large enough to split their outer dim over the threads
 // (codegen/emit_layout.cpp copy): transposes (an LSTM's [T,N,C] steps to
 // [N,T,C] and back; a 4-d permutation whose rows are single elements), a

@@ -16,6 +16,13 @@
 // above 2^128, so sigmoid is 0 for x below -88.4 instead of a subnormal).
 // Measured against double-precision libm (tests/runtime/math_f32_test.cpp):
 // at most 2 ulp apart on the tested range.
+// tanh's and sigmoid's divisions stay IEEE divisions. A division-free
+// reciprocal (bit-pattern guess, Newton steps as fmas, correctly rounded but
+// for all-ones mantissas; tanh's quotient then had the same bits for every
+// float) made the LSTM models 13-30% slower on predict and up to 20% on
+// train_step (AVX-512, 2026-11-27): vdivps runs beside the kernels' other
+// vector work; the Newton steps add about a dozen vector instructions a call
+// to the same ports.
 // Any change to a constant or to the order of operations must be made in
 // both files (tests/codegen compares them on every op).
 #pragma once

@@ -85,7 +85,8 @@ namespace {
 // 50: a large loop region of the entry graph runs ranges of its rows on the threads (emit_loop)
 // 51: every large layout copy of the entry graph (slice, concat, broadcast, pad, transpose) splits its outer dim
 // 52: a sum or mean of an f32 constant fill is value x count (emit_constant_sum)
-constexpr const char* kCodegenVersion = "kiln-codegen-52";
+// 53: a reduce_sum over the rows of a weight-gradient matmul's b runs in its kernel (GraphPlan::row_sums)
+constexpr const char* kCodegenVersion = "kiln-codegen-53";
 
 }  // namespace
 

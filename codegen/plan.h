@@ -149,7 +149,7 @@ bool max_pool_grad_tiled(const ir::Node& n);
 // The CNN's first conv: 15 MB less to read back (and to write) per pair at batch 32.
 bool chunked_with_next(const ir::Graph& g, size_t i);
 // Whether nodes[i] and nodes[i + 1] are, in either order, a reduce_sum of an
-// f32 [K, C] value x over its rows (C static, at most 64) and a
+// f32 [K, C] value x over its rows (C static, at most 16) and a
 // matmul{transpose_a} a^T x that reads x as its b (a weight gradient and its
 // bias gradient: dW = x^T dy, db = sum of dy's rows), not absorbed into a
 // GEMM epilogue (`epilogues`). Their kernel (emit_matmul_with_row_sum) walks

@@ -142,22 +142,6 @@ void emit_slice(KernelCtx& k);
 void emit_concat(KernelCtx& k);
 void emit_pad(KernelCtx& k);
 void emit_reduce(KernelCtx& k);
-// The double sums of `columns` f32 columns over rows, in registers: one
-// <w x double> per piece of 8, 4, 2, 1 columns (a <20 x double> loop phi is
-// split into scalars and rebuilt every row). Each lane adds its column's rows
-// in the order add_row is called, as the interpreter's sum does; a bias
-// gradient (emit_layout.cpp), or the rows of b a weight gradient reads
-// (emit_matmul_with_row_sum).
-struct ColumnSums {
-  explicit ColumnSums(int64_t columns);
-  std::vector<std::pair<int64_t, unsigned>> pieces;  // (first column, width)
-  // Every sum +0.
-  Carried zeros(llvm::IRBuilder<>& b) const;
-  // acc plus the row of floats at `row`.
-  Carried add_row(llvm::IRBuilder<>& b, const Carried& acc, llvm::Value* row) const;
-  // The sums (divided by count, a double, when not null: a mean) as floats at out.
-  void store(llvm::IRBuilder<>& b, const Carried& acc, llvm::Value* out, llvm::Value* count) const;
-};
 // What a reduction reads, in a kernel context (the kernel's own, or the body
 // of a parallel loop, whose buffers are its own arguments).
 using ReadsFn = std::function<std::vector<Access>(KernelCtx& k)>;
@@ -182,11 +166,6 @@ void emit_runtime_matmul(KernelCtx& k);
 // A small matmul inline (emit_small_matmul.cpp); false, emitting nothing, when
 // it is not one (batched, c wider than a few vectors, or !fma_matmul).
 bool emit_small_matmul(KernelCtx& k);
-// A matmul{transpose_a} (mm) and a reduce_sum (sum) of the rows of its b,
-// in one kernel (GraphPlan::row_sums): an inline small matmul adds each row
-// of b to the column sums (double, in row order, as emit_reduce) as its first
-// block of rows of c reads it; else the two as their own kernels would.
-void emit_matmul_with_row_sum(KernelCtx& mm, KernelCtx& sum);
 void emit_conv(KernelCtx& k);
 void emit_scan(KernelCtx& k);
 

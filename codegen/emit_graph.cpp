@@ -455,15 +455,6 @@ class Lowering {
                                rr == plan.reads_result.end() ? nullptr : &rr->second, c.images);
         return c;
       };
-      if (plan.row_sums.count(n)) {  // a column sum and a weight gradient: one kernel
-        const ir::Node& next = *nodes[++at];
-        const Call first = call_of(*n, idx, false), second = call_of(next, idx + 1, false);
-        std::vector<Value*> args(first.args.begin(), first.args.end() - 2);
-        args.insert(args.end(), second.args.begin(), second.args.end());
-        const std::string kname = kernel_name(g, name, *n, idx) + "_" + std::string(ir::op_name(next.op));
-        b.CreateCall(row_sum_kernel_fn(*n, next, kname, args.size() - 2), args);
-        continue;
-      }
       const Call call = call_of(*n, idx, true);
       if (plan.chunked.count(n)) {
         const ir::Node& next = *nodes[++at];
@@ -556,67 +547,6 @@ class Lowering {
     fn->addFnAttr("prefer-vector-width", std::to_string(target_.vector_width));
   }
 
-  // An empty kernel `void name(ptr noalias buffers..., i64 N, ptr noalias
-  // err)` but for buffers 0 and `shared` (shared >= 0: GraphPlan::overwrites).
-  llvm::Function* new_kernel(const std::string& name, size_t nbuf, size_t shared, bool no_inline) {
-    llvm::Type* p = ptr_t(c_);
-    std::vector<llvm::Type*> tys(nbuf, p);
-    tys.push_back(llvm::Type::getInt64Ty(c_));
-    tys.push_back(p);
-    auto* fn = llvm::Function::Create(llvm::FunctionType::get(llvm::Type::getVoidTy(c_), tys, false),
-                                      llvm::Function::InternalLinkage, name, m_);
-    attributes(fn);
-    for (size_t i = 0; i < nbuf; ++i)
-      if (shared == SIZE_MAX || (i != 0 && i != shared)) fn->addParamAttr(static_cast<unsigned>(i), llvm::Attribute::NoAlias);
-    fn->addParamAttr(static_cast<unsigned>(nbuf + 1), llvm::Attribute::NoAlias);
-    if (no_inline || target_.kernel_symbols) fn->addFnAttr(llvm::Attribute::NoInline);  // its name reaches the asm
-    llvm::BasicBlock::Create(c_, "entry", fn);
-    return fn;
-  }
-
-  // The context of node n in kernel fn (N and err its last two arguments):
-  // its results, inputs and scratch from argument `first` on, all but the
-  // scratch counted by nout and nin, up to argument `end`.
-  KernelCtx kernel_ctx(llvm::IRBuilder<>& b, llvm::Function* fn, const ir::Node& n, size_t first, size_t nout,
-                       size_t nin, size_t end, const ContractionEpilogue* epilogue, int shared) {
-    const unsigned nbuf = static_cast<unsigned>(fn->arg_size() - 2);
-    KernelCtx k{b,
-                m_,
-                fn,
-                n,
-                fn->getArg(nbuf),
-                fn->getArg(nbuf + 1),
-                {},
-                {},
-                {},
-                [this](const ir::Node& owner) { return body_fn(owner); },
-                stats_,
-                epilogue,
-                target_.fma_matmul,
-                shared};
-    size_t a = first;
-    for (size_t i = 0; i < nout; ++i) k.out.push_back(fn->getArg(static_cast<unsigned>(a++)));
-    for (size_t i = 0; i < nin; ++i) k.in.push_back(fn->getArg(static_cast<unsigned>(a++)));
-    while (a < end) k.scratch.push_back(fn->getArg(static_cast<unsigned>(a++)));
-    return k;
-  }
-
-  // The kernel of a row-sum pair (GraphPlan::row_sums), nodes a and then b,
-  // a reduce_sum and a matmul in either order: a's buffers (results,
-  // operands, scratch), then b's, then N and err.
-  llvm::Function* row_sum_kernel_fn(const ir::Node& a, const ir::Node& b, const std::string& name, size_t nbuf) {
-    llvm::Function* fn = new_kernel(name, nbuf, SIZE_MAX, false);
-    llvm::IRBuilder<> ib(&fn->getEntryBlock());
-    auto buffers = [](const ir::Node& n) { return n.results.size() + n.operands.size() + scratch_needs(n).size(); };
-    const size_t a_end = buffers(a);
-    KernelCtx ka = kernel_ctx(ib, fn, a, 0, a.results.size(), a.operands.size(), a_end, nullptr, -1);
-    KernelCtx kb = kernel_ctx(ib, fn, b, a_end, b.results.size(), b.operands.size(), a_end + buffers(b), nullptr, -1);
-    if (a.op == ir::OpKind::Matmul) emit_matmul_with_row_sum(ka, kb);
-    else emit_matmul_with_row_sum(kb, ka);
-    ib.CreateRetVoid();
-    return fn;
-  }
-
   // void kernel(ptr noalias buffers..., i64 N, ptr noalias err): nout
   // results, nin inputs, then scratch buffers. With shared >= 0 the result
   // is in input `shared`'s buffer (GraphPlan::overwrites): neither is noalias.
@@ -627,10 +557,38 @@ class Lowering {
                             const ContractionEpilogue* epilogue, int shared,
                             const std::vector<std::pair<size_t, size_t>>* reads_result,
                             const std::vector<int64_t>& images) {
-    llvm::Function* fn = new_kernel(name, nbuf, shared < 0 ? SIZE_MAX : nout + static_cast<size_t>(shared),
-                                    n.op == ir::OpKind::Fusion);
-    llvm::IRBuilder<> b(&fn->getEntryBlock());
-    KernelCtx k = kernel_ctx(b, fn, n, 0, nout, nin, nbuf, epilogue, shared);
+    llvm::Type* p = ptr_t(c_);
+    std::vector<llvm::Type*> tys(nbuf, p);
+    tys.push_back(llvm::Type::getInt64Ty(c_));
+    tys.push_back(p);
+    auto* fn = llvm::Function::Create(llvm::FunctionType::get(llvm::Type::getVoidTy(c_), tys, false),
+                                      llvm::Function::InternalLinkage, name, m_);
+    attributes(fn);
+    for (size_t i = 0; i < nbuf; ++i)
+      if (shared < 0 || (i != 0 && i != nout + static_cast<size_t>(shared)))
+        fn->addParamAttr(static_cast<unsigned>(i), llvm::Attribute::NoAlias);
+    fn->addParamAttr(static_cast<unsigned>(nbuf + 1), llvm::Attribute::NoAlias);
+    if (n.op == ir::OpKind::Fusion || target_.kernel_symbols)
+      fn->addFnAttr(llvm::Attribute::NoInline);  // its name reaches the asm
+    llvm::IRBuilder<> b(llvm::BasicBlock::Create(c_, "entry", fn));
+    KernelCtx k{b,
+                m_,
+                fn,
+                n,
+                fn->getArg(static_cast<unsigned>(nbuf)),
+                fn->getArg(static_cast<unsigned>(nbuf + 1)),
+                {},
+                {},
+                {},
+                [this](const ir::Node& owner) { return body_fn(owner); },
+                stats_,
+                epilogue,
+                target_.fma_matmul,
+                shared};
+    size_t a = 0;
+    for (size_t i = 0; i < nout; ++i) k.out.push_back(fn->getArg(static_cast<unsigned>(a++)));
+    for (size_t i = 0; i < nin; ++i) k.in.push_back(fn->getArg(static_cast<unsigned>(a++)));
+    while (a < nbuf) k.scratch.push_back(fn->getArg(static_cast<unsigned>(a++)));
     if (reads_result)
       for (auto [r, o] : *reads_result) k.in[o] = k.out[r];
     k.images.assign(images.begin(), images.begin() + static_cast<std::ptrdiff_t>(std::min(images.size(), nout + nin)));

@@ -239,40 +239,6 @@ void emit_reduction(KernelCtx& k, const ir::Node& red, const ReadsFn& reads_of, 
   });
 }
 
-ColumnSums::ColumnSums(int64_t columns) {
-  for (int64_t j = 0, w = 8; j < columns; w /= 2)
-    for (; columns - j >= w; j += w) pieces.push_back({j, static_cast<unsigned>(w)});
-}
-
-Carried ColumnSums::zeros(llvm::IRBuilder<>& b) const {
-  Carried out;
-  for (auto [j, w] : pieces) out.push_back(llvm::Constant::getNullValue(llvm::FixedVectorType::get(b.getDoubleTy(), w)));
-  return out;
-}
-
-Carried ColumnSums::add_row(llvm::IRBuilder<>& b, const Carried& acc, Value* row) const {
-  Carried next;
-  for (size_t q = 0; q < pieces.size(); ++q) {
-    auto [j, w] = pieces[q];
-    Value* x = b.CreateAlignedLoad(llvm::FixedVectorType::get(b.getFloatTy(), w),
-                                   b.CreateConstInBoundsGEP1_64(b.getFloatTy(), row, static_cast<uint64_t>(j)),
-                                   llvm::MaybeAlign(4));
-    next.push_back(b.CreateFAdd(acc[q], b.CreateFPExt(x, llvm::FixedVectorType::get(b.getDoubleTy(), w))));
-  }
-  return next;
-}
-
-void ColumnSums::store(llvm::IRBuilder<>& b, const Carried& acc, Value* out, Value* count) const {
-  for (size_t q = 0; q < pieces.size(); ++q) {
-    auto [j, w] = pieces[q];
-    Value* r = acc[q];
-    if (count) r = b.CreateFDiv(r, b.CreateVectorSplat(w, count));  // as emit_reduction
-    b.CreateAlignedStore(b.CreateFPTrunc(r, llvm::FixedVectorType::get(b.getFloatTy(), w)),
-                         b.CreateConstInBoundsGEP1_64(b.getFloatTy(), out, static_cast<uint64_t>(j)),
-                         llvm::MaybeAlign(4));
-  }
-}
-
 namespace {
 
 constexpr int64_t kMaxRegisterColumns = 64;  // columns whose sums a vector column reduction keeps in registers (8 <8 x double>)
@@ -280,10 +246,12 @@ constexpr int64_t kMaxRegisterColumns = 64;  // columns whose sums a vector colu
 // A sum or mean of f32 x over every axis but a static last one of at most
 // kMaxRegisterColumns columns that emit_reduction would not split over
 // threads (a bias gradient of a small layer): one loop over the rows with the
-// columns' double sums in registers (ColumnSums), added to in row order, so
-// each lane is the interpreter's sum. emit_reduction's nest keeps them in the
-// scratch buffer: a load, add and store per element, the adds of one column a
-// chain through memory.
+// columns' double sums as one <C x double> vector in registers, added to in
+// row order, so each lane is the interpreter's sum. The columns go in pieces
+// of 8, 4, 2, 1 (a <20 x double> loop phi is split into scalars and rebuilt
+// every row). emit_reduction's nest
+// keeps them in the scratch buffer: a load, add and store per element, the
+// adds of one column a chain through memory.
 bool emit_register_column_sums(KernelCtx& k) {
   const ir::Node& red = k.node;
   const ir::TensorType& xt = operand_type(k, 0);
@@ -298,12 +266,34 @@ bool emit_register_column_sums(KernelCtx& k) {
       column_blocks(red, drop, {{k.in[0], et(k, xt), sym_strides(xt)}}))
     return false;
   llvm::IRBuilder<>& b = k.b;
-  const ColumnSums cs(c.c);
+  std::vector<std::pair<int64_t, unsigned>> pieces;  // (first column, width)
+  for (int64_t j = 0, w = 8; j < c.c; w /= 2)
+    for (; c.c - j >= w; j += w) pieces.push_back({j, static_cast<unsigned>(w)});
+  auto float_t = [&](unsigned w) { return llvm::FixedVectorType::get(b.getFloatTy(), w); };
+  auto double_t = [&](unsigned w) { return llvm::FixedVectorType::get(b.getDoubleTy(), w); };
+  Carried zeros;
+  for (auto [j, w] : pieces) zeros.push_back(llvm::Constant::getNullValue(double_t(w)));
   Value* rows = k.sym(sym_product(dims, 0, dims.size() - 1));
-  Carried sums = emit_carried_loop(k, rows, cs.zeros(b), [&](Value* i, const Carried& acc) {
-    return cs.add_row(b, acc, b.CreateInBoundsGEP(b.getFloatTy(), k.in[0], b.CreateMul(i, k.c64(c.c))));
+  Carried sums = emit_carried_loop(k, rows, zeros, [&](Value* i, const Carried& acc) {
+    Value* row = b.CreateInBoundsGEP(b.getFloatTy(), k.in[0], b.CreateMul(i, k.c64(c.c)));
+    Carried next;
+    for (size_t q = 0; q < pieces.size(); ++q) {
+      auto [j, w] = pieces[q];
+      Value* x = b.CreateAlignedLoad(float_t(w), b.CreateConstInBoundsGEP1_64(b.getFloatTy(), row, static_cast<uint64_t>(j)),
+                                     llvm::MaybeAlign(4));
+      next.push_back(b.CreateFAdd(acc[q], b.CreateFPExt(x, double_t(w))));
+    }
+    return next;
   });
-  cs.store(b, sums, k.out[0], red.op == ir::OpKind::ReduceMean ? b.CreateSIToFP(rows, b.getDoubleTy()) : nullptr);
+  Value* count = b.CreateSIToFP(rows, b.getDoubleTy());
+  for (size_t q = 0; q < pieces.size(); ++q) {
+    auto [j, w] = pieces[q];
+    Value* r = sums[q];
+    if (red.op == ir::OpKind::ReduceMean) r = b.CreateFDiv(r, b.CreateVectorSplat(w, count));  // as emit_reduction
+    b.CreateAlignedStore(b.CreateFPTrunc(r, float_t(w)),
+                         b.CreateConstInBoundsGEP1_64(b.getFloatTy(), k.out[0], static_cast<uint64_t>(j)),
+                         llvm::MaybeAlign(4));
+  }
   return true;
 }
 

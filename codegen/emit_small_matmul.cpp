@@ -33,7 +33,6 @@
 
 #include "codegen/emit.h"
 #include "codegen/emit_math.h"
-#include "ir/error.h"
 #include "runtime/gemm.h"
 
 namespace kiln::codegen {
@@ -177,22 +176,15 @@ Value* period_row(llvm::IRBuilder<>& b, const SmallMatmul& s, const std::vector<
 // blocks' steps kk in one loop (independent chains in flight). period > 1
 // (row_period; len a multiple of it): each loop step takes that many rows of
 // op(b) per block, read as whole vectors, the same chains in the same order.
-// With column sums of op(b)'s rows (ColumnSums of p columns; one block
-// only; null: none), each row of op(b) is also added to them in k order; they
-// follow the chains in the result, starting from row_sums.
 Carried block_chains(KernelCtx& k, const SmallMatmul& s, const std::vector<Value*>& a_row, Value* i0, int64_t n,
-                     Value* k0, Value* len, int64_t blocks, int64_t period, const ColumnSums* cs = nullptr,
-                     const Carried& row_sums = {}) {
+                     Value* k0, Value* len, int64_t blocks, int64_t period) {
   llvm::IRBuilder<>& b = k.b;
   llvm::Type* f32 = b.getFloatTy();
-  KILN_ASSERT(!cs || blocks == 1, "codegen: column sums ride along one k block at a time");
   std::vector<llvm::Type*> piece_t;
   for (const Piece& q : s.pieces) piece_t.push_back(llvm::FixedVectorType::get(f32, static_cast<unsigned>(q.width)));
   Carried zeros;
   for (int64_t e = 0; e < blocks * n; ++e)
     for (llvm::Type* t : piece_t) zeros.push_back(llvm::Constant::getNullValue(t));
-  const size_t chains = zeros.size();
-  zeros.insert(zeros.end(), row_sums.begin(), row_sums.end());
   auto* v16 = llvm::FixedVectorType::get(f32, 16);
   Value* steps = period == 1 ? len : b.CreateUDiv(len, k.c64(period));
   return emit_carried_loop(k, steps, zeros, [&](Value* kk, const Carried& acc) {
@@ -212,11 +204,6 @@ Carried block_chains(KernelCtx& k, const SmallMatmul& s, const std::vector<Value
         } else {
           for (const Piece& q : s.pieces)
             bv.push_back(load_piece(b, q, b.CreateConstInBoundsGEP1_64(f32, b_first, static_cast<uint64_t>(q.first))));
-        }
-        if (cs) {
-          const Carried sums = cs->add_row(b, Carried(next.begin() + static_cast<std::ptrdiff_t>(chains), next.end()),
-                                           b.CreateConstInBoundsGEP1_64(f32, b_first, static_cast<uint64_t>(t * s.p)));
-          std::copy(sums.begin(), sums.end(), next.begin() + static_cast<std::ptrdiff_t>(chains));
         }
         Value* a_col = s.ta ? b.CreateInBoundsGEP(f32, s.a, b.CreateAdd(b.CreateMul(at_k, s.lda), i0)) : nullptr;
         for (int64_t r = 0; r < n; ++r) {
@@ -303,10 +290,7 @@ Carried sum_group_blocks(KernelCtx& k, const SmallMatmul& s, Value* a0, int64_t 
 // accumulators per block (a row of c or two, the head of a model at batch 1),
 // several blocks run at once so that enough chains are in flight; the rest,
 // and the short last block, one at a time. Then the row epilogue and the stores.
-// A non-null row_sum (f32[p]) gets the sum of op(b)'s rows, each column one
-// double sum in k order (emit_reduce's bits): the blocks then run one at a
-// time, in order, and carry the sums from one to the next.
-void emit_rows(KernelCtx& k, const SmallMatmul& s, Value* i0, int64_t n, Value* row_sum = nullptr) {
+void emit_rows(KernelCtx& k, const SmallMatmul& s, Value* i0, int64_t n) {
   llvm::IRBuilder<>& b = k.b;
   llvm::Type* f32 = b.getFloatTy();
   const int64_t bk = KILN_GEMM_K_BLOCK;
@@ -315,21 +299,10 @@ void emit_rows(KernelCtx& k, const SmallMatmul& s, Value* i0, int64_t n, Value* 
   if (!s.ta)
     for (int64_t r = 0; r < n; ++r)
       a_row.push_back(b.CreateInBoundsGEP(f32, s.a, b.CreateMul(b.CreateAdd(i0, k.c64(r)), s.lda)));
-  const ColumnSums cs(s.p);
-  const ColumnSums* sum_cs = row_sum ? &cs : nullptr;
-  Carried sums = row_sum ? cs.zeros(b) : Carried{};  // the column sums, from +0 as emit_reduce's
-  // Splits a block_chains result (or a loop's carried values) into its
-  // first `per` values, returned, and the column sums after them.
-  auto take_sums = [&](Carried all, size_t per) {
-    sums.assign(all.begin() + static_cast<std::ptrdiff_t>(per), all.end());
-    all.resize(per);
-    return all;
-  };
   const auto* k_static = llvm::dyn_cast<llvm::ConstantInt>(s.k);
   Carried acc;
   if (k_static && k_static->getSExtValue() <= bk) {
-    acc = take_sums(block_chains(k, s, a_row, i0, n, k.c64(0), s.k, 1, 1, sum_cs, sums),
-                    static_cast<size_t>(n) * s.pieces.size());
+    acc = block_chains(k, s, a_row, i0, n, k.c64(0), s.k, 1, 1);
   } else {
     const size_t per = static_cast<size_t>(n) * s.pieces.size();  // accumulators per block
     auto add_block = [&](Carried sum, const Carried& chains, int64_t g) {  // sum += block g's chains
@@ -345,7 +318,7 @@ void emit_rows(KernelCtx& k, const SmallMatmul& s, Value* i0, int64_t n, Value* 
     // vectors take registers too (measured on the shared_input head: 6 blocks
     // 23.6 us, 8 blocks 25.3 us, 4 blocks 26.3 us).
     const int64_t period = row_period(s);
-    const int64_t group = row_sum ? 1 : std::max<int64_t>(1, (period > 1 ? 6 : 8) / static_cast<int64_t>(per));
+    const int64_t group = std::max<int64_t>(1, (period > 1 ? 6 : 8) / static_cast<int64_t>(per));
     Value* first_rest = k.c64(0);  // the first block run alone
     const int64_t groups = k_static ? k_static->getSExtValue() / (group * bk) : -1;  // -1: known at run time
     if (group == 1 || groups == 0) {
@@ -372,21 +345,13 @@ void emit_rows(KernelCtx& k, const SmallMatmul& s, Value* i0, int64_t n, Value* 
     // The blocks left (k = 0: one empty block, so that c is +0 as the runtime GEMM's).
     Value* blocks = b.CreateUDiv(b.CreateAdd(s.k, k.c64(bk - 1)), k.c64(bk));
     Value* rest = b.CreateSelect(b.CreateICmpEQ(s.k, k.c64(0)), k.c64(1), b.CreateSub(blocks, first_rest));
-    Carried carried = sum;  // the block sums, then the column sums
-    carried.insert(carried.end(), sums.begin(), sums.end());
-    acc = take_sums(emit_carried_loop(k, rest, carried, [&](Value* t, const Carried& in) {
-                      Value* k0 = b.CreateMul(b.CreateAdd(first_rest, t), k.c64(bk));
-                      Value* left = b.CreateSub(s.k, k0);
-                      Value* len = b.CreateSelect(b.CreateICmpSLT(left, k.c64(bk)), left, k.c64(bk));
-                      const Carried chains = block_chains(k, s, a_row, i0, n, k0, len, 1, 1, sum_cs,
-                                                          Carried(in.begin() + static_cast<std::ptrdiff_t>(per), in.end()));
-                      Carried out = add_block(Carried(in.begin(), in.begin() + static_cast<std::ptrdiff_t>(per)), chains, 0);
-                      out.insert(out.end(), chains.begin() + static_cast<std::ptrdiff_t>(per), chains.end());
-                      return out;
-                    }),
-                    per);
+    acc = emit_carried_loop(k, rest, sum, [&](Value* t, const Carried& sum_in) {
+      Value* k0 = b.CreateMul(b.CreateAdd(first_rest, t), k.c64(bk));
+      Value* left = b.CreateSub(s.k, k0);
+      Value* len = b.CreateSelect(b.CreateICmpSLT(left, k.c64(bk)), left, k.c64(bk));
+      return add_block(sum_in, block_chains(k, s, a_row, i0, n, k0, len, 1, 1), 0);
+    });
   }
-  if (row_sum) cs.store(b, sums, row_sum, nullptr);
   for (int64_t r = 0; r < n; ++r) {
     Value* i = b.CreateAdd(i0, k.c64(r));
     Value* dst = b.CreateInBoundsGEP(f32, s.c, b.CreateMul(i, k.c64(s.p)));
@@ -414,11 +379,9 @@ Value* b_rows(KernelCtx& k, Value* bbuf, bool tb, int64_t kdim, int64_t p) {
   return packed;
 }
 
-// emit_small_matmul, and with `sum` (a reduce_sum of the rows of b, which
-// the small matmul reads as op(b)) its column sums too: inline they ride
-// along the first block of rows of c, else emit_reduce computes them.
-// False, emitting nothing, when the matmul is no small one.
-bool small_matmul(KernelCtx& k, KernelCtx* sum) {
+}  // namespace
+
+bool emit_small_matmul(KernelCtx& k) {
   const ir::Node& n = k.node;
   const bool ta = n.attrs.b("transpose_a"), tb = n.attrs.b("transpose_b");
   const std::vector<Sym> ad = sym_dims(n.operands[0]->type), bd = sym_dims(n.operands[1]->type);
@@ -460,22 +423,15 @@ bool small_matmul(KernelCtx& k, KernelCtx* sum) {
   b.CreateCondBr(b.CreateICmpSLT(macs, k.c64(kInlineMacs)), inl, big);
   b.SetInsertPoint(big);
   emit_runtime_matmul(k);
-  if (sum) emit_reduce(*sum);
   b.CreateBr(done);
   b.SetInsertPoint(inl);
   s.b = b_rows(k, k.in[1], tb, kd.c, p.c);
-  // The column sums go with the first block of rows (a static m has one).
-  const bool sums_inline = sum && ta && !tb && m_static && m_static->getSExtValue() > 0;
-  if (sum && !sums_inline) emit_reduce(*sum);
-  if (sums_inline) emit_rows(k, s, k.c64(0), s.rows, sum->out[0]);
   Value* blocks = b.CreateSDiv(s.m, k.c64(s.rows));
   Value* full = b.CreateMul(blocks, k.c64(s.rows));
-  const int64_t first = sums_inline ? 1 : 0;
-  if (!m_static || m_static->getSExtValue() / s.rows > first)  // no empty loop after the first block
-    emit_carried_loop(k, b.CreateSub(blocks, k.c64(first)), {}, [&](Value* blk, const Carried&) {
-      emit_rows(k, s, b.CreateMul(b.CreateAdd(blk, k.c64(first)), k.c64(s.rows)), s.rows);
-      return Carried{};
-    });
+  emit_carried_loop(k, blocks, {}, [&](Value* blk, const Carried&) {
+    emit_rows(k, s, b.CreateMul(blk, k.c64(s.rows)), s.rows);
+    return Carried{};
+  });
   if (m_static) {  // the rows left, as one block
     if (const int64_t left = m_static->getSExtValue() % s.rows) emit_rows(k, s, full, left);
   } else {
@@ -488,16 +444,6 @@ bool small_matmul(KernelCtx& k, KernelCtx* sum) {
   b.CreateBr(done);
   b.SetInsertPoint(done);
   return true;
-}
-
-}  // namespace
-
-bool emit_small_matmul(KernelCtx& k) { return small_matmul(k, nullptr); }
-
-void emit_matmul_with_row_sum(KernelCtx& mm, KernelCtx& sum) {
-  if (small_matmul(mm, &sum)) return;
-  emit_runtime_matmul(mm);
-  emit_reduce(sum);
 }
 
 }  // namespace kiln::codegen

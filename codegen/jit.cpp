@@ -86,7 +86,8 @@ namespace {
 // 51: every large layout copy of the entry graph (slice, concat, broadcast, pad, transpose) splits its outer dim
 // 52: a sum or mean of an f32 constant fill is value x count (emit_constant_sum)
 // 53: a reduce_sum over the rows of a weight-gradient matmul's b runs in its kernel (GraphPlan::row_sums)
-constexpr const char* kCodegenVersion = "kiln-codegen-53";
+// 54: 53 reverted: each again a kernel of its own
+constexpr const char* kCodegenVersion = "kiln-codegen-54";
 
 }  // namespace
 

@@ -337,31 +337,6 @@ bool in_chunk_buffer(const GraphPlan& p, const ir::Node& n) {
   return p.chunked.count(&n) && (n.op == ir::OpKind::MaxPool2DGrad || n.op == ir::OpKind::MaxPool2DScatter);
 }
 
-// Columns up to which a row-sum pair pays: a row of the sum costs 3 uops per
-// 8 columns (2 to convert, 1 to add) on the FMA ports. Alone, up to 16
-// columns, the loop waits on the adds' 4-cycle latency, which the matmul's
-// FMA work then hides; wider, it is bound by those uops either way, and
-// inside the matmul's loop it only slows the FMAs (an LSTM's 40 gate columns:
-// no gain measured).
-constexpr int64_t kMaxRowSumColumns = 16;
-
-bool sums_rows_with_next(const ir::Graph& g, size_t i, const GraphEpilogues& epilogues) {
-  const auto& nodes = g.nodes();
-  if (i + 1 >= nodes.size()) return false;
-  const ir::Node *red = nodes[i], *mm = nodes[i + 1];
-  if (red->op == ir::OpKind::Matmul) std::swap(red, mm);
-  if (red->op != ir::OpKind::ReduceSum || mm->op != ir::OpKind::Matmul || epilogues.of.count(mm) ||
-      epilogues.absorbed.count(red))
-    return false;
-  const ir::TensorType& x = red->operands[0]->type;
-  const auto& axes = red->attrs.ints("axes");
-  if (x.dtype != ir::DType::f32 || x.rank() != 2 || axes.size() != 1 || (axes[0] != 0 && axes[0] != -2) ||
-      ir::is_batch_dim(x.shape[1]) || x.shape[1] < 1 || x.shape[1] > kMaxRowSumColumns)
-    return false;
-  return mm->attrs.b("transpose_a") && !mm->attrs.b("transpose_b") && mm->operands[1] == red->operands[0] &&
-         mm->operands[0]->type.rank() == 2;
-}
-
 namespace {
 
 // Each value's readers: (node, operand index).
@@ -564,12 +539,7 @@ GraphPlan plan(const ir::Graph& g, bool update_params, size_t carries, bool view
   // node is done: they are released with that node's.
   for (size_t i = 0; i < nodes.size(); ++i)
     if (chunked_with_next(g, i)) p.chunked.insert(nodes[i]);
-  // So does the first of a row-sum pair (sums_rows_with_next), which also
-  // plans the second's results and scratch: the pair's kernel writes both.
-  for (size_t i = 0; i < nodes.size(); ++i)
-    if (sums_rows_with_next(g, i, epilogues)) p.row_sums.insert(nodes[i++]);
-  auto with_next = [&](size_t i) { return p.chunked.count(nodes[i]) || p.row_sums.count(nodes[i]); };
-  auto read_until = [&](size_t i) { return with_next(i) ? i + 1 : i; };
+  auto read_until = [&](size_t i) { return p.chunked.count(nodes[i]) ? i + 1 : i; };
   auto slot_bytes = [&](const ir::Value* v) {
     const Sym whole = bytes_of(v->type);
     const bool own_chunk = v->def && in_chunk_buffer(p, *v->def) && !p.overwrites.count(v->def);
@@ -632,23 +602,10 @@ GraphPlan plan(const ir::Graph& g, bool update_params, size_t carries, bool view
       p.overwrites.insert(&n);
       last_use[overwritten] = SIZE_MAX;  // its buffer now holds the result: never released as the operand's
     }
-    // The second node of a row-sum pair: its results and scratch already planned.
-    const ir::Node* second = p.row_sums.count(&n) ? nodes[i + 1] : nullptr;
-    if (second)
-      for (const ir::Value* r : second->results) {
-        auto it = in_place.find(r);
-        p.slots[r] = it != in_place.end() ? Slot{Slot::Result, it->second} : pools.alloc(slot_bytes(r));
-      }
-    if (!(i > 0 && p.row_sums.count(nodes[i - 1]))) {
-      std::vector<std::pair<const ir::Node*, std::vector<Sym>>> needs{{&n, scratch_needs(n)}};
-      if (second) needs.push_back({second, scratch_needs(*second)});
-      for (const auto& [node, need] : needs) {
-        std::vector<Slot>& sc = p.scratch[node];
-        for (Sym s : need) sc.push_back(pools.alloc(s));
-      }
-      for (const auto& [node, need] : needs)
-        for (size_t k = 0; k < need.size(); ++k) pools.release(p.scratch[node][k], need[k]);
-    }
+    std::vector<Sym> need = scratch_needs(n);
+    std::vector<Slot>& sc = p.scratch[&n];
+    for (Sym s : need) sc.push_back(pools.alloc(s));
+    for (size_t k = 0; k < need.size(); ++k) pools.release(sc[k], need[k]);
     // Free buffers whose last reader was this node, and dead results.
     auto release = [&](const ir::Value* v) {
       if (v->is_param() || root_of(v) != v) return;
@@ -662,7 +619,7 @@ GraphPlan plan(const ir::Graph& g, bool update_params, size_t carries, bool view
         if (last_use.count(root_of(v)) && last_use[root_of(v)] == i) release(root_of(v));
     };
     release_operands(n);
-    if (i > 0 && with_next(i - 1)) release_operands(*nodes[i - 1]);
+    if (i > 0 && p.chunked.count(nodes[i - 1])) release_operands(*nodes[i - 1]);
     for (const ir::Value* r : outs)
       if (!last_use.count(r)) release(r);
   }

@@ -58,8 +58,6 @@ struct ImageView {
   bool operator==(const ImageView&) const = default;
 };
 
-struct GraphEpilogues;  // epilogue.h
-
 struct GraphPlan {
   std::unordered_map<const ir::Value*, Slot> slots;
   // Values that live inside another's buffer (their slot is that buffer's),
@@ -87,11 +85,6 @@ struct GraphPlan {
   // Nodes that run with the node after them, chunk by chunk of images
   // (chunked_with_next): their operands stay live through that node.
   std::unordered_set<const ir::Node*> chunked;
-  // Nodes that run in one kernel with the node after them (sums_rows_with_next):
-  // a column sum and a weight-gradient matmul reading the same rows. Both
-  // nodes' results and scratch are planned with the first, whose operands
-  // stay live through the second.
-  std::unordered_set<const ir::Node*> row_sums;
   // Results updated in place (planned with update_params only). Contract of
   // the entry: when it starts, results[u.result] holds parameter u.param's
   // value (the caller passes that parameter's own buffer, or a copy of it).
@@ -148,15 +141,6 @@ bool max_pool_grad_tiled(const ir::Node& n);
 //   after chunk, the same chains as one call (kiln_conv2d_filter_grad_f32).
 // The CNN's first conv: 15 MB less to read back (and to write) per pair at batch 32.
 bool chunked_with_next(const ir::Graph& g, size_t i);
-// Whether nodes[i] and nodes[i + 1] are, in either order, a reduce_sum of an
-// f32 [K, C] value x over its rows (C static, at most 16) and a
-// matmul{transpose_a} a^T x that reads x as its b (a weight gradient and its
-// bias gradient: dW = x^T dy, db = sum of dy's rows), not absorbed into a
-// GEMM epilogue (`epilogues`). Their kernel (emit_matmul_with_row_sum) walks
-// x's rows once: the sum's double chains, one per column in row order as the
-// interpreter adds, run in the matmul's FMA loop instead of a loop of their
-// own whose only work is those latency-bound chains.
-bool sums_rows_with_next(const ir::Graph& g, size_t i, const GraphEpilogues& epilogues);
 // Whether chunked node n's result lives in one chunk's buffer, reused chunk
 // after chunk (a pool gradient), rather than whole: the first chunk's images
 // of the input it overwrites (GraphPlan::overwrites: no memory of its own;

@@ -12,7 +12,6 @@
 #include <set>
 #include <sstream>
 
-#include "codegen/plan.h"
 #include "ir/parser.h"
 #include "runtime/gemm.h"
 #include "runtime/thread_pool.h"
@@ -296,44 +295,6 @@ TEST(JitSweep, LongKMatmulsSumInBlocks) {
     }
   }
   kiln_set_num_threads(before);
-}
-
-// A bias gradient and a weight gradient over the same rows of dy, in either
-// order: db = reduce_sum dy over rows, dW = x^T dy, one kernel
-// (GraphPlan::row_sums) whose small matmul carries db's double sums along its
-// first block of rows of dW, for sums of up to 16 columns (wider ones stay
-// a kernel of their own). Columns 1, 3 and 10 (one masked vector), 16 (one
-// whole one), 20 and 40 (not paired); dW of one row, one block and two
-// blocks of rows; rows 1, 7, 37 (odd: no vector multiple) and 300 (two k
-// blocks of KILN_GEMM_K_BLOCK); and a product large enough for the runtime
-// GEMM (the sum then runs on its own in the same kernel). Bits equal the
-// interpreter's on 1 and 2 threads.
-TEST(JitSweep, ColumnSumsRideWithWeightGradients) {
-  struct Case {
-    int64_t m, p;
-    std::vector<int64_t> rows;
-  };
-  std::vector<Case> cases;
-  for (int64_t m : {1, 10, 20})
-    for (int64_t p : {1, 3, 10, 16, 20, 40}) cases.push_back({m, p, {1, 7, 37, 300}});
-  cases.push_back({64, 16, {2100}});  // 64 * 2100 * 16 multiply-adds: the runtime GEMM
-  for (const Case& c : cases)
-    for (bool sum_first : {true, false}) {
-      const std::string p = std::to_string(c.p), m = std::to_string(c.m);
-      const std::string db = "  %db = reduce_sum %dy {axes=[0]} : f32[" + p + "]\n";
-      const std::string dw = "  %dw = matmul %x, %dy {transpose_a=true} : f32[" + m + "," + p + "]\n";
-      const std::string what = "db and dW of x f32[N," + m + "], dy f32[N," + p + "]" + (sum_first ? "" : ", dW first");
-      auto g = ir::parse_graph(func("%x: f32[N," + m + "], %dy: f32[N," + p + "]", sum_first ? db + dw : dw + db,
-                                    "f32[" + p + "], f32[" + m + "," + p + "]", "%db, %dw"));
-      note_ops(*g);
-      EXPECT_EQ(codegen::plan_graph(*g).row_sums.size(), c.p <= 16 ? 1u : 0u) << what;
-      auto prog = jit().compile(*g);
-      uint32_t seed = 11;
-      for (int64_t n : c.rows) {
-        SCOPED_TRACE(what + " at N=" + std::to_string(n));
-        jit_test::expect_interpreter_bits(*prog, *g, jit_test::random_args(*g, n, seed++), what);
-      }
-    }
 }
 
 // Pooling inputs full of ties, zeros of both signs and NaNs: the winner rule

@@ -285,9 +285,10 @@ void emit_scan(KernelCtx& k) {
   // sequence (scan_split).
   const size_t nc = static_cast<size_t>(k.node.attrs.i("num_carry"));
   Sym T = k.node.attrs.i("num_seq") > 0 ? dims_of(k.node.operands[nc])[0] : dims_of(k.node.results[nc])[0];
-  const auto [row_block, step_bytes] = scan_split(k.node);
+  const ScanSplit split = scan_split(k.node);
+  const int64_t row_block = split.row_block;  // a plain variable: clang 16 cannot capture a structured binding
   llvm::IRBuilder<>& b = k.b;
-  Value* per_block = b.CreateMul(k.sym(T), k.c64(step_bytes));
+  Value* per_block = b.CreateMul(k.sym(T), k.c64(split.step_bytes));
   Value* blocks = b.CreateUDiv(b.CreateAdd(k.n, k.c64(row_block - 1)), k.c64(row_block));
   emit_parallel_for(k, blocks, per_block, [row_block](KernelCtx& c, Value* lo, Value* hi) {
     Value* first = c.b.CreateMul(lo, c.c64(row_block));

@@ -61,8 +61,8 @@ Value* child_buffer(KernelCtx& k, KernelCtx& ck, Value* base) {
 
 // copy_rows; a copy in the entry graph (KernelCtx::entry) large enough to
 // pay for the hand-off (an LSTM's [T,N,C] steps to [N,T,C] and back, 1 MB
-// each at batch 256 in multi_output; shared_input's 41344-float concat and
-// slices, 42 MB at batch 256) copies ranges of its outer dim on the threads.
+// each at batch 256 in multi_output; a slice or concat that is not a view)
+// copies ranges of its outer dim on the threads.
 void copy(KernelCtx& k, llvm::Type* elem, const std::vector<Sym>& dims, Access out, Access in) {
   if (!k.entry || dims.size() < 2) return copy_rows(k, elem, dims, out, in);
   const int64_t bytes = static_cast<int64_t>(elem->getPrimitiveSizeInBits() / 8);

@@ -80,7 +80,7 @@ namespace {
 //     a scan that returns only its carries splits blocks of 16 rows
 // 46: a concat of loop regions' results computed in place, also as a result (an LSTM backward step's dz)
 // 47: each arena pool keeps the smaller of first fit and largest-first placement (plan.cpp Pools, ir/pack.h)
-// 48: a row-split scan's work per block weighs the bytes a row touches per step (scan_step_row_bytes)
+// 48: a row-split scan's work per block weighs the bytes a row touches per step (scan_split)
 // 49: a large transpose copies ranges of its outer result dim on the threads (emit_transpose)
 // 50: a large loop region of the entry graph runs ranges of its rows on the threads (emit_loop)
 // 51: every large layout copy of the entry graph (slice, concat, broadcast, pad, transpose) splits its outer dim

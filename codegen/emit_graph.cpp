@@ -392,8 +392,6 @@ class Lowering {
     const char* arg_names[] = {"params", "results", "N", "fixed", "batch", "err"};
     for (unsigned i = 0; i < 6; ++i) fn->getArg(i)->setName(arg_names[i]);
     llvm::IRBuilder<> b(llvm::BasicBlock::Create(c_, "entry", fn));
-    const bool outer_entry = entry_;
-    entry_ = external;  // until the bodies its kernels emit
     Value* N = fn->getArg(2);
     auto addr = [&](Slot s) -> Value* {
       switch (s.kind) {
@@ -453,7 +451,7 @@ class Lowering {
         auto rr = plan.reads_result.find(&node);
         if (make_kernel)
           c.kernel = kernel_fn(node, kernel_name(g, name, node, position), nout, nin, c.args.size() - 2, e, shared,
-                               rr == plan.reads_result.end() ? nullptr : &rr->second, c.images);
+                               rr == plan.reads_result.end() ? nullptr : &rr->second, c.images, external);
         return c;
       };
       const Call call = call_of(*n, idx, true);
@@ -484,7 +482,6 @@ class Lowering {
       b.SetInsertPoint(done);
     }
     b.CreateRetVoid();
-    entry_ = outer_entry;
     return fn;
   }
 
@@ -497,7 +494,6 @@ class Lowering {
   // Region body results that are views in the caller (GraphPlan::views): their image stride.
   std::unordered_map<const ir::Value*, int64_t> images_;
   int body_count_ = 0;
-  bool entry_ = false;  // graph_fn is emitting the entry graph's kernels (KernelCtx::entry)
 
   // A node and the next one, run chunk by chunk of images (GraphPlan::chunked):
   // per chunk [n0, n0 + cnt), the node's kernel with its batch buffers
@@ -554,10 +550,11 @@ class Lowering {
   // Each (result, operand) of reads_result (GraphPlan::reads_result, a
   // parameter updated in place) reads the operand through the result's
   // pointer: the operand's own argument, the same address, is never used.
+  // entry: n is in the entry graph, not in a body (KernelCtx::entry).
   llvm::Function* kernel_fn(const ir::Node& n, const std::string& name, size_t nout, size_t nin, size_t nbuf,
                             const ContractionEpilogue* epilogue, int shared,
                             const std::vector<std::pair<size_t, size_t>>* reads_result,
-                            const std::vector<int64_t>& images) {
+                            const std::vector<int64_t>& images, bool entry) {
     llvm::Type* p = ptr_t(c_);
     std::vector<llvm::Type*> tys(nbuf, p);
     tys.push_back(llvm::Type::getInt64Ty(c_));
@@ -593,7 +590,7 @@ class Lowering {
     if (reads_result)
       for (auto [r, o] : *reads_result) k.in[o] = k.out[r];
     k.images.assign(images.begin(), images.begin() + static_cast<std::ptrdiff_t>(std::min(images.size(), nout + nin)));
-    k.entry = entry_;
+    k.entry = entry;
     emit_node(k);
     b.CreateRetVoid();
     return fn;

@@ -69,6 +69,13 @@ struct KernelCtx {
   std::vector<int64_t> images;
   int64_t out_image(size_t j) const { return j < images.size() ? images[j] : 0; }
   int64_t in_image(size_t i) const { return out.size() + i < images.size() ? images[out.size() + i] : 0; }
+  // Floats in the target's widest vector: 16 with AVX-512, else 8
+  // (TargetInfo::vector_width). Only AVX-512 masks loads and stores for free:
+  // AVX2's vmaskmovps is microcoded on AMD Zen (a masked store costs tens of
+  // cycles), so kernels for 8-float vectors use whole vectors and narrower
+  // pieces instead of masked ones.
+  int vector_floats = 16;
+  bool cheap_masks() const { return vector_floats >= 16; }
 
   llvm::LLVMContext& ctx() { return m.getContext(); }
   llvm::Type* i64() { return b.getInt64Ty(); }

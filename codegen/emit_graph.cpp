@@ -144,6 +144,7 @@ void emit_parallel_for(KernelCtx& k, Value* count, Value* bytes_per_item,
     const unsigned nb = static_cast<unsigned>(bufs.size());
     KernelCtx child{b,       k.m,       fn,         k.node,          fn->getArg(nb), fn->getArg(nb - 1), {}, {}, {},
                     k.body_fn, k.stats, k.epilogue, k.fma_matmul, k.shared_in};
+    child.vector_floats = k.vector_floats;
     unsigned a = 0;
     for (size_t i = 0; i < k.out.size(); ++i) child.out.push_back(fn->getArg(a++));
     for (size_t i = 0; i < k.in.size(); ++i) child.in.push_back(fn->getArg(a++));
@@ -506,6 +507,7 @@ class Lowering {
     Value* N = first.args[first.args.size() - 2];
     Value* chunk = b.getInt64(chunk_images(n));
     KernelCtx k{b, m_, fn, next, N, first.args.back(), {}, {}, {}, nullptr, stats_, nullptr, target_.fma_matmul, -1};
+    k.vector_floats = target_.vector_width / 32;
     Value* chunks = b.CreateUDiv(b.CreateAdd(N, b.CreateSub(chunk, b.getInt64(1))), chunk);
     emit_for(k, b.getInt64(0), chunks, [&](Value* c) {
       Value* n0 = b.CreateMul(c, chunk);
@@ -583,6 +585,7 @@ class Lowering {
                 epilogue,
                 target_.fma_matmul,
                 shared};
+    k.vector_floats = target_.vector_width / 32;
     size_t a = 0;
     for (size_t i = 0; i < nout; ++i) k.out.push_back(fn->getArg(static_cast<unsigned>(a++)));
     for (size_t i = 0; i < nin; ++i) k.in.push_back(fn->getArg(static_cast<unsigned>(a++)));

@@ -65,21 +65,34 @@ struct SmallMatmul {
   Value* lda;          // a's stored row length
   bool ta;
   int64_t rows;        // rows of c per register block
-  // A row of c as vectors of power-of-two widths (no wider than 16 floats,
-  // e.g. 40 = 16 + 16 + 8), so that every load and store is a legal vector.
+  // A row of c as vectors of power-of-two widths (row_pieces), so that every
+  // load and store is a legal vector.
   std::vector<Piece> pieces;
   // The activation is a transcendental one, applied by flat_epilogue.
   bool flat_act() const { return act == KILN_ACT_SIGMOID || act == KILN_ACT_TANH; }
 };
 
-// Splits p columns into pieces of 16, then the rest as one piece: of its own
-// width when that is a power of two, else masked in the next power of two
-// (10 = one masked 16, not 8 + 2: one FMA per row and k instead of two).
-std::vector<Piece> row_pieces(int64_t p) {
+// Splits p columns into pieces of the target's vector (k.vector_floats), then
+// the rest. With AVX-512 the rest is one piece: of its own width when that is
+// a power of two, else masked in the next power of two (10 = one masked 16,
+// not 8 + 2: one FMA per row and k instead of two). Without it (masked stores
+// are microcoded, KernelCtx::cheap_masks) the rest is whole pieces of its
+// binary digits (10 = 8 + 2, 7 = 4 + 2 + 1).
+std::vector<Piece> row_pieces(const KernelCtx& k, int64_t p) {
+  const int64_t w = k.vector_floats;
   std::vector<Piece> out;
   int64_t j = 0;
-  for (; p - j >= 16; j += 16) out.push_back({j, 16, 16});
-  if (const int64_t rest = p - j) out.push_back({j, static_cast<int64_t>(std::bit_ceil(static_cast<uint64_t>(rest))), rest});
+  for (; p - j >= w; j += w) out.push_back({j, w, w});
+  const int64_t rest = p - j;
+  if (rest && k.cheap_masks()) {
+    out.push_back({j, static_cast<int64_t>(std::bit_ceil(static_cast<uint64_t>(rest))), rest});
+  } else {
+    for (int64_t bit = w / 2; bit >= 1; bit /= 2)
+      if (rest & bit) {
+        out.push_back({j, bit, bit});
+        j += bit;
+      }
+  }
   return out;
 }
 
@@ -120,31 +133,71 @@ Value* row_epilogue(KernelCtx& k, const SmallMatmul& s, Value* v, Value* i, cons
 }
 
 // The rest of the epilogue after a sigmoid/tanh activation (the activation,
-// then relu's backward mask) over all of c[0, m*p) in masked 16-float
-// vectors: one copy of the activation's code rather than one per row piece.
+// then relu's backward mask) over all of c[0, m*p) in vectors of the
+// target's width: one copy of the activation's code rather than one per row
+// piece. The last, partial vector is masked where masks are cheap
+// (KernelCtx::cheap_masks); elsewhere its floats are copied to a vector on
+// the stack and back, and every other vector is a plain load and store.
 void flat_epilogue(KernelCtx& k, const SmallMatmul& s) {
   if (!s.flat_act()) return;
   llvm::IRBuilder<>& b = k.b;
   llvm::Type* f32 = b.getFloatTy();
-  constexpr unsigned kW = 16;
-  auto* vt = llvm::FixedVectorType::get(f32, kW);
+  const unsigned w = static_cast<unsigned>(k.vector_floats);
+  auto* vt = llvm::FixedVectorType::get(f32, w);
   Value* zero = llvm::Constant::getNullValue(vt);
   Value* total = b.CreateMul(s.m, k.c64(s.p));
-  std::vector<llvm::Constant*> lanes;
-  for (unsigned l = 0; l < kW; ++l) lanes.push_back(b.getInt64(l));
-  Value* iota = llvm::ConstantVector::get(lanes);
-  Value* chunks = b.CreateUDiv(b.CreateAdd(total, k.c64(kW - 1)), k.c64(kW));
-  emit_carried_loop(k, chunks, {}, [&](Value* ch, const Carried&) {
-    Value* at = b.CreateMul(ch, k.c64(kW));
-    Value* live = b.CreateICmpULT(iota, b.CreateVectorSplat(kW, b.CreateSub(total, at)));
-    Value* dst = b.CreateInBoundsGEP(f32, s.c, at);
-    Value* v = b.CreateMaskedLoad(vt, dst, llvm::Align(4), live, zero);
+  Value* chunks = b.CreateUDiv(b.CreateAdd(total, k.c64(w - 1)), k.c64(w));
+  auto activation = [&](Value* v, Value* m) {
     v = s.act == KILN_ACT_SIGMOID ? emit_sigmoid_f32(b, v) : emit_tanh_f32(b, v);
-    if (s.mask) {
-      Value* m = b.CreateMaskedLoad(vt, b.CreateInBoundsGEP(f32, s.mask, at), llvm::Align(4), live, zero);
-      v = b.CreateSelect(b.CreateFCmpOGT(m, zero), v, zero);
-    }
-    b.CreateMaskedStore(v, dst, llvm::Align(4), live);
+    return m ? b.CreateSelect(b.CreateFCmpOGT(m, zero), v, zero) : v;
+  };
+  if (k.cheap_masks()) {
+    std::vector<llvm::Constant*> lanes;
+    for (unsigned l = 0; l < w; ++l) lanes.push_back(b.getInt64(l));
+    Value* iota = llvm::ConstantVector::get(lanes);
+    emit_carried_loop(k, chunks, {}, [&](Value* ch, const Carried&) {
+      Value* at = b.CreateMul(ch, k.c64(w));
+      Value* live = b.CreateICmpULT(iota, b.CreateVectorSplat(w, b.CreateSub(total, at)));
+      Value* dst = b.CreateInBoundsGEP(f32, s.c, at);
+      Value* m = s.mask ? b.CreateMaskedLoad(vt, b.CreateInBoundsGEP(f32, s.mask, at), llvm::Align(4), live, zero)
+                        : nullptr;
+      b.CreateMaskedStore(activation(b.CreateMaskedLoad(vt, dst, llvm::Align(4), live, zero), m), dst, llvm::Align(4),
+                          live);
+      return Carried{};
+    });
+    return;
+  }
+  llvm::IRBuilder<> eb(&k.fn->getEntryBlock(), k.fn->getEntryBlock().begin());
+  Value* tail = eb.CreateAlloca(vt, nullptr, "tail");
+  Value* tail_mask = eb.CreateAlloca(vt, nullptr, "tail.mask");
+  // n floats from `from` to `to`, one at a time.
+  auto copy = [&](Value* from, Value* to, Value* n) {
+    emit_carried_loop(k, n, {}, [&](Value* j, const Carried&) {
+      b.CreateStore(b.CreateLoad(f32, b.CreateInBoundsGEP(f32, from, j)), b.CreateInBoundsGEP(f32, to, j));
+      return Carried{};
+    });
+  };
+  emit_carried_loop(k, chunks, {}, [&](Value* ch, const Carried&) {
+    Value* at = b.CreateMul(ch, k.c64(w));
+    Value* left = b.CreateSub(total, at);
+    Value* part = b.CreateICmpSLT(left, k.c64(w));
+    Value* dst = b.CreateInBoundsGEP(f32, s.c, at);
+    Value* mask = s.mask ? b.CreateInBoundsGEP(f32, s.mask, at) : nullptr;
+    emit_if_else(
+        k, part,
+        [&] {
+          b.CreateStore(zero, tail);
+          copy(dst, tail, left);
+          if (mask) {
+            b.CreateStore(zero, tail_mask);
+            copy(mask, tail_mask, left);
+          }
+        },
+        [] {});
+    Value* at_c = b.CreateSelect(part, tail, dst);
+    Value* m = mask ? b.CreateAlignedLoad(vt, b.CreateSelect(part, tail_mask, mask), llvm::MaybeAlign(4)) : nullptr;
+    b.CreateAlignedStore(activation(b.CreateAlignedLoad(vt, at_c, llvm::MaybeAlign(4)), m), at_c, llvm::MaybeAlign(4));
+    emit_if_else(k, part, [&] { copy(tail, dst, left); }, [] {});
     return Carried{};
   });
 }
@@ -398,10 +451,12 @@ bool emit_small_matmul(KernelCtx& k) {
   s.lda = k.sym(ad.back());  // a is stored [.., K] (op(a) = a) or [K, m] (op(a) = a^T)
   s.m = ta ? k.sym(ad[1]) : k.sym(sym_product(ad, 0, ad.size() - 1));
   s.k = k.sym(kd);
-  s.pieces = row_pieces(p.c);
+  s.pieces = row_pieces(k, p.c);
   std::tie(s.bias, s.mask) = k.epilogue_buffers();
   if (k.epilogue) s.act = k.epilogue->act;
-  const int64_t max_acc = 24;  // accumulator vectors per block
+  // Accumulator vectors per block: 24 of AVX-512's 32 registers, 12 of AVX2's
+  // 16 (the rest hold b's pieces and a's broadcast; more spilled them).
+  const int64_t max_acc = k.cheap_masks() ? 24 : 12;
   s.rows = std::max<int64_t>(1, std::min<int64_t>(8, max_acc / static_cast<int64_t>(s.pieces.size())));
   // A static m (a^T: a weight gradient, whose k is the batch) in blocks of
   // equal size, up to max_acc accumulators each when a is read by columns:

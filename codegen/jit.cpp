@@ -87,7 +87,8 @@ namespace {
 // 52: a sum or mean of an f32 constant fill is value x count (emit_constant_sum)
 // 53: a reduce_sum over the rows of a weight-gradient matmul's b runs in its kernel (GraphPlan::row_sums)
 // 54: 53 reverted: each again a kernel of its own
-constexpr const char* kCodegenVersion = "kiln-codegen-54";
+// 55: without AVX-512, short loops vectorize with a scalar remainder, not masked (set_llvm_options)
+constexpr const char* kCodegenVersion = "kiln-codegen-55";
 
 }  // namespace
 
@@ -497,26 +498,40 @@ constexpr const char* kPipeline =
 
 namespace {
 
-// Machine code generation without LLVM's loop strength reduction: on Kiln's
-// kernels it took a fifth of the code generation time (a cold train-step
-// compile 1.2-1.3x as long) and the tutorial models run as fast without it
-// (x86 addressing modes take base + index * 4 as it is). LLVM offers no API
-// for it, only its command-line option, which is process-wide: set once here,
-// before the first module reaches code generation (JIT and AOT alike).
-void disable_loop_strength_reduction() {
+// LLVM's command-line options that Kiln sets. LLVM offers no API for them;
+// they are process-wide, so they are set once, before the first module is
+// optimized (JIT and AOT alike, both for the host: tm's features are the host's).
+//  - disable-lsr: machine code generation without loop strength reduction. On
+//    Kiln's kernels it took a fifth of the code generation time (a cold
+//    train-step compile 1.2-1.3x as long) and the tutorial models run as fast
+//    without it (x86 addressing modes take base + index * 4 as it is).
+//  - vectorizer-min-trip-count, on a host without AVX-512: the loop vectorizer
+//    vectorizes a loop of fewer static iterations than this (default 16) only
+//    with its tail folded into masked loads and stores. AVX-512 masks are
+//    free; AVX2 has only vmaskmovps, microcoded on AMD Zen (a masked store
+//    costs tens of cycles) and a store-forwarding stall for the loads after it:
+//    a loop of 10 (an LSTM's hidden units) ran as two masked <8 x float>
+//    steps. At 2 such loops are whole vectors and a scalar remainder: rnn
+//    train_step b256 4.7-5.1 -> 3.2-3.4 ms on a Zen 3 (kiln_bench_models).
+void set_llvm_options(const llvm::TargetMachine& tm) {
   static std::once_flag once;
-  std::call_once(once, [] {
+  std::call_once(once, [&tm] {
     llvm::StringMap<llvm::cl::Option*>& opts = llvm::cl::getRegisteredOptions();
-    auto it = opts.find("disable-lsr");
-    KILN_ASSERT(it != opts.end(), "LLVM has no -disable-lsr option");
-    static_cast<llvm::cl::opt<bool>*>(it->second)->setValue(true);
+    auto lsr = opts.find("disable-lsr");
+    KILN_ASSERT(lsr != opts.end(), "LLVM has no -disable-lsr option");
+    static_cast<llvm::cl::opt<bool>*>(lsr->second)->setValue(true);
+    if (tm.getTargetFeatureString().find("+avx512f") == llvm::StringRef::npos) {
+      auto trip = opts.find("vectorizer-min-trip-count");
+      KILN_ASSERT(trip != opts.end(), "LLVM has no -vectorizer-min-trip-count option");
+      static_cast<llvm::cl::opt<unsigned>*>(trip->second)->setValue(2);
+    }
   });
 }
 
 }  // namespace
 
 void optimize_module(llvm::Module& m, llvm::TargetMachine* tm) {
-  disable_loop_strength_reduction();
+  set_llvm_options(*tm);
   llvm::PassInstrumentationCallbacks pic;
   llvm::StandardInstrumentations si(m.getContext(), /*DebugLogging=*/false);
   llvm::PassBuilder pb(tm, llvm::PipelineTuningOptions(), std::nullopt, &pic);

@@ -3,7 +3,12 @@
 // (one switch over ir::OpKind); contractions as calls into rt_kernels; scan
 // and fusion bodies as graph functions of their own, emitted once and called
 // per step (so code size does not grow with the sequence length).
+#include <llvm/IR/PassManager.h>
+#include <llvm/IR/ValueHandle.h>
+#include <llvm/Transforms/IPO/MergeFunctions.h>
+
 #include <cctype>
+#include <set>
 #include <unordered_map>
 
 #include "codegen/emit.h"
@@ -610,12 +615,45 @@ class Lowering {
   }
 };
 
+// Kernels that came out the same (two LSTM layers' gate kernels and their
+// scans' row-range bodies, Adam's updates of equal-sized weights) become one
+// function before anything optimizes and compiles them (LLVM's
+// MergeFunctions): in multi_output's train step a quarter of the code. Each
+// merged kernel's name is kept in the module's `!kiln.merged` metadata as
+// "<kernel> = <the kernel it is the same as>".
+void merge_identical_kernels(llvm::Module& m) {
+  struct Ref {  // an instruction's operand that is a defined function: a call, or a body passed to the thread pool
+    llvm::WeakVH inst;  // null once MergeFunctions deletes it (with a merged caller)
+    unsigned operand;
+    std::string name;
+  };
+  std::vector<Ref> refs;
+  for (llvm::Function& f : m)
+    for (llvm::BasicBlock& bb : f)
+      for (llvm::Instruction& i : bb)
+        for (unsigned o = 0; o < i.getNumOperands(); ++o)
+          if (auto* g = llvm::dyn_cast<llvm::Function>(i.getOperand(o)); g && !g->isDeclaration())
+            refs.push_back({llvm::WeakVH(&i), o, g->getName().str()});
+  llvm::ModuleAnalysisManager mam;
+  llvm::MergeFunctionsPass().run(m, mam);
+  std::set<std::string> noted;
+  for (const Ref& r : refs) {
+    auto* i = llvm::cast_or_null<llvm::Instruction>(static_cast<llvm::Value*>(r.inst));
+    auto* now = i ? llvm::dyn_cast<llvm::Function>(i->getOperand(r.operand)) : nullptr;
+    if (!now || now->getName() == r.name || !noted.insert(r.name).second) continue;
+    llvm::NamedMDNode* md = m.getOrInsertNamedMetadata("kiln.merged");
+    md->addOperand(
+        llvm::MDNode::get(m.getContext(), llvm::MDString::get(m.getContext(), r.name + " = " + now->getName().str())));
+  }
+}
+
 }  // namespace
 
 std::unique_ptr<llvm::Module> lower_graph(const ir::Graph& g, llvm::LLVMContext& ctx, const std::string& entry_name,
                                           const TargetInfo& target, LoweringStats* stats, bool update_params) {
   auto m = std::make_unique<llvm::Module>(entry_name, ctx);
   Lowering(*m, target, stats).graph_fn(g, entry_name, true, plan_graph(g, update_params));
+  merge_identical_kernels(*m);
   return m;
 }
 

@@ -88,7 +88,8 @@ namespace {
 // 53: a reduce_sum over the rows of a weight-gradient matmul's b runs in its kernel (GraphPlan::row_sums)
 // 54: 53 reverted: each again a kernel of its own
 // 55: without AVX-512, short loops vectorize with a scalar remainder, not masked (set_llvm_options)
-constexpr const char* kCodegenVersion = "kiln-codegen-55";
+// 56: kernels that lower to the same code are merged (merge_identical_kernels)
+constexpr const char* kCodegenVersion = "kiln-codegen-56";
 
 }  // namespace
 

@@ -89,7 +89,8 @@ namespace {
 // 54: 53 reverted: each again a kernel of its own
 // 55: without AVX-512, short loops vectorize with a scalar remainder, not masked (set_llvm_options)
 // 56: kernels that lower to the same code are merged (merge_identical_kernels)
-constexpr const char* kCodegenVersion = "kiln-codegen-56";
+// 57: without AVX-512, a packed nest's rows are copied as whole vectors of power-of-two widths (copy_rows)
+constexpr const char* kCodegenVersion = "kiln-codegen-57";
 
 }  // namespace
 

@@ -91,7 +91,8 @@ namespace {
 // 56: kernels that lower to the same code are merged (merge_identical_kernels)
 // 57: without AVX-512, a packed nest's rows are copied as whole vectors of power-of-two widths (copy_rows)
 // 58: without AVX-512, loop remainders are vectorized 2 floats at a time (set_llvm_options)
-constexpr const char* kCodegenVersion = "kiln-codegen-58";
+// 59: a scan with one forward stack takes 16-row blocks (scan_split)
+constexpr const char* kCodegenVersion = "kiln-codegen-59";
 
 }  // namespace
 

@@ -101,14 +101,18 @@ bool scan_rows_independent(const ir::Node& scan) {
   return graph_rows_independent(body);
 }
 
-// The items are blocks of rows. A scan that returns per-step stacks (an
-// LSTM's saved gates, read by its backward scan; a backward step's dz, read
-// by the sums) takes blocks of 64 rows, so below 128 rows it stays on the
-// calling thread: split at batch 32, the rows a worker wrote were read back
-// from its core by the next scan, and rnn train b32 took 0.26-0.27 ms where
-// one thread took 0.22-0.24. A scan that returns only its carries (a
-// predict's LSTM) takes blocks of 16 rows: rnn predict b32 0.105 -> 0.068 ms
-// on 2 threads.
+// The items are blocks of rows. A scan whose per-step stacks feed a
+// backward (a train step's LSTM saves its gates, several stacks, for the
+// backward scan; a backward step's dz, a reverse scan's stack, is read by
+// the sums, a reduction over the rows on the calling thread) takes blocks of
+// 64 rows, so below 128 rows it stays on the calling thread: split at batch
+// 32, the rows a worker wrote were read back from its core by the next scan,
+// and rnn train b32 took 0.26-0.27 ms where one thread took 0.22-0.24 (and
+// on a Zen 3 rnn 0.44-0.47 -> 0.52-0.53 ms, shared_feature 0.46-0.48 ->
+// 0.54-0.58). Any other scan (a predict's LSTM that returns only its carries,
+// or its output sequence, one forward stack, which the next layer reads by
+// rows) takes blocks of 16 rows: rnn predict b32 0.105 -> 0.068 ms on 2
+// threads; multi_output predict b32 0.47-0.52 -> 0.30-0.33 ms on a Zen 3.
 //
 // An item's work per step is the bytes a row of the body reads and writes
 // (every body parameter and node result with N, at N = 1) times its rows,
@@ -129,8 +133,9 @@ ScanSplit scan_split(const ir::Node& scan) {
   for (const ir::Value* p : body.params()) add(p);
   for (const ir::Node* n : body.nodes())
     for (const ir::Value* r : n->results) add(r);
-  const bool stacks = scan.results.size() > static_cast<size_t>(scan.attrs.i("num_carry"));
-  const int64_t row_block = stacks ? 64 : 16;
+  const size_t stacks = scan.results.size() - static_cast<size_t>(scan.attrs.i("num_carry"));
+  const bool feeds_backward = stacks > 1 || (stacks == 1 && scan.attrs.b("reverse"));
+  const int64_t row_block = feeds_backward ? 64 : 16;
   constexpr int64_t kStepWeight = 8;
   return {row_block, row_block * kStepWeight * std::max<int64_t>(row_bytes, 1)};
 }

@@ -240,6 +240,29 @@ TEST(ScanRows, RecurrentTrainScansSplitAtBatch256) {
   }
 }
 
+// A predict's LSTM scans (rnn's and shared_feature's return their carries,
+// multi_output's first its output sequence, one forward stack, read by rows
+// by the next layer) take 16-row blocks and split over the threads at batch
+// 32 already (scan_split); a train step's keep 64 (above).
+TEST(ScanRows, RecurrentPredictScansSplitAtBatch32) {
+  for (const std::string name : {"rnn", "shared_feature", "multi_output"}) {
+    SCOPED_TRACE(name);
+    std::unique_ptr<ir::Graph> g = zoo::build(name).forward_ir();
+    passes::optimize(*g, passes::Pipeline::Predict);
+    int split = 0;
+    for (const ir::Node* n : g->nodes()) {
+      if (n->op != ir::OpKind::Scan || !codegen::scan_rows_independent(*n)) continue;
+      SCOPED_TRACE(n->results[0]->name);
+      const int64_t steps = n->operands[static_cast<size_t>(n->attrs.i("num_carry"))]->type.shape[0];
+      const codegen::ScanSplit s = codegen::scan_split(*n);
+      EXPECT_EQ(s.row_block, 16);
+      EXPECT_GE(2 * steps * s.step_bytes, codegen::kRtParallelBytes);
+      ++split;
+    }
+    EXPECT_EQ(split, name == "multi_output" ? 2 : 1);
+  }
+}
+
 // A carry its body updates in place (a loop region reads it last, at the
 // point it writes: acc + g) lives in the scan's result alone, with no
 // ping-pong pair (codegen::plan_scan_body); a carry read after its update

@@ -352,6 +352,34 @@ bool filter_sliver(const Problem& p, bool inside, int64_t i, int64_t mr, int64_t
   return false;
 }
 
+// The receptive-field corners of conv2d's op(a) rows [i, i + count) (start:
+// row i's pixel; conv_koff) into rows, up to the first field that does not
+// lie inside the image: the number of rows before it.
+int64_t field_corners(const Problem& p, const PixelWalk& start, int64_t count, const float** rows) {
+  PixelWalk px = start.copy();
+  const int64_t* g = p.conv;
+  const int64_t h = g[0], w = g[1], c = g[2], sh = g[8], sw = g[9], pt = g[10], pl = g[11];
+  for (int64_t r = 0; r < count;) {
+    // The run of rows in this output row: when both of its end fields lie
+    // inside, so does every field between (sw * c floats apart).
+    const int64_t run = std::min(count - r, px.pw - px.x), y0 = px.y * sh - pt, x0 = px.x * sw - pl;
+    const float* corner = p.a + ((px.img * h + y0) * w + x0) * c;
+    if (field_inside(g, y0, x0) && field_inside(g, y0, x0 + (run - 1) * sw)) {
+      for (int64_t q = 0; q < run; ++q) rows[r + q] = corner + q * sw * c;
+      r += run;
+      px.advance(run);
+      continue;
+    }
+    if (!field_inside(g, y0, x0)) return r;
+    rows[r++] = corner;
+    px.next();
+  }
+  return count;
+}
+
+// Whole slivers of a conv with few channels that one tile_column takes at most.
+constexpr int64_t kColumnSlivers = 32;
+
 // Rows [i, i + mr) of conv2d's op(a) (start: row i's pixel) through conv_koff, at k steps [k0, k0 + kc):
 // when all mr rows are pixels whose receptive field lies inside the image,
 // rows[r] is the field's corner (rows past mr, whose results run_tile drops,

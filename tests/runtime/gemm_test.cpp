@@ -296,6 +296,46 @@ TEST(Gemm, Conv2dEqualsIm2colThenGemm) {
   }
 }
 
+// conv2d with few channels (whole receptive fields read in place; runs of
+// whole slivers with every field inside go down each panel in one call, the
+// rest tile by tile) gives the bits of an explicit patch matrix, one FMA
+// chain per element, then bias, relu and a mask: runs that cross output rows
+// and images and end mid-sliver, 'same' padding (fields outside at every row's
+// ends), strides and dilations, panels of one and two vectors and a narrow
+// last one, k over one k block, the CNN's first conv; 1 and 2 threads.
+TEST(Gemm, Conv2dFewChannelsEqualsIm2colThenGemm) {
+  for (const Conv& v : {Conv{3, 64, 64, 1, 4, 4, 32, 1, 1, 0, 0, 0, 0, 1, 1}, Conv{2, 17, 29, 3, 3, 3, 16, 1, 1, 1, 1, 1, 1, 1, 1},
+                        Conv{3, 21, 19, 2, 3, 2, 48, 2, 1, 0, 2, 1, 0, 2, 1}, Conv{2, 7, 9, 1, 2, 2, 8, 1, 1, 0, 0, 0, 0, 1, 1},
+                        Conv{1, 13, 11, 1, 3, 3, 40, 1, 1, 0, 0, 0, 0, 1, 1}, Conv{2, 23, 20, 15, 4, 4, 24, 1, 1, 0, 0, 0, 0, 1, 1},
+                        Conv{1, 20, 26, 5, 8, 8, 16, 1, 1, 0, 0, 0, 0, 1, 1}}) {
+    const int64_t patch = v.patch(), rows = v.rows();
+    const std::array<int64_t, 14> geom = v.geom();
+    SCOPED_TRACE("c=" + std::to_string(v.c) + " o=" + std::to_string(v.o) + " h=" + std::to_string(v.h) +
+                 " patch=" + std::to_string(patch));
+    std::vector<float> x = random_floats(static_cast<size_t>(v.n * v.h * v.w * v.c), 31);
+    std::vector<float> w = random_floats(static_cast<size_t>(patch * v.o), 32);
+    std::vector<float> cols(static_cast<size_t>(rows * patch));
+    kiln_im2col_f32(geom.data(), x.data(), 0, v.n, cols.data());
+    const std::vector<float> want = one_chain_product(cols.data(), false, w.data(), rows, v.o, patch);
+    const std::vector<float> bias = special_floats(static_cast<size_t>(v.o), 33);
+    const std::vector<float> mask = special_floats(static_cast<size_t>(rows * v.o), 34);
+    std::vector<float> fused_want = want;
+    reference_epilogue(fused_want, v.o, bias.data(), mask.data(), KILN_ACT_RELU);
+    const KilnEpilogue ep{bias.data(), mask.data(), KILN_ACT_RELU};
+    const int32_t before = kiln_num_threads();
+    for (int32_t threads : {1, 2}) {
+      kiln_set_num_threads(threads);
+      std::vector<float> got(want.size(), 7.0f);
+      kiln_conv2d_f32(geom.data(), x.data(), w.data(), v.n, got.data(), nullptr);
+      EXPECT_EQ(std::memcmp(got.data(), want.data(), want.size() * sizeof(float)), 0) << threads << " threads";
+      kiln_conv2d_f32(geom.data(), x.data(), w.data(), v.n, got.data(), &ep);
+      EXPECT_EQ(std::memcmp(got.data(), fused_want.data(), want.size() * sizeof(float)), 0)
+          << "bias + relu + mask epilogue, " << threads << " threads";
+    }
+    kiln_set_num_threads(before);
+  }
+}
+
 // conv2d + max_pool2d in one call (bands of conv rows pooled from cache)
 // gives the bits of kiln_conv2d_f32 then the interpreter's max_pool2d: for
 // few and many channels, output channels no multiple of the vector, odd sizes

@@ -302,7 +302,8 @@ TEST(Gemm, Conv2dEqualsIm2colThenGemm) {
 // chain per element, then bias, relu and a mask: runs that cross output rows
 // and images and end mid-sliver, 'same' padding (fields outside at every row's
 // ends), strides and dilations, panels of one and two vectors and a narrow
-// last one, k over one k block, the CNN's first conv; 1 and 2 threads.
+// last one, k over one k block, the CNN's first conv; no epilogue, bias +
+// relu (tile_column's own kind) and with a mask; 1 and 2 threads.
 TEST(Gemm, Conv2dFewChannelsEqualsIm2colThenGemm) {
   for (const Conv& v : {Conv{3, 64, 64, 1, 4, 4, 32, 1, 1, 0, 0, 0, 0, 1, 1}, Conv{2, 17, 29, 3, 3, 3, 16, 1, 1, 1, 1, 1, 1, 1, 1},
                         Conv{3, 21, 19, 2, 3, 2, 48, 2, 1, 0, 2, 1, 0, 2, 1}, Conv{2, 7, 9, 1, 2, 2, 8, 1, 1, 0, 0, 0, 0, 1, 1},
@@ -319,15 +320,19 @@ TEST(Gemm, Conv2dFewChannelsEqualsIm2colThenGemm) {
     const std::vector<float> want = one_chain_product(cols.data(), false, w.data(), rows, v.o, patch);
     const std::vector<float> bias = special_floats(static_cast<size_t>(v.o), 33);
     const std::vector<float> mask = special_floats(static_cast<size_t>(rows * v.o), 34);
-    std::vector<float> fused_want = want;
+    std::vector<float> relu_want = want, fused_want = want;
+    reference_epilogue(relu_want, v.o, bias.data(), nullptr, KILN_ACT_RELU);
     reference_epilogue(fused_want, v.o, bias.data(), mask.data(), KILN_ACT_RELU);
-    const KilnEpilogue ep{bias.data(), mask.data(), KILN_ACT_RELU};
+    const KilnEpilogue relu{bias.data(), nullptr, KILN_ACT_RELU}, ep{bias.data(), mask.data(), KILN_ACT_RELU};
     const int32_t before = kiln_num_threads();
     for (int32_t threads : {1, 2}) {
       kiln_set_num_threads(threads);
       std::vector<float> got(want.size(), 7.0f);
       kiln_conv2d_f32(geom.data(), x.data(), w.data(), v.n, got.data(), nullptr);
       EXPECT_EQ(std::memcmp(got.data(), want.data(), want.size() * sizeof(float)), 0) << threads << " threads";
+      kiln_conv2d_f32(geom.data(), x.data(), w.data(), v.n, got.data(), &relu);
+      EXPECT_EQ(std::memcmp(got.data(), relu_want.data(), want.size() * sizeof(float)), 0)
+          << "bias + relu epilogue, " << threads << " threads";
       kiln_conv2d_f32(geom.data(), x.data(), w.data(), v.n, got.data(), &ep);
       EXPECT_EQ(std::memcmp(got.data(), fused_want.data(), want.size() * sizeof(float)), 0)
           << "bias + relu + mask epilogue, " << threads << " threads";

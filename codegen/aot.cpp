@@ -63,7 +63,7 @@ std::unique_ptr<llvm::TargetMachine> host_machine(TargetInfo& target) {
   jtmb.setRelocationModel(llvm::Reloc::PIC_);
   target.cpu = jtmb.getCPU();
   target.features = jtmb.getFeatures().getString();
-  target.vector_width = target.features.find("+avx512f") != std::string::npos ? 512 : 256;
+  target.vector_width = vector_width_bits(target.features);
   return check(jtmb.createTargetMachine(), "creating the target machine");
 }
 

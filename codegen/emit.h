@@ -88,6 +88,10 @@ struct KernelCtx {
 };
 
 llvm::Type* elem_type(llvm::LLVMContext& c, ir::DType t);
+// A row of w elements as whole vectors of power-of-two widths, widest first,
+// none wider than `widest` (10 = 8 + 2 for 8-float vectors): (first, width)
+// per piece, so that every load and store is a plain one, with no mask.
+std::vector<std::pair<int64_t, int64_t>> vector_pieces(int64_t w, int64_t widest);
 int64_t norm_axis(int64_t axis, int64_t rank);
 
 // for (i = lo; i < hi; ++i) body(i)
@@ -180,9 +184,13 @@ void emit_scan(KernelCtx& k);
 
 namespace kiln::codegen {
 
+// The widest vector (bits) of a host with these LLVM target features: 512
+// with AVX-512, else 256 (TargetInfo::vector_width, KernelCtx::vector_floats).
+int vector_width_bits(const std::string& features);
+
 struct TargetInfo {
   std::string cpu, features;
-  int vector_width = 256;  // "prefer-vector-width" in bits
+  int vector_width = 256;  // "prefer-vector-width" in bits: vector_width_bits(features)
   // Every kernel stays a function of its own (`<function>.<position>.<op>`),
   // so a profile attributes time to each node ($KILN_JIT_KERNEL_SYMBOLS=1).
   bool kernel_symbols = false;

@@ -45,6 +45,19 @@ int64_t norm_axis(int64_t axis, int64_t rank) {
   return a;
 }
 
+std::vector<std::pair<int64_t, int64_t>> vector_pieces(int64_t w, int64_t widest) {
+  std::vector<std::pair<int64_t, int64_t>> out;
+  for (int64_t j = 0, piece = widest; j < w; j += piece) {
+    while (piece > w - j) piece /= 2;
+    out.emplace_back(j, piece);
+  }
+  return out;
+}
+
+int vector_width_bits(const std::string& features) {
+  return features.find("+avx512f") != std::string::npos ? 512 : 256;
+}
+
 void emit_for(KernelCtx& k, Value* lo, Value* hi, const std::function<void(Value*)>& body) {
   llvm::IRBuilder<>& b = k.b;
   llvm::BasicBlock* pre = b.GetInsertBlock();

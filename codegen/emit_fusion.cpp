@@ -77,11 +77,11 @@ constexpr int64_t kPackRows = kVectorFloats;
 
 // kPackRows rows of w elements of `a` (rows a.strides[0] apart) from `from`
 // into the contiguous block `to`. With cheap masks (AVX-512) a nest that LLVM
-// vectorizes, a masked vector per row; without, each row as whole vectors of
-// power-of-two widths (10 = 8 + 2) in a loop over the rows: the vectorized
+// vectorizes, a masked vector per row; without, each row as vector_pieces
+// (10 = 8 + 2) in a loop over the rows: the vectorized
 // nest took a vector loop and a scalar loop per row (a third of an LSTM gate
 // kernel's time on a Zen 3).
-void copy_rows(KernelCtx& k, const Access& a, Value* from, Value* to, int64_t w) {
+void pack_rows(KernelCtx& k, const Access& a, Value* from, Value* to, int64_t w) {
   llvm::IRBuilder<>& b = k.b;
   const Sym one{1, false}, rows{kPackRows, false}, width{w, false};
   if (k.cheap_masks()) {
@@ -94,10 +94,9 @@ void copy_rows(KernelCtx& k, const Access& a, Value* from, Value* to, int64_t w)
   emit_carried_loop(k, k.c64(kPackRows), {}, [&](Value* r, const Carried&) {
     Value* src = b.CreateInBoundsGEP(a.elem, from, b.CreateMul(r, k.sym(a.strides[0])));
     Value* dst = b.CreateInBoundsGEP(a.elem, to, b.CreateMul(r, k.c64(w)));
-    for (int64_t j = 0, piece = k.vector_floats; j < w; j += piece) {
-      while (piece > w - j) piece /= 2;
+    const llvm::MaybeAlign align(a.elem->getScalarSizeInBits() / 8);
+    for (auto [j, piece] : vector_pieces(w, k.vector_floats)) {
       auto* t = llvm::FixedVectorType::get(a.elem, static_cast<unsigned>(piece));
-      const llvm::MaybeAlign align(a.elem->getScalarSizeInBits() / 8);
       Value* v = b.CreateAlignedLoad(t, b.CreateConstInBoundsGEP1_64(a.elem, src, static_cast<uint64_t>(j)), align);
       b.CreateAlignedStore(v, b.CreateConstInBoundsGEP1_64(a.elem, dst, static_cast<uint64_t>(j)), align);
     }
@@ -135,7 +134,7 @@ void emit_loop_packed(KernelCtx& k, const RegionNest& r, const std::vector<Acces
     for (size_t i = 0; i < acc.size(); ++i) {
       Value* base = at_row(i, row);
       if (block[i]) {
-        copy_rows(k, acc[i], base, block[i], w);
+        pack_rows(k, acc[i], base, block[i], w);
         base = block[i];
       }
       flat.push_back({base, acc[i].elem, {acc[i].strides[1].c == 0 ? Sym{0, false} : one}});

@@ -76,23 +76,18 @@ struct SmallMatmul {
 // the rest. With AVX-512 the rest is one piece: of its own width when that is
 // a power of two, else masked in the next power of two (10 = one masked 16,
 // not 8 + 2: one FMA per row and k instead of two). Without it (masked stores
-// are microcoded, KernelCtx::cheap_masks) the rest is whole pieces of its
-// binary digits (10 = 8 + 2, 7 = 4 + 2 + 1).
+// are microcoded, KernelCtx::cheap_masks) the row is vector_pieces (10 = 8 + 2,
+// 7 = 4 + 2 + 1).
 std::vector<Piece> row_pieces(const KernelCtx& k, int64_t p) {
   const int64_t w = k.vector_floats;
   std::vector<Piece> out;
+  if (!k.cheap_masks()) {
+    for (auto [first, width] : vector_pieces(p, w)) out.push_back({first, width, width});
+    return out;
+  }
   int64_t j = 0;
   for (; p - j >= w; j += w) out.push_back({j, w, w});
-  const int64_t rest = p - j;
-  if (rest && k.cheap_masks()) {
-    out.push_back({j, static_cast<int64_t>(std::bit_ceil(static_cast<uint64_t>(rest))), rest});
-  } else {
-    for (int64_t bit = w / 2; bit >= 1; bit /= 2)
-      if (rest & bit) {
-        out.push_back({j, bit, bit});
-        j += bit;
-      }
-  }
+  if (const int64_t rest = p - j) out.push_back({j, static_cast<int64_t>(std::bit_ceil(static_cast<uint64_t>(rest))), rest});
   return out;
 }
 

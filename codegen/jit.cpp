@@ -89,7 +89,7 @@ namespace {
 // 54: 53 reverted: each again a kernel of its own
 // 55: without AVX-512, short loops vectorize with a scalar remainder, not masked (set_llvm_options)
 // 56: kernels that lower to the same code are merged (merge_identical_kernels)
-// 57: without AVX-512, a packed nest's rows are copied as whole vectors of power-of-two widths (copy_rows)
+// 57: without AVX-512, a packed nest's rows are copied as whole vectors of power-of-two widths (pack_rows)
 // 58: without AVX-512, loop remainders are vectorized 2 floats at a time (set_llvm_options)
 // 59: a scan with one forward stack takes 16-row blocks (scan_split)
 constexpr const char* kCodegenVersion = "kiln-codegen-59";
@@ -160,7 +160,7 @@ class JitState {
     jtmb.setCodeGenOptLevel(llvm::CodeGenOpt::Aggressive);
     target_.cpu = jtmb.getCPU();
     target_.features = jtmb.getFeatures().getString();
-    target_.vector_width = target_.features.find("+avx512f") != std::string::npos ? 512 : 256;
+    target_.vector_width = vector_width_bits(target_.features);
     const char* symbols = std::getenv("KILN_JIT_KERNEL_SYMBOLS");
     target_.kernel_symbols = symbols && std::string(symbols) == "1";
     target_.fma_matmul = std::strcmp(kiln_gemm_isa(), "generic") != 0;
@@ -527,19 +527,16 @@ void set_llvm_options(const llvm::TargetMachine& tm) {
   static std::once_flag once;
   std::call_once(once, [&tm] {
     llvm::StringMap<llvm::cl::Option*>& opts = llvm::cl::getRegisteredOptions();
-    auto lsr = opts.find("disable-lsr");
-    KILN_ASSERT(lsr != opts.end(), "LLVM has no -disable-lsr option");
-    static_cast<llvm::cl::opt<bool>*>(lsr->second)->setValue(true);
-    if (tm.getTargetFeatureString().find("+avx512f") == llvm::StringRef::npos) {
-      auto trip = opts.find("vectorizer-min-trip-count");
-      KILN_ASSERT(trip != opts.end(), "LLVM has no -vectorizer-min-trip-count option");
-      static_cast<llvm::cl::opt<unsigned>*>(trip->second)->setValue(2);
-      for (auto [name, value] :
-           {std::pair{"epilogue-vectorization-minimum-VF", 8u}, {"epilogue-vectorization-force-VF", 2u}}) {
-        auto opt = opts.find(name);
-        KILN_ASSERT(opt != opts.end(), std::string("LLVM has no -") + name + " option");
-        static_cast<llvm::cl::opt<unsigned>*>(opt->second)->setValue(value);
-      }
+    auto set = [&]<typename T>(const char* name, T value) {
+      auto opt = opts.find(name);
+      KILN_ASSERT(opt != opts.end(), std::string("LLVM has no -") + name + " option");
+      static_cast<llvm::cl::opt<T>*>(opt->second)->setValue(value);
+    };
+    set("disable-lsr", true);
+    if (vector_width_bits(tm.getTargetFeatureString().str()) < 512) {
+      set("vectorizer-min-trip-count", 2u);
+      set("epilogue-vectorization-minimum-VF", 8u);
+      set("epilogue-vectorization-force-VF", 2u);
     }
   });
 }

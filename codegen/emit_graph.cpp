@@ -461,6 +461,14 @@ class Lowering {
         return c;
       };
       const Call call = call_of(*n, idx, true);
+      if (const size_t end = sibling_end(g, at); end > at + 1) {
+        std::vector<Call> calls{call};
+        for (size_t s = at + 1; s < end; ++s) calls.push_back(call_of(*nodes[s], static_cast<int>(s) + 1, true));
+        emit_siblings(b, fn, {nodes.begin() + static_cast<std::ptrdiff_t>(at), nodes.begin() + static_cast<std::ptrdiff_t>(end)},
+                      calls);
+        at = end - 1;
+        continue;
+      }
       if (plan.chunked.count(n)) {
         const ir::Node& next = *nodes[++at];
         // A filter gradient accumulates chunk after chunk: emitted in place, with no kernel of its own.
@@ -541,6 +549,42 @@ class Lowering {
       f.in.assign(a.begin() + 1, a.begin() + 1 + static_cast<std::ptrdiff_t>(next.operands.size()));
       f.accumulate = b.CreateZExt(b.CreateICmpNE(c, b.getInt64(0)), b.getInt32Ty());
       emit_node(f);
+    });
+  }
+
+  // Sibling scans (sibling_end) as the items of one parallel loop, item s
+  // calling scan s's kernel. An item weighs the bytes its scan's rows read
+  // and write over its steps (scan_row_bytes), the heaviest scan's, not
+  // weighted for arithmetic as a row-split scan's blocks are (scan_split):
+  // an LSTM's sums blocks split at batch 256, not at 32, where a block's
+  // chunk of steps takes a few microseconds, less than waking a worker.
+  void emit_siblings(llvm::IRBuilder<>& b, llvm::Function* fn, const std::vector<const ir::Node*>& scans,
+                     const std::vector<Call>& calls) {
+    Value* N = calls[0].args[calls[0].args.size() - 2];
+    KernelCtx k{b, m_, fn, *scans[0], N, fn->getArg(5), {}, {}, {}, nullptr, stats_, nullptr, target_.fma_matmul, -1};
+    k.vector_floats = target_.vector_width / 32;
+    std::vector<size_t> first;  // per call: its first buffer in k.in (its arguments but N and err)
+    Value* per_item = b.getInt64(0);
+    for (size_t s = 0; s < calls.size(); ++s) {
+      first.push_back(k.in.size());
+      k.in.insert(k.in.end(), calls[s].args.begin(), calls[s].args.end() - 2);
+      const ir::Node& scan = *scans[s];
+      const size_t nc = static_cast<size_t>(scan.attrs.i("num_carry"));
+      const Sym T = dims_of(scan.attrs.i("num_seq") > 0 ? scan.operands[nc] : scan.results[nc])[0];
+      Value* work = b.CreateMul(b.CreateMul(k.sym(T), N), b.getInt64(static_cast<uint64_t>(scan_row_bytes(scan))));
+      per_item = b.CreateSelect(b.CreateICmpUGT(work, per_item), work, per_item);
+    }
+    emit_parallel_for(k, b.getInt64(calls.size()), per_item, [&](KernelCtx& c, Value* lo, Value* hi) {
+      for (size_t s = 0; s < calls.size(); ++s) {
+        Value* item = c.c64(static_cast<int64_t>(s));
+        emit_if_else(c, c.b.CreateAnd(c.b.CreateICmpULE(lo, item), c.b.CreateICmpULT(item, hi)), [&] {
+          auto args_begin = c.in.begin() + static_cast<std::ptrdiff_t>(first[s]);
+          std::vector<Value*> args(args_begin, args_begin + static_cast<std::ptrdiff_t>(calls[s].args.size() - 2));
+          args.push_back(c.n);
+          args.push_back(c.err);
+          c.b.CreateCall(calls[s].kernel, args);
+        }, [] {});
+      }
     });
   }
 

@@ -92,7 +92,8 @@ namespace {
 // 57: without AVX-512, a packed nest's rows are copied as whole vectors of power-of-two widths (pack_rows)
 // 58: without AVX-512, loop remainders are vectorized 2 floats at a time (set_llvm_options)
 // 59: a scan with one forward stack takes 16-row blocks (scan_split)
-constexpr const char* kCodegenVersion = "kiln-codegen-59";
+// 60: sibling scans run as the items of one parallel loop (sibling_end)
+constexpr const char* kCodegenVersion = "kiln-codegen-60";
 
 }  // namespace
 

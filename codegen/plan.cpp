@@ -333,6 +333,21 @@ bool chunked_with_next(const ir::Graph& g, size_t i) {
          std::find(g.results().begin(), g.results().end(), r) == g.results().end();
 }
 
+size_t sibling_end(const ir::Graph& g, size_t i) {
+  const auto& nodes = g.nodes();
+  auto serial_scan = [&](size_t k) { return nodes[k]->op == ir::OpKind::Scan && !scan_rows_independent(*nodes[k]); };
+  if (!serial_scan(i)) return i + 1;
+  std::unordered_set<const ir::Value*> results(nodes[i]->results.begin(), nodes[i]->results.end());
+  size_t end = i + 1;
+  for (; end < nodes.size() && serial_scan(end); ++end) {
+    const ir::Node& n = *nodes[end];
+    if (std::any_of(n.operands.begin(), n.operands.end(), [&](const ir::Value* v) { return results.count(v) > 0; }))
+      break;
+    results.insert(n.results.begin(), n.results.end());
+  }
+  return end;
+}
+
 bool in_chunk_buffer(const GraphPlan& p, const ir::Node& n) {
   return p.chunked.count(&n) && (n.op == ir::OpKind::MaxPool2DGrad || n.op == ir::OpKind::MaxPool2DScatter);
 }
@@ -539,7 +554,15 @@ GraphPlan plan(const ir::Graph& g, bool update_params, size_t carries, bool view
   // node is done: they are released with that node's.
   for (size_t i = 0; i < nodes.size(); ++i)
     if (chunked_with_next(g, i)) p.chunked.insert(nodes[i]);
-  auto read_until = [&](size_t i) { return p.chunked.count(nodes[i]) ? i + 1 : i; };
+  // Sibling scans (sibling_end) read their operands until the last of them
+  // is done, and hold their scratch and dead results until then too.
+  std::vector<size_t> first_of(nodes.size()), last_of(nodes.size());
+  for (size_t i = 0; i < nodes.size();) {
+    const size_t e = sibling_end(g, i);
+    for (size_t k = i; k < e; ++k) first_of[k] = i, last_of[k] = e - 1;
+    i = e;
+  }
+  auto read_until = [&](size_t i) { return std::max(p.chunked.count(nodes[i]) ? i + 1 : i, last_of[i]); };
   auto slot_bytes = [&](const ir::Value* v) {
     const Sym whole = bytes_of(v->type);
     const bool own_chunk = v->def && in_chunk_buffer(p, *v->def) && !p.overwrites.count(v->def);
@@ -563,6 +586,8 @@ GraphPlan plan(const ir::Graph& g, bool update_params, size_t carries, bool view
   for (size_t i = 0; i < g.params().size(); ++i) p.slots[g.params()[i]] = {Slot::Param, static_cast<int64_t>(i)};
   if (update_params && !may_fail(g)) plan_updates(g, root_of, in_place, carries, p);
   Pools pools;
+  std::vector<std::pair<Slot, Sym>> held;  // scratch of sibling scans before the last
+  std::vector<const ir::Value*> dead;      // unread results of those
   for (size_t i = 0; i < nodes.size(); ++i) {
     const ir::Node& n = *nodes[i];
     if (epilogues.absorbed.count(&n)) continue;
@@ -605,7 +630,12 @@ GraphPlan plan(const ir::Graph& g, bool update_params, size_t carries, bool view
     std::vector<Sym> need = scratch_needs(n);
     std::vector<Slot>& sc = p.scratch[&n];
     for (Sym s : need) sc.push_back(pools.alloc(s));
-    for (size_t k = 0; k < need.size(); ++k) pools.release(sc[k], need[k]);
+    for (size_t k = 0; k < need.size(); ++k) held.emplace_back(sc[k], need[k]);
+    const bool last = last_of[i] == i;  // of its siblings, or alone: what it holds is released now
+    if (last) {
+      for (const auto& [slot, bytes] : held) pools.release(slot, bytes);
+      held.clear();
+    }
     // Free buffers whose last reader was this node, and dead results.
     auto release = [&](const ir::Value* v) {
       if (v->is_param() || root_of(v) != v) return;
@@ -620,8 +650,13 @@ GraphPlan plan(const ir::Graph& g, bool update_params, size_t carries, bool view
     };
     release_operands(n);
     if (i > 0 && p.chunked.count(nodes[i - 1])) release_operands(*nodes[i - 1]);
+    for (size_t k = first_of[i]; last && k < i; ++k) release_operands(*nodes[k]);
     for (const ir::Value* r : outs)
-      if (!last_use.count(r)) release(r);
+      if (!last_use.count(r)) dead.push_back(r);
+    if (last) {
+      for (const ir::Value* r : dead) release(r);
+      dead.clear();
+    }
   }
   const std::vector<int64_t> at = pools.finish(p.fixed_bytes, p.batch_bytes);
   auto place = [&](Slot& s) {

@@ -141,6 +141,14 @@ bool max_pool_grad_tiled(const ir::Node& n);
 //   after chunk, the same chains as one call (kiln_conv2d_filter_grad_f32).
 // The CNN's first conv: 15 MB less to read back (and to write) per pair at batch 32.
 bool chunked_with_next(const ir::Graph& g, size_t i);
+// Scans that run side by side: nodes [i, sibling_end(g, i)) when that holds
+// more than one node. They are consecutive scans whose rows are not
+// independent (each runs on one thread: scan_rows.h) and that read none of
+// each other's results: the column blocks of an LSTM's weight-gradient sums
+// (passes/split_scan.h). The plan keeps every buffer of each of them (operands, results,
+// scratch) live from the first to the last, so none is reused while another
+// runs; emit_graph.cpp runs them as the items of one parallel loop.
+size_t sibling_end(const ir::Graph& g, size_t i);
 // Whether chunked node n's result lives in one chunk's buffer, reused chunk
 // after chunk (a pool gradient), rather than whole: the first chunk's images
 // of the input it overwrites (GraphPlan::overwrites: no memory of its own;

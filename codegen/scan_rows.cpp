@@ -124,7 +124,7 @@ bool scan_rows_independent(const ir::Node& scan) {
 // plan's: the backward's dh/dc step plans no scratch of its own (its gate
 // gradients are written into dz's columns), and weighed by its planned
 // scratch it never split (rnn train b256, 2 threads: 1.96 -> 1.57 ms).
-ScanSplit scan_split(const ir::Node& scan) {
+int64_t scan_row_bytes(const ir::Node& scan) {
   const ir::Graph& body = *scan.body;
   int64_t row_bytes = 0;
   auto add = [&](const ir::Value* v) {
@@ -133,11 +133,15 @@ ScanSplit scan_split(const ir::Node& scan) {
   for (const ir::Value* p : body.params()) add(p);
   for (const ir::Node* n : body.nodes())
     for (const ir::Value* r : n->results) add(r);
+  return std::max<int64_t>(row_bytes, 1);
+}
+
+ScanSplit scan_split(const ir::Node& scan) {
   const size_t stacks = scan.results.size() - static_cast<size_t>(scan.attrs.i("num_carry"));
   const bool feeds_backward = stacks > 1 || (stacks == 1 && scan.attrs.b("reverse"));
   const int64_t row_block = feeds_backward ? 64 : 16;
   constexpr int64_t kStepWeight = 8;
-  return {row_block, row_block * kStepWeight * std::max<int64_t>(row_bytes, 1)};
+  return {row_block, row_block * kStepWeight * scan_row_bytes(scan)};
 }
 
 }  // namespace kiln::codegen

@@ -20,6 +20,10 @@ namespace kiln::codegen {
 // Whether scan node n's rows are independent (see above).
 bool scan_rows_independent(const ir::Node& scan);
 
+// The bytes one row of scan node n's body reads and writes in a step (every
+// body parameter and node result with N, at N = 1).
+int64_t scan_row_bytes(const ir::Node& scan);
+
 // How emit_scan splits such a scan: items of row_block rows (the last one
 // shorter), each the whole sequence, handed to kiln_rt_parallel_for weighing
 // step_bytes per item and step (scan_rows.cpp says why these numbers).

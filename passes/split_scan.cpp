@@ -35,13 +35,16 @@ bool depends_on(const Value* v, const std::unordered_set<const Value*>& params,
   return memo[v] = d;
 }
 
-// A new body: params `params` (copies of these values' names and types), the
-// nodes of `from` in `nodes` in body order, results `results`.
+// A new body: params `params` (copies of these values' names, and of their
+// types unless `types` gives them), the nodes of `from` in `nodes` in body
+// order (result types inferred again), results `results`.
 std::unique_ptr<Graph> sub_body(const Graph& from, const std::string& name, const std::vector<const Value*>& params,
-                                const NodeSet& nodes, const std::vector<const Value*>& results) {
+                                const NodeSet& nodes, const std::vector<const Value*>& results,
+                                const std::vector<ir::TensorType>* types = nullptr) {
   auto g = std::make_unique<Graph>(name);
   std::unordered_map<const Value*, Value*> map;
-  for (const Value* p : params) map[p] = g->add_param(p->name, p->type);
+  for (size_t i = 0; i < params.size(); ++i)
+    map[params[i]] = g->add_param(params[i]->name, types ? (*types)[i] : params[i]->type);
   for (const Node* n : from.nodes()) {
     if (!nodes.count(n)) continue;
     std::vector<Value*> ops;
@@ -124,19 +127,105 @@ std::optional<Split> plan_split(const Node& s) {
   return sp;
 }
 
-// The two scans of split sp of scan s, appended to `into`; operand(i) is
-// what stands for s's operand i there (the sequences' steps may be chunks of
-// the original). Returns the first scan (next rows, per-step outputs, cross
-// stacks) and the second (the sums).
-std::pair<Node*, Node*> add_pair(Graph& into, const Node& s, const Split& sp,
-                                 const std::function<Value*(size_t)>& operand) {
+// The sums' columns (split_scan.h): when every sum's column j is computed
+// from column j of its own carry and of the stacks the first scan returns,
+// and otherwise from whole values (an LSTM's dW = sum h^T dz, db = sum dz),
+// the sums run as kColumnBlocks scans over blocks of those columns.
+struct Columns {
+  int64_t count = 0;                       // the last dim of every sum
+  std::unordered_set<const Value*> split;  // body values computed block by block
+};
+
+// Fewer columns than this stay one scan: the blocks' kernels would be narrower than two vectors.
+constexpr int64_t kMinSplitColumns = 16;
+// Two blocks: one per thread of the 2-core machines Kiln is measured on. The
+// split changes no bits, so the count is a choice of speed alone; more blocks
+// add a scan's per-step calls each and narrow every block's matmul.
+constexpr int64_t kColumnBlocks = 2;
+
+std::optional<Columns> plan_columns(const Graph& body, const Split& sp) {
+  const ir::TensorType& first = body.params()[sp.sums[0]]->type;
+  if (first.rank() == 0 || first.shape.back() < kMinSplitColumns) return std::nullopt;
+  Columns cols;
+  cols.count = first.shape.back();
+  std::unordered_set<const Value*> whole, sum_params, cross(sp.cross.begin(), sp.cross.end());
+  for (size_t i : sp.sums) {
+    const Value* carry = body.params()[i];
+    if (carry->type.rank() == 0 || carry->type.shape.back() != cols.count) return std::nullopt;
+    sum_params.insert(carry);
+    cols.split.insert(carry);  // every block's carry is its columns, read or not
+  }
+  // Marks v as computed block by block or whole (in every block); false when it cannot be.
+  auto demand = [&](const Value* v, bool in_blocks) {
+    if (in_blocks) {
+      if (whole.count(v) || v->type.rank() == 0 || v->type.shape.back() != cols.count) return false;
+      // Blocks of a carry are sliced before the scan; of a crossing stack, in the first scan's body.
+      if (v->is_param() ? !sum_params.count(v) : !sp.second.count(v->def) && !cross.count(v)) return false;
+      cols.split.insert(v);
+      return true;
+    }
+    if (cols.split.count(v)) return false;
+    if (!v->is_param() && sp.second.count(v->def) && v->def->op != ir::OpKind::Constant) return false;
+    whole.insert(v);
+    return true;
+  };
+  for (size_t i : sp.sums)
+    if (!demand(body.results()[i], true)) return std::nullopt;
+  const auto& nodes = body.nodes();
+  for (auto it = nodes.rbegin(); it != nodes.rend(); ++it) {  // readers before what they read
+    const Node& n = **it;
+    if (!sp.second.count(&n) || n.op == ir::OpKind::Constant) continue;
+    if (n.results.size() != 1 || !cols.split.count(n.results[0])) return std::nullopt;
+    const ir::Dims& out = n.results[0]->type.shape;
+    bool ok = false;
+    if (n.info().has(ir::kElementwise)) {  // same-shape operands, or scalars
+      ok = !n.attrs.has("broadcast_dims");
+      for (const Value* o : n.operands)
+        ok = ok && (o->type.rank() == 0 ? demand(o, false) : o->type.shape == out && demand(o, true));
+    } else if (n.info().has(ir::kReduction)) {  // over other axes than the last
+      const int64_t rank = n.operands[0]->type.rank();
+      const auto& axes = n.attrs.ints("axes");
+      ok = std::none_of(axes.begin(), axes.end(), [&](int64_t a) { return a == rank - 1 || a == -1; }) &&
+           demand(n.operands[0], true);
+    } else if (n.op == ir::OpKind::Matmul) {  // a whole lhs by the columns of the rhs
+      ok = !n.attrs.b("transpose_b") && n.operands[0]->type.rank() == 2 && n.operands[1]->type.rank() == 2 &&
+           demand(n.operands[0], false) && demand(n.operands[1], true);
+    }
+    if (!ok) return std::nullopt;
+  }
+  return cols;
+}
+
+// Columns [start, limit) of v's last axis.
+Value* columns(Graph& g, Value* v, int64_t start, int64_t limit, const std::string& name) {
+  return g.add(ir::OpKind::Slice, {v}, {{"axis", v->type.rank() - 1}, {"start", start}, {"limit", limit}}, name);
+}
+
+// The scans of split sp of scan s, appended to `into`; operand(i) is what
+// stands for s's operand i there (the sequences' steps may be chunks of the
+// original). Returns the first scan (next rows, per-step outputs, cross
+// stacks) and the sums in sp.sums order: the second scan's results, or with
+// Columns the concat of its blocks' (each a scan of its own, consecutive).
+std::pair<Node*, std::vector<Value*>> add_pair(Graph& into, const Node& s, const Split& sp,
+                                               const std::function<Value*(size_t)>& operand) {
   const Graph& body = *s.body;
   const size_t nc = static_cast<size_t>(s.attrs.i("num_carry")), ns = static_cast<size_t>(s.attrs.i("num_seq"));
   const size_t nr = body.results().size();
   ir::AttrMap attrs = s.attrs;
+  const std::optional<Columns> cols = plan_columns(body, sp);
+  std::vector<int64_t> bounds = {0};  // block b: columns [bounds[b], bounds[b + 1])
+  for (int64_t b = 1; cols && b <= kColumnBlocks; ++b) bounds.push_back(cols->count * b / kColumnBlocks);
+  const size_t blocks = cols ? static_cast<size_t>(kColumnBlocks) : 1;
+  auto in_blocks = [&](const Value* v) { return cols && cols->split.count(v); };
+  auto block_type = [&](ir::TensorType t, size_t b) {
+    t.shape.back() = bounds[b + 1] - bounds[b];
+    return t;
+  };
+  auto block_name = [&](const std::string& name, size_t b) { return name + ".block" + std::to_string(b); };
 
   // First scan: batch carries, the steps and invariants it reads; results the
-  // next batch carries, the original per-step outputs, then the crossing values.
+  // next batch carries, the original per-step outputs, then the crossing
+  // values (one stack per block of a value the sums read by columns).
   std::vector<const Value*> first_out = sp.first_results;
   first_out.insert(first_out.end(), sp.cross.begin(), sp.cross.end());
   std::vector<const Value*> first_params;
@@ -151,50 +240,86 @@ std::pair<Node*, Node*> add_pair(Graph& into, const Node& s, const Split& sp,
     first_ops.push_back(operand(i));
     if (i < nc + ns) ++first_seqs;
   }
+  std::unique_ptr<Graph> first_body = sub_body(body, body.name, first_params, sp.first, first_out);
   std::vector<std::string> first_names;
   for (size_t i : sp.rows) first_names.push_back(s.results[i]->name);
   for (size_t r = nc; r < nr; ++r) first_names.push_back(s.results[r]->name);
-  for (const Value* v : sp.cross) first_names.push_back(v->name + ".steps");
+  std::vector<Value*> first_res(first_body->results().begin(),
+                                first_body->results().begin() + static_cast<std::ptrdiff_t>(sp.first_results.size()));
+  std::vector<size_t> cross_at;  // the first scan's result of each crossing value (of its first block)
+  for (size_t j = 0; j < sp.cross.size(); ++j) {
+    cross_at.push_back(first_res.size());
+    Value* v = first_body->results()[sp.first_results.size() + j];
+    if (!in_blocks(sp.cross[j])) {
+      first_res.push_back(v);
+      first_names.push_back(v->name + ".steps");
+      continue;
+    }
+    for (size_t b = 0; b < blocks; ++b) {
+      first_res.push_back(columns(*first_body, v, bounds[b], bounds[b + 1], block_name(v->name, b)));
+      first_names.push_back(block_name(v->name, b) + ".steps");
+    }
+  }
+  first_body->set_results(first_res);
   attrs.set("num_carry", static_cast<int64_t>(sp.rows.size()));
   attrs.set("num_seq", first_seqs);
-  Node* a = into.add_node(ir::OpKind::Scan, first_ops, attrs,
-                          sub_body(body, body.name, first_params, sp.first, first_out), first_names);
+  Node* a = into.add_node(ir::OpKind::Scan, first_ops, attrs, std::move(first_body), first_names);
 
-  // Second scan: the sums, the original steps it reads, the crossing stacks, its invariants.
+  // Second scan (per block): the sums, the original steps it reads, the
+  // crossing stacks, its invariants. A block's carries are sliced first, so
+  // that the blocks' scans follow one another.
   std::vector<const Value*> second_out;
   for (size_t i : sp.sums) second_out.push_back(body.results()[i]);
   std::vector<size_t> second_reads = params_read(body, nc, sp.second, second_out);
-  std::vector<const Value*> second_params;
-  std::vector<Value*> second_ops;
-  for (size_t i : sp.sums) {
-    second_params.push_back(body.params()[i]);
-    second_ops.push_back(operand(i));
-  }
-  int64_t second_seqs = 0;
-  for (size_t i : second_reads)
-    if (i < nc + ns) {
-      second_params.push_back(body.params()[i]);
-      second_ops.push_back(operand(i));
+  std::vector<std::vector<Value*>> carries(blocks);
+  for (size_t i : sp.sums)
+    for (size_t b = 0; b < blocks; ++b)
+      carries[b].push_back(cols ? columns(into, operand(i), bounds[b], bounds[b + 1], block_name(body.params()[i]->name, b))
+                                : operand(i));
+  std::vector<Node*> scans;
+  for (size_t b = 0; b < blocks; ++b) {
+    std::vector<const Value*> second_params;
+    std::vector<ir::TensorType> types;
+    std::vector<Value*> second_ops = carries[b];
+    auto param = [&](const Value* v) {
+      second_params.push_back(v);
+      types.push_back(in_blocks(v) ? block_type(v->type, b) : v->type);
+    };
+    for (size_t i : sp.sums) param(body.params()[i]);
+    int64_t second_seqs = 0;
+    for (size_t i : second_reads)
+      if (i < nc + ns) {
+        param(body.params()[i]);
+        second_ops.push_back(operand(i));
+        ++second_seqs;
+      }
+    for (size_t j = 0; j < sp.cross.size(); ++j) {
+      param(sp.cross[j]);
+      second_ops.push_back(a->results[cross_at[j] + (in_blocks(sp.cross[j]) ? b : 0)]);
       ++second_seqs;
     }
-  const size_t first_cross = sp.rows.size() + (nr - nc);
-  for (size_t j = 0; j < sp.cross.size(); ++j) {
-    second_params.push_back(sp.cross[j]);
-    second_ops.push_back(a->results[first_cross + j]);
-    ++second_seqs;
+    for (size_t i : second_reads)
+      if (i >= nc + ns) {
+        param(body.params()[i]);
+        second_ops.push_back(operand(i));
+      }
+    std::vector<std::string> second_names;
+    for (size_t i : sp.sums) second_names.push_back(cols ? block_name(s.results[i]->name, b) : s.results[i]->name);
+    attrs.set("num_carry", static_cast<int64_t>(sp.sums.size()));
+    attrs.set("num_seq", second_seqs);
+    scans.push_back(into.add_node(ir::OpKind::Scan, second_ops, attrs,
+                                  sub_body(body, body.name + ".sums", second_params, sp.second, second_out, &types),
+                                  second_names));
   }
-  for (size_t i : second_reads)
-    if (i >= nc + ns) {
-      second_params.push_back(body.params()[i]);
-      second_ops.push_back(operand(i));
-    }
-  std::vector<std::string> second_names;
-  for (size_t i : sp.sums) second_names.push_back(s.results[i]->name);
-  attrs.set("num_carry", static_cast<int64_t>(sp.sums.size()));
-  attrs.set("num_seq", second_seqs);
-  Node* b = into.add_node(ir::OpKind::Scan, second_ops, attrs,
-                          sub_body(body, body.name + ".sums", second_params, sp.second, second_out), second_names);
-  return {a, b};
+  if (!cols) return {a, scans[0]->results};
+  std::vector<Value*> sums;
+  for (size_t j = 0; j < sp.sums.size(); ++j) {
+    std::vector<Value*> parts;
+    for (Node* scan : scans) parts.push_back(scan->results[j]);
+    const int64_t axis = parts[0]->type.rank() - 1;
+    sums.push_back(into.add(ir::OpKind::Concat, parts, {{"axis", axis}}, s.results[sp.sums[j]]->name));
+  }
+  return {a, sums};
 }
 
 // Steps per chunk: the largest divisor of T from kMinChunk to kMaxChunk, or 0.
@@ -229,10 +354,10 @@ bool split(Graph& g, Node* s) {
   const size_t nr = body.results().size();
   const int64_t C = chunk_steps(s->operands[nc]->type.shape[0]);
   if (C == 0) {
-    auto [a, b] = add_pair(g, *s, *sp, [&](size_t i) { return s->operands[i]; });
+    auto [a, sums] = add_pair(g, *s, *sp, [&](size_t i) { return s->operands[i]; });
     for (size_t j = 0; j < sp->rows.size(); ++j) g.replace_all_uses(s->results[sp->rows[j]], a->results[j]);
     for (size_t r = nc; r < nr; ++r) g.replace_all_uses(s->results[r], a->results[sp->rows.size() + (r - nc)]);
-    for (size_t j = 0; j < sp->sums.size(); ++j) g.replace_all_uses(s->results[sp->sums[j]], b->results[j]);
+    for (size_t j = 0; j < sp->sums.size(); ++j) g.replace_all_uses(s->results[sp->sums[j]], sums[j]);
     g.erase_node(s);
     return true;
   }
@@ -246,10 +371,10 @@ bool split(Graph& g, Node* s) {
     if (seq) t.shape.insert(t.shape.begin(), C);
     params.push_back(outer->add_param(body.params()[i]->name, t));
   }
-  auto [a, b] = add_pair(*outer, *s, *sp, [&](size_t i) { return params[i]; });
+  auto [a, sums] = add_pair(*outer, *s, *sp, [&](size_t i) { return params[i]; });
   std::vector<Value*> res(nr);
   for (size_t j = 0; j < sp->rows.size(); ++j) res[sp->rows[j]] = a->results[j];
-  for (size_t j = 0; j < sp->sums.size(); ++j) res[sp->sums[j]] = b->results[j];
+  for (size_t j = 0; j < sp->sums.size(); ++j) res[sp->sums[j]] = sums[j];
   for (size_t r = nc; r < nr; ++r) res[r] = a->results[sp->rows.size() + (r - nc)];
   outer->set_results(res);
   std::vector<std::string> names;

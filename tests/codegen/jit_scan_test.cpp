@@ -148,14 +148,18 @@ TEST(ScanRows, CarryReturnedPerStepLivesInItsOutput) {
 }
 
 // The recurrent models' optimized train steps (their forward scans and
-// their backward dh/dc scans split their rows over the threads) give the interpreter's bytes on 1 and 2
-// threads at a batch that splits unevenly (100 rows: blocks of 64 and 36, emit_scan).
+// their backward dh/dc scans split their rows over the threads; the two
+// column blocks of each backward's weight-gradient sums run side by side)
+// give the interpreter's bytes on 1 and 2 threads at a batch that splits
+// unevenly (300 rows: four blocks of 64 and one of 44, emit_scan) and at
+// which the sums' blocks go to both threads.
 TEST(ScanRows, RecurrentTrainStepsSameBytesForOneAndTwoThreads) {
+  constexpr int64_t kRows = 300;
   for (const std::string name : {"rnn", "multi_output"}) {
     SCOPED_TRACE(name);
     set_seed(5);
     Model model = zoo::build(name);
-    zoo::Task task = zoo::synthetic_task(name, 100, 2);
+    zoo::Task task = zoo::synthetic_task(name, kRows, 2);
     CompileOptions opts = task.compile;
     opts.backend = "interpreter";
     model.compile(opts);
@@ -171,20 +175,30 @@ TEST(ScanRows, RecurrentTrainStepsSameBytesForOneAndTwoThreads) {
     // Every LSTM's forward scan and its backward's dh/dc scan (passes/split_scan.h) keep rows apart.
     std::unique_ptr<ir::Graph> opt = optimized_train_step(*sg.train_step);
     // Per LSTM: the forward scan; the backward's chunk scan holding the dh/dc
-    // scan and the weight-gradient scan.
-    int scans = 0, apart = 0;
+    // scan and the weight-gradient scans of two column blocks, siblings
+    // (codegen::sibling_end) that weigh enough to split at this batch.
+    int scans = 0, apart = 0, siblings = 0;
     std::function<void(const ir::Graph&)> count = [&](const ir::Graph& g) {
-      for (const ir::Node* n : g.nodes())
-        if (n->op == ir::OpKind::Scan) {
-          ++scans;
-          apart += codegen::scan_rows_independent(*n);
-          count(*n->body);
-        }
+      for (size_t i = 0; i < g.nodes().size(); ++i) {
+        const ir::Node* n = g.nodes()[i];
+        if (n->op != ir::OpKind::Scan) continue;
+        ++scans;
+        apart += codegen::scan_rows_independent(*n);
+        count(*n->body);
+        if (codegen::sibling_end(g, i) != i + 2) continue;
+        ++siblings;
+        const ir::Node* next = g.nodes()[i + 1];
+        const size_t nc = static_cast<size_t>(n->attrs.i("num_carry"));
+        const int64_t steps = n->operands[nc]->type.shape[0];
+        EXPECT_GE(2 * steps * kRows * std::max(codegen::scan_row_bytes(*n), codegen::scan_row_bytes(*next)),
+                  codegen::kRtParallelBytes);
+      }
     };
     count(*opt);
     const int lstms = name == "rnn" ? 1 : 2;
-    EXPECT_EQ(scans, 4 * lstms);
+    EXPECT_EQ(scans, 5 * lstms);
     EXPECT_EQ(apart, 2 * lstms);
+    EXPECT_EQ(siblings, lstms);
     codegen::Jit jit(no_disk());
     auto train = jit.compile(*opt);
     EXPECT_NE(train->llvm_ir().find(".par.body"), std::string::npos);

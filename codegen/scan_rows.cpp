@@ -121,9 +121,9 @@ bool scan_rows_independent(const ir::Node& scan) {
 // batch 32, the worker fell asleep during them, and waking it for the next
 // forward scan cost more than the split saved (rnn train b32, 2 threads:
 // 0.29 -> 0.38 ms; with it, 0.30). The byte count is the values', not the
-// plan's: the backward's dh/dc step plans no scratch of its own (its gate
-// gradients are written into dz's columns), and weighed by its planned
-// scratch it never split (rnn train b256, 2 threads: 1.96 -> 1.57 ms).
+// plan's: the backward's dh/dc step planned no scratch of its own (its gate
+// gradients were written into dz's columns, a result), and weighed by its
+// planned scratch it never split (rnn train b256, 2 threads: 1.96 -> 1.57 ms).
 int64_t scan_row_bytes(const ir::Node& scan) {
   const ir::Graph& body = *scan.body;
   int64_t row_bytes = 0;

@@ -131,10 +131,7 @@ std::optional<Split> plan_split(const Node& s) {
 // from column j of its own carry and of the stacks the first scan returns,
 // and otherwise from whole values (an LSTM's dW = sum h^T dz, db = sum dz),
 // the sums run as kColumnBlocks scans over blocks of those columns.
-struct Columns {
-  int64_t count = 0;                       // the last dim of every sum
-  std::unordered_set<const Value*> split;  // body values computed block by block
-};
+struct Columns;
 
 // Fewer columns than this stay one scan: the blocks' kernels would be narrower than two vectors.
 constexpr int64_t kMinSplitColumns = 16;
@@ -142,6 +139,19 @@ constexpr int64_t kMinSplitColumns = 16;
 // split changes no bits, so the count is a choice of speed alone; more blocks
 // add a scan's per-step calls each and narrow every block's matmul.
 constexpr int64_t kColumnBlocks = 2;
+
+struct Columns {
+  int64_t count = 0;                       // the last dim of every sum
+  std::unordered_set<const Value*> split;  // body values computed block by block
+  // Block b holds columns [start(b), start(b + 1)).
+  int64_t start(size_t b) const { return count * static_cast<int64_t>(b) / kColumnBlocks; }
+  ir::TensorType block_type(ir::TensorType t, size_t b) const {
+    t.shape.back() = start(b + 1) - start(b);
+    return t;
+  }
+};
+
+std::string block_name(const std::string& name, size_t b) { return name + ".block" + std::to_string(b); }
 
 std::optional<Columns> plan_columns(const Graph& body, const Split& sp) {
   const ir::TensorType& first = body.params()[sp.sums[0]]->type;
@@ -196,32 +206,40 @@ std::optional<Columns> plan_columns(const Graph& body, const Split& sp) {
   return cols;
 }
 
-// Columns [start, limit) of v's last axis.
-Value* columns(Graph& g, Value* v, int64_t start, int64_t limit, const std::string& name) {
-  return g.add(ir::OpKind::Slice, {v}, {{"axis", v->type.rank() - 1}, {"start", start}, {"limit", limit}}, name);
+// Block b of v's last axis (Columns): a constant of its shape when v is a
+// constant (a splat: a sum's zero start), else a slice.
+Value* column_block(Graph& g, Value* v, const Columns& cols, size_t b) {
+  if (v->def && v->def->op == ir::OpKind::Constant) {
+    ir::AttrMap attrs = v->def->attrs;
+    attrs.set("shape", cols.block_type(v->type, b).shape);
+    return g.add(ir::OpKind::Constant, {}, attrs, block_name(v->name, b));
+  }
+  return g.add(ir::OpKind::Slice, {v},
+               {{"axis", v->type.rank() - 1}, {"start", cols.start(b)}, {"limit", cols.start(b + 1)}},
+               block_name(v->name, b));
+}
+
+// The blocks of one value joined again along its last axis.
+Value* joined(Graph& g, const std::vector<Value*>& blocks, const std::string& name) {
+  return g.add(ir::OpKind::Concat, blocks, {{"axis", blocks[0]->type.rank() - 1}}, name);
 }
 
 // The scans of split sp of scan s, appended to `into`; operand(i) is what
 // stands for s's operand i there (the sequences' steps may be chunks of the
-// original). Returns the first scan (next rows, per-step outputs, cross
-// stacks) and the sums in sp.sums order: the second scan's results, or with
-// Columns the concat of its blocks' (each a scan of its own, consecutive).
-std::pair<Node*, std::vector<Value*>> add_pair(Graph& into, const Node& s, const Split& sp,
-                                               const std::function<Value*(size_t)>& operand) {
+// original), carry(j, b) for block b of sum sp.sums[j]'s carry (block 0, the
+// whole carry, without cols). Returns the first scan (next rows, per-step
+// outputs, cross stacks) and the sums' blocks, [j][b]: the results of one
+// scan per block (consecutive scans), or of the one second scan.
+std::pair<Node*, std::vector<std::vector<Value*>>> add_pair(Graph& into, const Node& s, const Split& sp,
+                                                            const Columns* cols,
+                                                            const std::function<Value*(size_t)>& operand,
+                                                            const std::function<Value*(size_t, size_t)>& carry) {
   const Graph& body = *s.body;
   const size_t nc = static_cast<size_t>(s.attrs.i("num_carry")), ns = static_cast<size_t>(s.attrs.i("num_seq"));
   const size_t nr = body.results().size();
   ir::AttrMap attrs = s.attrs;
-  const std::optional<Columns> cols = plan_columns(body, sp);
-  std::vector<int64_t> bounds = {0};  // block b: columns [bounds[b], bounds[b + 1])
-  for (int64_t b = 1; cols && b <= kColumnBlocks; ++b) bounds.push_back(cols->count * b / kColumnBlocks);
   const size_t blocks = cols ? static_cast<size_t>(kColumnBlocks) : 1;
   auto in_blocks = [&](const Value* v) { return cols && cols->split.count(v); };
-  auto block_type = [&](ir::TensorType t, size_t b) {
-    t.shape.back() = bounds[b + 1] - bounds[b];
-    return t;
-  };
-  auto block_name = [&](const std::string& name, size_t b) { return name + ".block" + std::to_string(b); };
 
   // First scan: batch carries, the steps and invariants it reads; results the
   // next batch carries, the original per-step outputs, then the crossing
@@ -256,7 +274,7 @@ std::pair<Node*, std::vector<Value*>> add_pair(Graph& into, const Node& s, const
       continue;
     }
     for (size_t b = 0; b < blocks; ++b) {
-      first_res.push_back(columns(*first_body, v, bounds[b], bounds[b + 1], block_name(v->name, b)));
+      first_res.push_back(column_block(*first_body, v, *cols, b));
       first_names.push_back(block_name(v->name, b) + ".steps");
     }
   }
@@ -265,27 +283,24 @@ std::pair<Node*, std::vector<Value*>> add_pair(Graph& into, const Node& s, const
   attrs.set("num_seq", first_seqs);
   Node* a = into.add_node(ir::OpKind::Scan, first_ops, attrs, std::move(first_body), first_names);
 
-  // Second scan (per block): the sums, the original steps it reads, the
-  // crossing stacks, its invariants. A block's carries are sliced first, so
-  // that the blocks' scans follow one another.
+  // Second scan, per block: the sums, the original steps it reads, the
+  // crossing stacks, its invariants.
   std::vector<const Value*> second_out;
   for (size_t i : sp.sums) second_out.push_back(body.results()[i]);
   std::vector<size_t> second_reads = params_read(body, nc, sp.second, second_out);
-  std::vector<std::vector<Value*>> carries(blocks);
-  for (size_t i : sp.sums)
-    for (size_t b = 0; b < blocks; ++b)
-      carries[b].push_back(cols ? columns(into, operand(i), bounds[b], bounds[b + 1], block_name(body.params()[i]->name, b))
-                                : operand(i));
-  std::vector<Node*> scans;
+  std::vector<std::vector<Value*>> sums(sp.sums.size());
   for (size_t b = 0; b < blocks; ++b) {
     std::vector<const Value*> second_params;
     std::vector<ir::TensorType> types;
-    std::vector<Value*> second_ops = carries[b];
+    std::vector<Value*> second_ops;
     auto param = [&](const Value* v) {
       second_params.push_back(v);
-      types.push_back(in_blocks(v) ? block_type(v->type, b) : v->type);
+      types.push_back(in_blocks(v) ? cols->block_type(v->type, b) : v->type);
     };
-    for (size_t i : sp.sums) param(body.params()[i]);
+    for (size_t j = 0; j < sp.sums.size(); ++j) {
+      param(body.params()[sp.sums[j]]);
+      second_ops.push_back(carry(j, b));
+    }
     int64_t second_seqs = 0;
     for (size_t i : second_reads)
       if (i < nc + ns) {
@@ -307,17 +322,10 @@ std::pair<Node*, std::vector<Value*>> add_pair(Graph& into, const Node& s, const
     for (size_t i : sp.sums) second_names.push_back(cols ? block_name(s.results[i]->name, b) : s.results[i]->name);
     attrs.set("num_carry", static_cast<int64_t>(sp.sums.size()));
     attrs.set("num_seq", second_seqs);
-    scans.push_back(into.add_node(ir::OpKind::Scan, second_ops, attrs,
-                                  sub_body(body, body.name + ".sums", second_params, sp.second, second_out, &types),
-                                  second_names));
-  }
-  if (!cols) return {a, scans[0]->results};
-  std::vector<Value*> sums;
-  for (size_t j = 0; j < sp.sums.size(); ++j) {
-    std::vector<Value*> parts;
-    for (Node* scan : scans) parts.push_back(scan->results[j]);
-    const int64_t axis = parts[0]->type.rank() - 1;
-    sums.push_back(into.add(ir::OpKind::Concat, parts, {{"axis", axis}}, s.results[sp.sums[j]]->name));
+    Node* scan = into.add_node(ir::OpKind::Scan, second_ops, attrs,
+                               sub_body(body, body.name + ".sums", second_params, sp.second, second_out, &types),
+                               second_names);
+    for (size_t j = 0; j < sp.sums.size(); ++j) sums[j].push_back(scan->results[j]);
   }
   return {a, sums};
 }
@@ -345,43 +353,88 @@ Value* unchunked(Graph& g, Value* v, const std::string& name) {
 
 // Splits scan s of g when it qualifies (split_scan.h); true when it did.
 // With T a multiple of C (chunk_steps), the two scans run chunk by chunk in
-// an outer scan over T / C chunks, so the crossing stacks hold C steps, not T.
+// an outer scan over T / C chunks, so the crossing stacks hold C steps, not T;
+// sums in column blocks go through the outer scan as blocks, sliced before it
+// and joined after it.
 bool split(Graph& g, Node* s) {
   std::optional<Split> sp = plan_split(*s);
   if (!sp) return false;
   const Graph& body = *s->body;
   const size_t nc = static_cast<size_t>(s->attrs.i("num_carry")), ns = static_cast<size_t>(s->attrs.i("num_seq"));
   const size_t nr = body.results().size();
+  const std::optional<Columns> cols = plan_columns(body, *sp);
+  const size_t blocks = cols ? static_cast<size_t>(kColumnBlocks) : 1;
+  // Each sum's carry in blocks (the operand itself when it is one block), and the sums' results joined.
+  std::vector<std::vector<Value*>> carries;
+  for (size_t i : sp->sums) {
+    carries.emplace_back();
+    for (size_t b = 0; b < blocks; ++b)
+      carries.back().push_back(cols ? column_block(g, s->operands[i], *cols, b) : s->operands[i]);
+  }
+  auto join = [&](const std::vector<Value*>& parts, size_t j) {
+    return parts.size() == 1 ? parts[0] : joined(g, parts, s->results[sp->sums[j]]->name);
+  };
   const int64_t C = chunk_steps(s->operands[nc]->type.shape[0]);
   if (C == 0) {
-    auto [a, sums] = add_pair(g, *s, *sp, [&](size_t i) { return s->operands[i]; });
+    auto [a, sums] = add_pair(
+        g, *s, *sp, cols ? &*cols : nullptr, [&](size_t i) { return s->operands[i]; },
+        [&](size_t j, size_t b) { return carries[j][b]; });
     for (size_t j = 0; j < sp->rows.size(); ++j) g.replace_all_uses(s->results[sp->rows[j]], a->results[j]);
     for (size_t r = nc; r < nr; ++r) g.replace_all_uses(s->results[r], a->results[sp->rows.size() + (r - nc)]);
-    for (size_t j = 0; j < sp->sums.size(); ++j) g.replace_all_uses(s->results[sp->sums[j]], sums[j]);
+    for (size_t j = 0; j < sp->sums.size(); ++j) g.replace_all_uses(s->results[sp->sums[j]], join(sums[j], j));
     g.erase_node(s);
     return true;
   }
-  // The outer scan: s's carries, its sequences in chunks, its invariants.
+  // The outer scan: s's batch carries, the sums' blocks, its sequences in
+  // chunks, its invariants; results the same carries, then the per-step outputs.
   auto outer = std::make_unique<Graph>(body.name + ".chunk");
-  std::vector<Value*> ops, params;
-  for (size_t i = 0; i < s->operands.size(); ++i) {
-    const bool seq = i >= nc && i < nc + ns;
+  std::vector<Value*> ops, params(s->operands.size(), nullptr);
+  std::vector<std::vector<Value*>> outer_carries(sp->sums.size());
+  std::vector<std::string> names;
+  for (size_t i : sp->rows) {
+    ops.push_back(s->operands[i]);
+    params[i] = outer->add_param(body.params()[i]->name, body.params()[i]->type);
+    names.push_back(s->results[i]->name);
+  }
+  for (size_t j = 0; j < sp->sums.size(); ++j) {
+    const Value* p = body.params()[sp->sums[j]];
+    for (size_t b = 0; b < blocks; ++b) {
+      ops.push_back(carries[j][b]);
+      outer_carries[j].push_back(
+          outer->add_param(cols ? block_name(p->name, b) : p->name, cols ? cols->block_type(p->type, b) : p->type));
+      names.push_back(cols ? block_name(s->results[sp->sums[j]]->name, b) : s->results[sp->sums[j]]->name);
+    }
+  }
+  for (size_t i = nc; i < s->operands.size(); ++i) {
+    const bool seq = i < nc + ns;
     ops.push_back(seq ? chunked(g, s->operands[i], C) : s->operands[i]);
     ir::TensorType t = body.params()[i]->type;
     if (seq) t.shape.insert(t.shape.begin(), C);
-    params.push_back(outer->add_param(body.params()[i]->name, t));
+    params[i] = outer->add_param(body.params()[i]->name, t);
   }
-  auto [a, sums] = add_pair(*outer, *s, *sp, [&](size_t i) { return params[i]; });
-  std::vector<Value*> res(nr);
-  for (size_t j = 0; j < sp->rows.size(); ++j) res[sp->rows[j]] = a->results[j];
-  for (size_t j = 0; j < sp->sums.size(); ++j) res[sp->sums[j]] = sums[j];
-  for (size_t r = nc; r < nr; ++r) res[r] = a->results[sp->rows.size() + (r - nc)];
+  auto [a, sums] = add_pair(
+      *outer, *s, *sp, cols ? &*cols : nullptr, [&](size_t i) { return params[i]; },
+      [&](size_t j, size_t b) { return outer_carries[j][b]; });
+  std::vector<Value*> res;
+  for (size_t j = 0; j < sp->rows.size(); ++j) res.push_back(a->results[j]);
+  for (const std::vector<Value*>& parts : sums) res.insert(res.end(), parts.begin(), parts.end());
+  for (size_t r = nc; r < nr; ++r) {
+    res.push_back(a->results[sp->rows.size() + (r - nc)]);
+    names.push_back(s->results[r]->name);
+  }
   outer->set_results(res);
-  std::vector<std::string> names;
-  for (const Value* r : s->results) names.push_back(r->name);
-  Node* o = g.add_node(ir::OpKind::Scan, ops, s->attrs, std::move(outer), names);
-  for (size_t i = 0; i < nc; ++i) g.replace_all_uses(s->results[i], o->results[i]);
-  for (size_t r = nc; r < nr; ++r) g.replace_all_uses(s->results[r], unchunked(g, o->results[r], s->results[r]->name));
+  ir::AttrMap attrs = s->attrs;
+  const size_t outer_nc = sp->rows.size() + sp->sums.size() * blocks;
+  attrs.set("num_carry", static_cast<int64_t>(outer_nc));
+  Node* o = g.add_node(ir::OpKind::Scan, ops, attrs, std::move(outer), names);
+  for (size_t j = 0; j < sp->rows.size(); ++j) g.replace_all_uses(s->results[sp->rows[j]], o->results[j]);
+  for (size_t j = 0; j < sp->sums.size(); ++j) {
+    std::vector<Value*> parts(o->results.begin() + static_cast<std::ptrdiff_t>(sp->rows.size() + j * blocks),
+                              o->results.begin() + static_cast<std::ptrdiff_t>(sp->rows.size() + (j + 1) * blocks));
+    g.replace_all_uses(s->results[sp->sums[j]], join(parts, j));
+  }
+  for (size_t r = nc; r < nr; ++r)
+    g.replace_all_uses(s->results[r], unchunked(g, o->results[outer_nc + (r - nc)], s->results[r]->name));
   g.erase_node(s);
   return true;
 }

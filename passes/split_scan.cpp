@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <map>
 #include <optional>
 #include <unordered_map>
 #include <unordered_set>
@@ -364,12 +365,17 @@ bool split(Graph& g, Node* s) {
   const size_t nr = body.results().size();
   const std::optional<Columns> cols = plan_columns(body, *sp);
   const size_t blocks = cols ? static_cast<size_t>(kColumnBlocks) : 1;
-  // Each sum's carry in blocks (the operand itself when it is one block), and the sums' results joined.
+  // Each sum's carry in blocks (the operand itself when it is one block;
+  // sums that start from one value, a zero, share its blocks), and the sums' results joined.
   std::vector<std::vector<Value*>> carries;
+  std::map<std::pair<Value*, size_t>, Value*> block_of;
   for (size_t i : sp->sums) {
     carries.emplace_back();
-    for (size_t b = 0; b < blocks; ++b)
-      carries.back().push_back(cols ? column_block(g, s->operands[i], *cols, b) : s->operands[i]);
+    for (size_t b = 0; b < blocks; ++b) {
+      Value*& v = block_of[{s->operands[i], b}];
+      if (!v) v = cols ? column_block(g, s->operands[i], *cols, b) : s->operands[i];
+      carries.back().push_back(v);
+    }
   }
   auto join = [&](const std::vector<Value*>& parts, size_t j) {
     return parts.size() == 1 ? parts[0] : joined(g, parts, s->results[sp->sums[j]]->name);

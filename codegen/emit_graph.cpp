@@ -12,6 +12,7 @@
 #include <unordered_map>
 
 #include "codegen/emit.h"
+#include "codegen/rt_kernels.h"
 #include "codegen/scan_rows.h"
 #include "ir/error.h"
 
@@ -128,6 +129,15 @@ void emit_conv(KernelCtx& k) {
 
 void emit_parallel_for(KernelCtx& k, Value* count, Value* bytes_per_item,
                        const std::function<void(KernelCtx&, Value*, Value*)>& body) {
+  // A loop whose size is known here and below the split threshold never
+  // goes over the threads: it runs in place, with no outlined copy (a
+  // weight's transpose, a concat of weight gradients; less code to compile).
+  auto* items = llvm::dyn_cast<llvm::ConstantInt>(count);
+  auto* weight = llvm::dyn_cast<llvm::ConstantInt>(bytes_per_item);
+  int64_t bytes = 0;
+  if (items && weight && !__builtin_mul_overflow(items->getSExtValue(), weight->getSExtValue(), &bytes) &&
+      bytes < kRtParallelBytes)
+    return body(k, k.c64(0), count);
   llvm::LLVMContext& c = k.ctx();
   llvm::Type* p = ptr_t(c);
   llvm::Type* i64 = k.i64();

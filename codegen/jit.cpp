@@ -93,7 +93,8 @@ namespace {
 // 58: without AVX-512, loop remainders are vectorized 2 floats at a time (set_llvm_options)
 // 59: a scan with one forward stack takes 16-row blocks (scan_split)
 // 60: sibling scans run as the items of one parallel loop (sibling_end)
-constexpr const char* kCodegenVersion = "kiln-codegen-60";
+// 61: a parallel loop of a static size below the split threshold runs in place, not outlined (emit_parallel_for)
+constexpr const char* kCodegenVersion = "kiln-codegen-61";
 
 }  // namespace
 

@@ -566,11 +566,12 @@ class Lowering {
   // calling scan s's kernel. An item weighs the bytes its scan's rows read
   // and write over its steps (scan_row_bytes), the heaviest scan's, not
   // weighted for arithmetic as a row-split scan's blocks are (scan_split):
-  // an LSTM's sums blocks split at batch 256, not at 32, where a block's
-  // chunk of steps takes a few microseconds, less than waking a worker.
+  // an LSTM's sums blocks split from about 200 rows on (rnn's: 124 bytes a
+  // row, 10 steps a chunk), not at batch 32, where a block's chunk of steps
+  // is a few microseconds of work.
   void emit_siblings(llvm::IRBuilder<>& b, llvm::Function* fn, const std::vector<const ir::Node*>& scans,
                      const std::vector<Call>& calls) {
-    Value* N = calls[0].args[calls[0].args.size() - 2];
+    Value* N = fn->getArg(2);
     KernelCtx k{b, m_, fn, *scans[0], N, fn->getArg(5), {}, {}, {}, nullptr, stats_, nullptr, target_.fma_matmul, -1};
     k.vector_floats = target_.vector_width / 32;
     std::vector<size_t> first;  // per call: its first buffer in k.in (its arguments but N and err)

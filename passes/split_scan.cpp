@@ -128,12 +128,6 @@ std::optional<Split> plan_split(const Node& s) {
   return sp;
 }
 
-// The sums' columns (split_scan.h): when every sum's column j is computed
-// from column j of its own carry and of the stacks the first scan returns,
-// and otherwise from whole values (an LSTM's dW = sum h^T dz, db = sum dz),
-// the sums run as kColumnBlocks scans over blocks of those columns.
-struct Columns;
-
 // Fewer columns than this stay one scan: the blocks' kernels would be narrower than two vectors.
 constexpr int64_t kMinSplitColumns = 16;
 // Two blocks: one per thread of the 2-core machines Kiln is measured on. The
@@ -141,6 +135,10 @@ constexpr int64_t kMinSplitColumns = 16;
 // add a scan's per-step calls each and narrow every block's matmul.
 constexpr int64_t kColumnBlocks = 2;
 
+// The sums' columns (split_scan.h): when every sum's column j is computed
+// from column j of its own carry and of the stacks the first scan returns,
+// and otherwise from whole values (an LSTM's dW = sum h^T dz, db = sum dz),
+// the sums run as kColumnBlocks scans over blocks of those columns.
 struct Columns {
   int64_t count = 0;                       // the last dim of every sum
   std::unordered_set<const Value*> split;  // body values computed block by block

@@ -5,7 +5,10 @@
 // runs the rest over those stacked values. Each keeps its ops and their order,
 // so the results are bitwise the same; the first scan's rows are independent
 // (codegen runs them over the threads, codegen/scan_rows.h), the second, whose
-// sums run over the rows, stays one loop.
+// sums run over the rows, stays one loop. When each sum's column j reads only
+// column j of the values the first scan hands over (dW = sum h^T dz, db =
+// sum dz), the second is two scans over blocks of those columns instead,
+// which codegen runs side by side (codegen/plan.h, sibling_end).
 #pragma once
 
 #include "passes/pass_manager.h"

@@ -128,7 +128,8 @@ void emit_nest(KernelCtx& k, const std::vector<Sym>& dims, const std::vector<Acc
 // (runtime/thread_pool.h, via kiln_rt_parallel_for) when count * bytes_per_item
 // is large, else on [0, count) at once. The body is emitted into an outlined
 // function `<kernel>.par` whose `child` context holds the kernel's buffers
-// (noalias) and N; the ranges depend only on count and the thread count, so
+// (noalias) and N, or, when count and bytes_per_item are constants whose
+// product is below the split threshold, in place with `child` = k; the ranges depend only on count and the thread count, so
 // a body whose items write disjoint elements gives the same bits for any.
 void emit_parallel_for(KernelCtx& k, llvm::Value* count, llvm::Value* bytes_per_item,
                        const std::function<void(KernelCtx& child, llvm::Value* lo, llvm::Value* hi)>& body);

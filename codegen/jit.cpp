@@ -94,7 +94,8 @@ namespace {
 // 59: a scan with one forward stack takes 16-row blocks (scan_split)
 // 60: sibling scans run as the items of one parallel loop (sibling_end)
 // 61: a parallel loop of a static size below the split threshold runs in place, not outlined (emit_parallel_for)
-constexpr const char* kCodegenVersion = "kiln-codegen-61";
+// 62: no post-RA scheduling (set_llvm_options)
+constexpr const char* kCodegenVersion = "kiln-codegen-62";
 
 }  // namespace
 
@@ -525,6 +526,13 @@ namespace {
 //    A row of 10 (8 + 2) is then two vector steps, not a vector and two scalar
 //    ones, each with its own copy of a sigmoid or tanh: LSTM predict and
 //    train_step at batch 1 about 1.2-1.4x faster; 5-6% more code.
+//  - disable-post-ra: no list scheduling after register allocation (LLVM runs
+//    it for znver3). An out-of-order Zen 3 reorders those instructions itself:
+//    the tutorial models' predict and train_step rows run within noise
+//    without it (kiln_bench_models, one thread, A/B alternated), and it took
+//    18-20 ms of shared_feature's train-step code generation (~320 ms on one
+//    thread, KILN_JIT_TIME_PASSES=1; llc-16 on its optimized module: 7% fewer
+//    instructions executed, callgrind).
 void set_llvm_options(const llvm::TargetMachine& tm) {
   static std::once_flag once;
   std::call_once(once, [&tm] {
@@ -535,6 +543,7 @@ void set_llvm_options(const llvm::TargetMachine& tm) {
       static_cast<llvm::cl::opt<T>*>(opt->second)->setValue(value);
     };
     set("disable-lsr", true);
+    set("disable-post-ra", true);
     if (vector_width_bits(tm.getTargetFeatureString().str()) < 512) {
       set("vectorizer-min-trip-count", 2u);
       set("epilogue-vectorization-minimum-VF", 8u);

@@ -213,6 +213,26 @@ TEST(JitSweep, LargeCopiesSplitOverThreads) {
   kiln_set_num_threads(before);
 }
 
+// The same copies of a static size below the split threshold (a weight's
+// transpose, a concat of weight gradients) never go over the threads, so
+// they get no outlined body (emit_parallel_for): the interpreter's bits.
+TEST(JitSweep, SmallStaticCopiesRunInPlace) {
+  struct Case {
+    const char *params, *body, *result;
+  };
+  const Case cases[] = {
+      {"%a: f32[40,10]", "%y = transpose %a {perm=[1,0]}", "f32[10,40]"},
+      {"%a: f32[10,20], %b: f32[10,20]", "%y = concat %a, %b {axis=1}", "f32[10,40]"},
+  };
+  for (const Case& c : cases) {
+    auto g = ir::parse_graph(func(c.params, std::string("  ") + c.body + " : " + c.result + "\n", c.result));
+    note_ops(*g);
+    auto prog = jit().compile(*g);
+    EXPECT_EQ(prog->llvm_ir().find(".par"), std::string::npos) << c.body;
+    jit_test::expect_interpreter_bits(*prog, *g, jit_test::random_args(*g, 1, 3), c.body);
+  }
+}
+
 // Matmuls small enough to be emitted inline (codegen/emit_small_matmul.cpp):
 // every transpose combination, rows of c 1 to 64 floats wide (and 65: too wide,
 // the runtime GEMM), K static or the batch, a folded 3-d lhs; at N=257 the

@@ -129,8 +129,9 @@ void emit_nest(KernelCtx& k, const std::vector<Sym>& dims, const std::vector<Acc
 // is large, else on [0, count) at once. The body is emitted into an outlined
 // function `<kernel>.par` whose `child` context holds the kernel's buffers
 // (noalias) and N, or, when count and bytes_per_item are constants whose
-// product is below the split threshold, in place with `child` = k; the ranges depend only on count and the thread count, so
-// a body whose items write disjoint elements gives the same bits for any.
+// product is below the split threshold, in place with `child` = k; the ranges
+// depend only on count and the thread count, so a body whose items write
+// disjoint elements gives the same bits for any.
 void emit_parallel_for(KernelCtx& k, llvm::Value* count, llvm::Value* bytes_per_item,
                        const std::function<void(KernelCtx& child, llvm::Value* lo, llvm::Value* hi)>& body);
 // Writes `value` (of the element type) to every element of buf[0, count).

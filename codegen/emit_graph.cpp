@@ -529,8 +529,7 @@ class Lowering {
                          const Call& first, const ir::Node& next, const Call& second) {
     Value* N = first.args[first.args.size() - 2];
     Value* chunk = b.getInt64(chunk_images(n));
-    KernelCtx k{b, m_, fn, next, N, first.args.back(), {}, {}, {}, nullptr, stats_, nullptr, target_.fma_matmul, -1};
-    k.vector_floats = target_.vector_width / 32;
+    KernelCtx k = context(b, fn, next, N, first.args.back());
     Value* chunks = b.CreateUDiv(b.CreateAdd(N, b.CreateSub(chunk, b.getInt64(1))), chunk);
     emit_for(k, b.getInt64(0), chunks, [&](Value* c) {
       Value* n0 = b.CreateMul(c, chunk);
@@ -572,8 +571,7 @@ class Lowering {
   void emit_siblings(llvm::IRBuilder<>& b, llvm::Function* fn, const std::vector<const ir::Node*>& scans,
                      const std::vector<Call>& calls) {
     Value* N = fn->getArg(2);
-    KernelCtx k{b, m_, fn, *scans[0], N, fn->getArg(5), {}, {}, {}, nullptr, stats_, nullptr, target_.fma_matmul, -1};
-    k.vector_floats = target_.vector_width / 32;
+    KernelCtx k = context(b, fn, *scans[0], N, fn->getArg(5));
     std::vector<size_t> first;  // per call: its first buffer in k.in (its arguments but N and err)
     Value* per_item = b.getInt64(0);
     for (size_t s = 0; s < calls.size(); ++s) {
@@ -597,6 +595,15 @@ class Lowering {
         }, [] {});
       }
     });
+  }
+
+  // A context for emitting node n's code into fn (batch size N, err), with
+  // the target's choices: inline FMA matmuls, the vector width.
+  KernelCtx context(llvm::IRBuilder<>& b, llvm::Function* fn, const ir::Node& n, Value* N, Value* err) {
+    auto bodies = [this](const ir::Node& owner) { return body_fn(owner); };
+    KernelCtx k{b, m_, fn, n, N, err, {}, {}, {}, bodies, stats_, nullptr, target_.fma_matmul, -1};
+    k.vector_floats = target_.vector_width / 32;
+    return k;
   }
 
   void attributes(llvm::Function* fn) {
@@ -631,21 +638,9 @@ class Lowering {
     if (n.op == ir::OpKind::Fusion || target_.kernel_symbols)
       fn->addFnAttr(llvm::Attribute::NoInline);  // its name reaches the asm
     llvm::IRBuilder<> b(llvm::BasicBlock::Create(c_, "entry", fn));
-    KernelCtx k{b,
-                m_,
-                fn,
-                n,
-                fn->getArg(static_cast<unsigned>(nbuf)),
-                fn->getArg(static_cast<unsigned>(nbuf + 1)),
-                {},
-                {},
-                {},
-                [this](const ir::Node& owner) { return body_fn(owner); },
-                stats_,
-                epilogue,
-                target_.fma_matmul,
-                shared};
-    k.vector_floats = target_.vector_width / 32;
+    KernelCtx k = context(b, fn, n, fn->getArg(static_cast<unsigned>(nbuf)), fn->getArg(static_cast<unsigned>(nbuf + 1)));
+    k.epilogue = epilogue;
+    k.shared_in = shared;
     size_t a = 0;
     for (size_t i = 0; i < nout; ++i) k.out.push_back(fn->getArg(static_cast<unsigned>(a++)));
     for (size_t i = 0; i < nin; ++i) k.in.push_back(fn->getArg(static_cast<unsigned>(a++)));

@@ -182,27 +182,36 @@ TEST(JitSweep, SumsOfConstantFillsAreExact) {
 // Layout copies large enough to split their outer dim over the threads
 // (codegen/emit_layout.cpp copy): transposes (an LSTM's [T,N,C] steps to
 // [N,T,C] and back; a 4-d permutation whose rows are single elements), a
-// slice, a concat, a broadcast and a pad. The interpreter's bits on 1 and 2
-// threads, at batches below the split and well above it.
-TEST(JitSweep, LargeCopiesSplitOverThreads) {
+// slice, a concat, a broadcast and a pad. The same copies of a static size
+// below the split threshold (a weight's transpose, a concat of weight
+// gradients) never go over the threads, so they get no outlined body
+// (emit_parallel_for). The interpreter's bits on 1 and 2 threads, at batches
+// below the split and well above it.
+TEST(JitSweep, CopiesSplitOverThreadsOnlyWhenLarge) {
   struct Case {
     const char *params, *body, *result;
+    bool split;
   };
   const Case cases[] = {
-      {"%a: f32[100,N,10]", "%y = transpose %a {perm=[1,0,2]}", "f32[N,100,10]"},
-      {"%a: f32[N,100,10]", "%y = transpose %a {perm=[1,0,2]}", "f32[100,N,10]"},
-      {"%a: f32[N,9,13,7]", "%y = transpose %a {perm=[0,3,1,2]}", "f32[N,7,9,13]"},
-      {"%a: f32[N,3000]", "%y = slice %a {axis=1, start=1000, limit=2999}", "f32[N,1999]"},
-      {"%a: f32[N,1500], %b: f32[N,700]", "%y = concat %a, %b {axis=1}", "f32[N,2200]"},
-      {"%a: f32[N,5]", "%y = broadcast %a {shape=[N,300,5], dims=[0,2]}", "f32[N,300,5]"},
-      {"%a: f32[N,40,50]", "%y = pad %a {axis=1, low=3, high=2}", "f32[N,45,50]"},
+      {"%a: f32[100,N,10]", "%y = transpose %a {perm=[1,0,2]}", "f32[N,100,10]", true},
+      {"%a: f32[N,100,10]", "%y = transpose %a {perm=[1,0,2]}", "f32[100,N,10]", true},
+      {"%a: f32[N,9,13,7]", "%y = transpose %a {perm=[0,3,1,2]}", "f32[N,7,9,13]", true},
+      {"%a: f32[N,3000]", "%y = slice %a {axis=1, start=1000, limit=2999}", "f32[N,1999]", true},
+      {"%a: f32[N,1500], %b: f32[N,700]", "%y = concat %a, %b {axis=1}", "f32[N,2200]", true},
+      {"%a: f32[N,5]", "%y = broadcast %a {shape=[N,300,5], dims=[0,2]}", "f32[N,300,5]", true},
+      {"%a: f32[N,40,50]", "%y = pad %a {axis=1, low=3, high=2}", "f32[N,45,50]", true},
+      {"%a: f32[40,10]", "%y = transpose %a {perm=[1,0]}", "f32[10,40]", false},
+      {"%a: f32[10,20], %b: f32[10,20]", "%y = concat %a, %b {axis=1}", "f32[10,40]", false},
   };
   const int32_t before = kiln_num_threads();
   for (const Case& c : cases) {
     auto g = ir::parse_graph(func(c.params, std::string("  ") + c.body + " : " + c.result + "\n", c.result));
     note_ops(*g);
     auto prog = jit().compile(*g);
-    EXPECT_NE(prog->llvm_ir().find(".par.body"), std::string::npos) << c.body;
+    if (c.split)
+      EXPECT_NE(prog->llvm_ir().find(".par.body"), std::string::npos) << c.body;
+    else
+      EXPECT_EQ(prog->llvm_ir().find(".par"), std::string::npos) << c.body;
     for (int32_t threads : {1, 2}) {
       kiln_set_num_threads(threads);
       for (int64_t n : {1, 37, 300})
@@ -211,26 +220,6 @@ TEST(JitSweep, LargeCopiesSplitOverThreads) {
     }
   }
   kiln_set_num_threads(before);
-}
-
-// The same copies of a static size below the split threshold (a weight's
-// transpose, a concat of weight gradients) never go over the threads, so
-// they get no outlined body (emit_parallel_for): the interpreter's bits.
-TEST(JitSweep, SmallStaticCopiesRunInPlace) {
-  struct Case {
-    const char *params, *body, *result;
-  };
-  const Case cases[] = {
-      {"%a: f32[40,10]", "%y = transpose %a {perm=[1,0]}", "f32[10,40]"},
-      {"%a: f32[10,20], %b: f32[10,20]", "%y = concat %a, %b {axis=1}", "f32[10,40]"},
-  };
-  for (const Case& c : cases) {
-    auto g = ir::parse_graph(func(c.params, std::string("  ") + c.body + " : " + c.result + "\n", c.result));
-    note_ops(*g);
-    auto prog = jit().compile(*g);
-    EXPECT_EQ(prog->llvm_ir().find(".par"), std::string::npos) << c.body;
-    jit_test::expect_interpreter_bits(*prog, *g, jit_test::random_args(*g, 1, 3), c.body);
-  }
 }
 
 // Matmuls small enough to be emitted inline (codegen/emit_small_matmul.cpp):

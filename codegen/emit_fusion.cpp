@@ -8,6 +8,7 @@
 // counted and listed in the module's `!kiln.unfused` metadata with the reason.
 #include <functional>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "codegen/emit.h"
 #include "codegen/region.h"
@@ -21,11 +22,14 @@ namespace {
 llvm::Type* ptr_t(llvm::LLVMContext& c) { return llvm::PointerType::get(c, 0); }
 
 // The members' values at one point of the nest, given the pointers of r.reads
-// there: each read loaded once, then each member's element generator in body order.
+// there: each read loaded once, then each member's element generator in body
+// order. `v` may hold values already known (a second pass's, second_pass);
+// `skip` members are left out (constants are always made).
 std::unordered_map<const ir::Value*, Value*> point_values(KernelCtx& k, const RegionNest& r,
-                                                          const std::vector<Value*>& ptrs) {
+                                                          const std::vector<Value*>& ptrs,
+                                                          std::unordered_map<const ir::Value*, Value*> v = {},
+                                                          const std::function<bool(const ir::Node*)>& skip = {}) {
   const ir::Graph& body = *k.node.body;
-  std::unordered_map<const ir::Value*, Value*> v;
   std::vector<Value*> loaded(r.reads.size(), nullptr);
   auto read = [&](int at) {
     const size_t i = static_cast<size_t>(at);
@@ -38,6 +42,7 @@ std::unordered_map<const ir::Value*, Value*> point_values(KernelCtx& k, const Re
       v[n->results[0]] = splat_value(k, *n);
       continue;
     }
+    if (skip && skip(n)) continue;
     const std::vector<int>& reads = r.read_of.at(n);
     std::vector<Value*> x;
     for (size_t i = 0; i < n->operands.size(); ++i) x.push_back(reads[i] < 0 ? v.at(n->operands[i]) : read(reads[i]));
@@ -48,6 +53,37 @@ std::unordered_map<const ir::Value*, Value*> point_values(KernelCtx& k, const Re
     v[n->results[0]] = scalar_op(k, *n, x);
   }
   return v;
+}
+
+bool transcendental(ir::OpKind op) {
+  return op == ir::OpKind::Exp || op == ir::OpKind::Log || op == ir::OpKind::Tanh || op == ir::OpKind::Sigmoid;
+}
+
+// The members a packed block (emit_loop_packed) computes in a second pass
+// over its elements: those that come after two transcendental ops in a
+// chain (an LSTM step's tanh of its new cell state, and h from it). Each
+// point of the one-pass loop is a chain of two exp-based sequences back to
+// back, ~150 cycles, and the core's scheduler fills with it before the next
+// point's independent work gets in; in two passes each pass's points
+// overlap. Only when every value of the first pass that the second reads is
+// a result (the second pass loads it back from the block the first wrote)
+// and the region reduces nothing; else empty (one pass).
+std::unordered_set<const ir::Node*> second_pass(const RegionNest& r, const ir::Graph& body) {
+  if (r.reduction) return {};
+  std::unordered_map<const ir::Value*, int> depth;
+  std::unordered_set<const ir::Node*> late;
+  for (const ir::Node* n : body.nodes()) {
+    int d = transcendental(n->op) ? 1 : 0, in = 0;
+    for (const ir::Value* o : n->operands)
+      if (auto it = depth.find(o); it != depth.end()) in = std::max(in, it->second);
+    for (const ir::Value* res : n->results) depth[res] = d + in;
+    if (d + in >= 2) late.insert(n);
+  }
+  const std::unordered_set<const ir::Value*> results(body.results().begin(), body.results().end());
+  for (const ir::Node* n : late)
+    for (const ir::Value* o : n->operands)
+      if (o->def && !late.count(o->def) && o->def->op != ir::OpKind::Constant && !results.count(o)) return {};
+  return late;
 }
 
 std::vector<Access> read_accesses(KernelCtx& k, const RegionNest& r) {
@@ -110,9 +146,10 @@ void pack_rows(KernelCtx& k, const Access& a, Value* from, Value* to, int64_t w)
 // rows are copied into a contiguous block on the stack, then the region runs
 // over the block's kPackRows * w elements as one flat loop of whole vectors
 // (not per row, 16 lanes for 10); the N % kPackRows rows left run per row. acc:
-// the reads, then the results. Each point computes what it did unpacked.
+// the reads, then the results. Each point computes what it did unpacked,
+// in `passes` passes over the elements (point(p, pass), second_pass).
 void emit_loop_packed(KernelCtx& k, const RegionNest& r, const std::vector<Access>& acc,
-                      const std::function<void(const std::vector<Value*>&)>& point) {
+                      const std::function<void(const std::vector<Value*>&, int)>& point, int passes) {
   llvm::IRBuilder<>& b = k.b;
   const int64_t w = r.space.shape[1];
   const Sym one{1, false}, width{w, false};
@@ -139,14 +176,16 @@ void emit_loop_packed(KernelCtx& k, const RegionNest& r, const std::vector<Acces
       }
       flat.push_back({base, acc[i].elem, {acc[i].strides[1].c == 0 ? Sym{0, false} : one}});
     }
-    emit_nest(k, {Sym{kPackRows * w, false}}, flat, [&](const std::vector<Value*>&, const std::vector<Value*>& p) {
-      point(p);
-    });
+    for (int pass = 0; pass < passes; ++pass)
+      emit_nest(k, {Sym{kPackRows * w, false}}, flat, [&](const std::vector<Value*>&, const std::vector<Value*>& p) {
+        point(p, pass);
+      });
   });
   emit_for(k, b.CreateMul(full, k.c64(kPackRows)), k.n, [&](Value* row) {
     std::vector<Access> one_row;
     for (size_t i = 0; i < acc.size(); ++i) one_row.push_back({at_row(i, row), acc[i].elem, {acc[i].strides[1]}});
-    emit_nest(k, {width}, one_row, [&](const std::vector<Value*>&, const std::vector<Value*>& p) { point(p); });
+    for (int pass = 0; pass < passes; ++pass)
+      emit_nest(k, {width}, one_row, [&](const std::vector<Value*>&, const std::vector<Value*>& p) { point(p, pass); });
   });
 }
 
@@ -169,7 +208,27 @@ void emit_loop_rows(KernelCtx& k, const RegionNest& r, Value* first) {
     std::unordered_map<const ir::Value*, Value*> v = point_values(k, r, p);
     for (size_t j = 0; j < body.results().size(); ++j) k.b.CreateStore(v.at(body.results()[j]), p[nr + j]);
   };
-  if (reads_packed(k, r)) return emit_loop_packed(k, r, acc, point);
+  if (reads_packed(k, r)) {
+    const std::unordered_set<const ir::Node*> late = second_pass(r, body);
+    if (late.empty()) return emit_loop_packed(k, r, acc, [&](const std::vector<Value*>& p, int) { point(p); }, 1);
+    auto is_late = [&](const ir::Value* x) { return x->def && late.count(x->def); };
+    // Pass 0: the members before `late` and their results; pass 1: `late`,
+    // reading pass 0's values from the results it stored.
+    return emit_loop_packed(
+        k, r, acc,
+        [&](const std::vector<Value*>& p, int pass) {
+          std::unordered_map<const ir::Value*, Value*> known;
+          for (size_t j = 0; pass == 1 && j < body.results().size(); ++j) {
+            const ir::Value* x = body.results()[j];
+            if (x->def && !is_late(x) && !known.count(x)) known[x] = k.b.CreateLoad(acc[nr + j].elem, p[nr + j]);
+          }
+          std::unordered_map<const ir::Value*, Value*> v = point_values(
+              k, r, p, std::move(known), [&](const ir::Node* n) { return (late.count(n) != 0) != (pass == 1); });
+          for (size_t j = 0; j < body.results().size(); ++j)
+            if (is_late(body.results()[j]) == (pass == 1)) k.b.CreateStore(v.at(body.results()[j]), p[nr + j]);
+        },
+        2);
+  }
   emit_nest(k, sym_dims(r.space), acc, [&](const std::vector<Value*>&, const std::vector<Value*>& p) { point(p); });
 }
 

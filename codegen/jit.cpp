@@ -97,7 +97,8 @@ namespace {
 // 62: no post-RA scheduling (set_llvm_options)
 // 63: one instcombine iteration (set_llvm_options)
 // 64: instruction selection by FastISel where it can, SelectionDAG for the rest of a block (set_llvm_options)
-constexpr const char* kCodegenVersion = "kiln-codegen-64";
+// 65: a packed loop region runs the members after two chained transcendental ops in a second pass (emit_fusion)
+constexpr const char* kCodegenVersion = "kiln-codegen-65";
 
 }  // namespace
 

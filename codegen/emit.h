@@ -30,6 +30,7 @@ namespace kiln::codegen {
 struct LoweringStats {
   int64_t fused_regions = 0;    // emitted as one loop nest
   int64_t unfused_regions = 0;  // emitted as a call of their body (no nest: region.h)
+  int64_t two_pass_regions = 0; // packed loop regions run in two passes (emit_fusion.cpp, second_pass)
 };
 
 struct KernelCtx {

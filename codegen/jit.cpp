@@ -259,6 +259,7 @@ class JitState {
       std::unique_ptr<llvm::Module> m = lower(g, ctx, name, &ls, &stats_);
       stats_.fused_regions += ls.fused_regions;
       stats_.unfused_regions += ls.unfused_regions;
+      stats_.two_pass_regions += ls.two_pass_regions;
       PartTimes times;
       std::vector<std::unique_ptr<llvm::MemoryBuffer>> objs = compile_parts(*m, part_machines(), times);
       stats_.optimize_seconds += times.optimize_seconds;

@@ -47,6 +47,7 @@ struct JitStats {
   // `!kiln.unfused` in the LLVM IR says which and why).
   int64_t fused_regions = 0;
   int64_t unfused_regions = 0;
+  int64_t two_pass_regions = 0;  // of the fused: packed loop regions run in two passes (emit_fusion.cpp)
   // Where compile time went (seconds, summed over compilations): building the
   // LLVM module, the LLVM IR optimization pipeline, and machine code
   // generation and linking. A module compiled in parts on two threads

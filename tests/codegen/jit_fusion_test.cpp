@@ -588,6 +588,56 @@ TEST(FusedRegion, LargeLoopRegionsSplitRowsOverThreads) {
   kiln_set_num_threads(before);
 }
 
+// A train step's LSTM gates return the gates and the new cell state as well
+// as h (the backward reads them): the members after two chained
+// transcendental ops (tanh of c_next, then h) run in a second pass over each
+// packed block, reading c_next and o back from the results (emit_fusion.cpp,
+// second_pass). kGates returns only h, so c_next is no result and its gates
+// run in one pass. The interpreter's bits with whole blocks of 16 rows, with
+// a tail of rows, and with rows split over the threads.
+TEST(FusedRegion, PackedGatesRunTheirSecondChainInASecondPass) {
+  const char* train_gates = R"(func @train_gates(%z: f32[N,40], %c: f32[N,10]) -> (f32[N,10], f32[N,10], f32[N,10], f32[N,10], f32[N,10], f32[N,10], f32[N,10]) {
+  %z_i = slice %z {axis=1, start=0, limit=10} : f32[N,10]
+  %z_f = slice %z {axis=1, start=10, limit=20} : f32[N,10]
+  %z_g = slice %z {axis=1, start=20, limit=30} : f32[N,10]
+  %z_o = slice %z {axis=1, start=30, limit=40} : f32[N,10]
+  %q, %q.1, %q.2, %q.3, %q.4, %q.5, %q.6 = fusion %z_i, %z_f, %z_g, %z_o, %c {kind="loop"} : (f32[N,10], f32[N,10], f32[N,10], f32[N,10], f32[N,10], f32[N,10], f32[N,10]) {
+    ^gates(%z_i: f32[N,10], %z_f: f32[N,10], %z_g: f32[N,10], %z_o: f32[N,10], %c: f32[N,10]):
+    %i = sigmoid %z_i : f32[N,10]
+    %f = sigmoid %z_f : f32[N,10]
+    %g = tanh %z_g : f32[N,10]
+    %o = sigmoid %z_o : f32[N,10]
+    %f_c = mul %f, %c : f32[N,10]
+    %i_g = mul %i, %g : f32[N,10]
+    %c_next = add %f_c, %i_g : f32[N,10]
+    %c_act = tanh %c_next : f32[N,10]
+    %h_next = mul %o, %c_act : f32[N,10]
+    return %i, %f, %g, %o, %c_next, %c_act, %h_next
+  }
+  return %q, %q.1, %q.2, %q.3, %q.4, %q.5, %q.6
+}
+)";
+  const int32_t before = kiln_num_threads();
+  struct Case {
+    const char* text;
+    int64_t two_pass;
+  };
+  for (const Case& c : {Case{train_gates, 1}, Case{kGates, 0}}) {
+    auto g = ir::parse_graph(c.text);
+    SCOPED_TRACE(g->name);
+    codegen::Jit jit(no_disk());
+    auto prog = jit.compile(*g);
+    EXPECT_EQ(jit.stats().two_pass_regions, c.two_pass);
+    for (int32_t threads : {1, 2}) {
+      kiln_set_num_threads(threads);
+      for (int64_t n : {1, 16, 37, 5001})
+        jit_test::expect_interpreter_bits(*prog, *g, jit_test::random_args(*g, n, 29),
+                                          "N=" + std::to_string(n) + ", threads " + std::to_string(threads));
+    }
+  }
+  kiln_set_num_threads(before);
+}
+
 // A concat in place holds its whole buffer from its first operand on: here,
 // while a large value %p is still live for the second conv, where the copy
 // would hold only the first operand then. That arena would be larger, so the

@@ -6,6 +6,7 @@
 // nest is emitted as a call of its body: a contraction region whose members
 // are all its GEMM's epilogue (epilogue.h) counts as fused, any other is
 // counted and listed in the module's `!kiln.unfused` metadata with the reason.
+#include <algorithm>
 #include <functional>
 #include <unordered_map>
 #include <unordered_set>
@@ -66,9 +67,7 @@ bool transcendental(ir::OpKind op) {
 // found too little independent work to overlap them (our reading); in two,
 // each pass's points are independent chains of one. The train step's gate
 // kernel, extracted and run on 64 rows on a Zen 3: 2612 -> 2242 ns per call
-// (best of 6). Only when every value of the first pass that the second
-// reads is a result (the second pass loads it back from the block the first
-// just wrote) and the region reduces nothing; else empty (one pass).
+// (best of 6). Empty (one pass) for a region that reduces.
 std::unordered_set<const ir::Node*> second_pass(const RegionNest& r, const ir::Graph& body) {
   if (r.reduction) return {};
   std::unordered_map<const ir::Value*, int> depth;
@@ -80,10 +79,6 @@ std::unordered_set<const ir::Node*> second_pass(const RegionNest& r, const ir::G
     for (const ir::Value* res : n->results) depth[res] = d + in;
     if (d + in >= 2) late.insert(n);
   }
-  const std::unordered_set<const ir::Value*> results(body.results().begin(), body.results().end());
-  for (const ir::Node* n : late)
-    for (const ir::Value* o : n->operands)
-      if (o->def && !late.count(o->def) && o->def->op != ir::OpKind::Constant && !results.count(o)) return {};
   return late;
 }
 
@@ -214,8 +209,22 @@ void emit_loop_rows(KernelCtx& k, const RegionNest& r, Value* first) {
     if (late.empty()) return emit_loop_packed(k, r, acc, [&](const std::vector<Value*>& p, int) { point(p); }, 1);
     if (k.stats) ++k.stats->two_pass_regions;
     auto is_late = [&](const ir::Value* x) { return x->def && late.count(x->def); };
-    // Pass 0: the members before `late` and their results; pass 1: `late`,
-    // reading pass 0's values from the results it stored.
+    // What pass 1 reads from pass 0: results (loaded back from their
+    // buffers) and other values, each stored by pass 0 in a block of its own
+    // on the stack (rows a block apart: one block, whatever the row).
+    const std::unordered_set<const ir::Value*> results(body.results().begin(), body.results().end());
+    std::vector<const ir::Value*> staged;
+    for (const ir::Node* n : body.nodes())
+      for (const ir::Value* o : late.count(n) ? n->operands : std::vector<ir::Value*>{})
+        if (o->def && !is_late(o) && o->def->op != ir::OpKind::Constant && !results.count(o) &&
+            std::find(staged.begin(), staged.end(), o) == staged.end())
+          staged.push_back(o);
+    const size_t ns = acc.size();
+    for (const ir::Value* x : staged) {
+      llvm::Type* t = elem_type(k.ctx(), x->type.dtype);
+      auto* block = k.local(llvm::ArrayType::get(t, static_cast<uint64_t>(kPackRows * r.space.shape[1])), "staged");
+      acc.push_back({block, t, {Sym{0, false}, Sym{1, false}}});
+    }
     return emit_loop_packed(
         k, r, acc,
         [&](const std::vector<Value*>& p, int pass) {
@@ -224,10 +233,13 @@ void emit_loop_rows(KernelCtx& k, const RegionNest& r, Value* first) {
             const ir::Value* x = body.results()[j];
             if (x->def && !is_late(x) && !known.count(x)) known[x] = k.b.CreateLoad(acc[nr + j].elem, p[nr + j]);
           }
+          for (size_t j = 0; pass == 1 && j < staged.size(); ++j)
+            known[staged[j]] = k.b.CreateLoad(acc[ns + j].elem, p[ns + j]);
           std::unordered_map<const ir::Value*, Value*> v = point_values(
               k, r, p, std::move(known), [&](const ir::Node* n) { return (late.count(n) != 0) != (pass == 1); });
           for (size_t j = 0; j < body.results().size(); ++j)
             if (is_late(body.results()[j]) == (pass == 1)) k.b.CreateStore(v.at(body.results()[j]), p[nr + j]);
+          for (size_t j = 0; pass == 0 && j < staged.size(); ++j) k.b.CreateStore(v.at(staged[j]), p[ns + j]);
         },
         2);
   }

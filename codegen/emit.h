@@ -95,8 +95,8 @@ llvm::Type* elem_type(llvm::LLVMContext& c, ir::DType t);
 std::vector<std::pair<int64_t, int64_t>> vector_pieces(int64_t w, int64_t widest);
 int64_t norm_axis(int64_t axis, int64_t rank);
 
-// for (i = lo; i < hi; ++i) body(i)
-void emit_for(KernelCtx& k, llvm::Value* lo, llvm::Value* hi, const std::function<void(llvm::Value*)>& body);
+// for (i = lo; i < hi; ++i) body(i); returns the loop's back edge.
+llvm::BranchInst* emit_for(KernelCtx& k, llvm::Value* lo, llvm::Value* hi, const std::function<void(llvm::Value*)>& body);
 // emit_for for a loop whose iterations touch disjoint memory, even through
 // buffers that alias (an overwriting kernel): its loads and stores form one
 // access group and the loop is marked llvm.loop.parallel_accesses, so the
@@ -105,6 +105,9 @@ void emit_independent_for(KernelCtx& k, llvm::Value* lo, llvm::Value* hi, const 
 // Marks the loop whose latch is `latch` as vector code already: LLVM neither
 // unrolls nor vectorizes it again.
 void mark_vector_loop(KernelCtx& k, llvm::Instruction* latch);
+// Asks LLVM's vectorizer to interleave `count` vectors per iteration of the
+// loop whose latch is `latch` (its own choice is 1 on a loop of many live values).
+void mark_interleaved(KernelCtx& k, llvm::Instruction* latch, int count);
 using Carried = std::vector<llvm::Value*>;
 // for (i = 0; i < count; ++i) v = step(i, v), v starting at `init`, as one
 // loop (mark_vector_loop) whose carried values are phis; returns v after it.

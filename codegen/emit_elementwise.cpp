@@ -58,7 +58,25 @@ int vector_width_bits(const std::string& features) {
   return features.find("+avx512f") != std::string::npos ? 512 : 256;
 }
 
-void emit_for(KernelCtx& k, Value* lo, Value* hi, const std::function<void(Value*)>& body) {
+namespace {
+
+// The loop whose latch is `latch` gets the loop metadata `props` (each a
+// property's name and values).
+void set_loop_properties(llvm::Instruction* latch, std::vector<llvm::Metadata*> props) {
+  props.insert(props.begin(), nullptr);
+  llvm::MDNode* loop = llvm::MDNode::getDistinct(latch->getContext(), props);
+  loop->replaceOperandWith(0, loop);
+  latch->setMetadata(llvm::LLVMContext::MD_loop, loop);
+}
+
+llvm::Metadata* loop_property(KernelCtx& k, const char* name, int value) {
+  llvm::LLVMContext& c = k.ctx();
+  return llvm::MDNode::get(c, {llvm::MDString::get(c, name), llvm::ConstantAsMetadata::get(k.b.getInt32(value))});
+}
+
+}  // namespace
+
+llvm::BranchInst* emit_for(KernelCtx& k, Value* lo, Value* hi, const std::function<void(Value*)>& body) {
   llvm::IRBuilder<>& b = k.b;
   llvm::BasicBlock* pre = b.GetInsertBlock();
   llvm::BasicBlock* head = llvm::BasicBlock::Create(k.ctx(), "loop", k.fn);
@@ -72,33 +90,25 @@ void emit_for(KernelCtx& k, Value* lo, Value* hi, const std::function<void(Value
   b.SetInsertPoint(inner);
   body(i);
   i->addIncoming(b.CreateAdd(i, k.c64(1), "i.next", true, true), b.GetInsertBlock());
-  b.CreateBr(head);
+  llvm::BranchInst* latch = b.CreateBr(head);
   b.SetInsertPoint(exit);
+  return latch;
 }
 
 void emit_independent_for(KernelCtx& k, Value* lo, Value* hi, const std::function<void(Value*)>& body) {
   const size_t before = k.fn->size();
-  emit_for(k, lo, hi, body);
-  // emit_for appended head, body, exit, then whatever blocks body() made;
-  // the back edge is head's other predecessor.
+  llvm::BranchInst* latch = emit_for(k, lo, hi, body);
+  // emit_for appended head, body, exit, then whatever blocks body() made.
   auto block = std::next(k.fn->begin(), static_cast<std::ptrdiff_t>(before));
-  llvm::BasicBlock* head = &*block;
   llvm::BasicBlock* exit = &*std::next(block, 2);
   llvm::LLVMContext& c = k.ctx();
   llvm::MDNode* group = llvm::MDNode::getDistinct(c, {});
-  llvm::Instruction* latch = nullptr;
   for (auto it = std::next(block); it != k.fn->end(); ++it) {
     if (&*it == exit) continue;
     for (llvm::Instruction& i : *it)
       if (i.mayReadOrWriteMemory()) i.setMetadata(llvm::LLVMContext::MD_access_group, group);
-    llvm::Instruction* t = it->getTerminator();
-    if (t && t->getNumSuccessors() == 1 && t->getSuccessor(0) == head) latch = t;
   }
-  KILN_ASSERT(latch, "codegen: emit_independent_for found no back edge");
-  llvm::Metadata* parallel = llvm::MDNode::get(c, {llvm::MDString::get(c, "llvm.loop.parallel_accesses"), group});
-  llvm::MDNode* loop = llvm::MDNode::getDistinct(c, {nullptr, parallel});
-  loop->replaceOperandWith(0, loop);
-  latch->setMetadata(llvm::LLVMContext::MD_loop, loop);
+  set_loop_properties(latch, {llvm::MDNode::get(c, {llvm::MDString::get(c, "llvm.loop.parallel_accesses"), group})});
 }
 
 // Loop metadata for loops that already are vector code: LLVM neither unrolls
@@ -106,12 +116,12 @@ void emit_independent_for(KernelCtx& k, Value* lo, Value* hi, const std::functio
 // the code, and the compile time, several times over for no speed).
 void mark_vector_loop(KernelCtx& k, llvm::Instruction* latch) {
   llvm::LLVMContext& c = k.ctx();
-  llvm::Metadata* unroll = llvm::MDNode::get(c, llvm::MDString::get(c, "llvm.loop.unroll.disable"));
-  llvm::Metadata* width = llvm::MDNode::get(
-      c, {llvm::MDString::get(c, "llvm.loop.vectorize.width"), llvm::ConstantAsMetadata::get(k.b.getInt32(1))});
-  llvm::MDNode* loop = llvm::MDNode::getDistinct(c, {nullptr, unroll, width});
-  loop->replaceOperandWith(0, loop);
-  latch->setMetadata(llvm::LLVMContext::MD_loop, loop);
+  set_loop_properties(latch, {llvm::MDNode::get(c, llvm::MDString::get(c, "llvm.loop.unroll.disable")),
+                              loop_property(k, "llvm.loop.vectorize.width", 1)});
+}
+
+void mark_interleaved(KernelCtx& k, llvm::Instruction* latch, int count) {
+  set_loop_properties(latch, {loop_property(k, "llvm.loop.interleave.count", count)});
 }
 
 // for (i = 0; i < count; ++i) v = step(i, v), v starting at `init`, as one

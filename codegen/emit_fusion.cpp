@@ -172,10 +172,17 @@ void emit_loop_packed(KernelCtx& k, const RegionNest& r, const std::vector<Acces
       }
       flat.push_back({base, acc[i].elem, {acc[i].strides[1].c == 0 ? Sym{0, false} : one}});
     }
-    for (int pass = 0; pass < passes; ++pass)
-      emit_nest(k, {Sym{kPackRows * w, false}}, flat, [&](const std::vector<Value*>&, const std::vector<Value*>& p) {
+    // In two passes each interleaves two vectors per iteration (LLVM's
+    // vectorizer picks one): the extracted gate kernel, 2272 -> 2019 ns
+    // per call; the train step's code generation ~3% more work (rnn).
+    for (int pass = 0; pass < passes; ++pass) {
+      llvm::BranchInst* latch = emit_for(k, k.c64(0), k.c64(kPackRows * w), [&](Value* i) {
+        std::vector<Value*> p;
+        for (const Access& a : flat) p.push_back(a.strides[0].c ? b.CreateInBoundsGEP(a.elem, a.base, i) : a.base);
         point(p, pass);
       });
+      if (passes > 1) mark_interleaved(k, latch, 2);
+    }
   });
   emit_for(k, b.CreateMul(full, k.c64(kPackRows)), k.n, [&](Value* row) {
     std::vector<Access> one_row;

@@ -99,7 +99,8 @@ namespace {
 // 64: instruction selection by FastISel where it can, SelectionDAG for the rest of a block (set_llvm_options)
 // 65: a packed loop region runs the members after two chained transcendental ops in a second pass (emit_fusion)
 // 66: ... and the values its second pass reads that are no results go through blocks on the stack (a predict's gates)
-constexpr const char* kCodegenVersion = "kiln-codegen-66";
+// 67: ... each pass's flat loop interleaves two vectors per iteration (emit_loop_packed)
+constexpr const char* kCodegenVersion = "kiln-codegen-67";
 
 }  // namespace
 

@@ -221,11 +221,13 @@ void emit_loop_rows(KernelCtx& k, const RegionNest& r, Value* first) {
     // on the stack (rows a block apart: one block, whatever the row).
     const std::unordered_set<const ir::Value*> results(body.results().begin(), body.results().end());
     std::vector<const ir::Value*> staged;
-    for (const ir::Node* n : body.nodes())
-      for (const ir::Value* o : late.count(n) ? n->operands : std::vector<ir::Value*>{})
+    for (const ir::Node* n : body.nodes()) {
+      if (!late.count(n)) continue;
+      for (const ir::Value* o : n->operands)
         if (o->def && !is_late(o) && o->def->op != ir::OpKind::Constant && !results.count(o) &&
             std::find(staged.begin(), staged.end(), o) == staged.end())
           staged.push_back(o);
+    }
     const size_t ns = acc.size();
     for (const ir::Value* x : staged) {
       llvm::Type* t = elem_type(k.ctx(), x->type.dtype);

@@ -45,16 +45,14 @@ const char* kChain = R"(func @chain(%x: f32[N,16], %b: f32[16]) -> (f32[N,16]) {
 }
 )";
 
-// An LSTM step's gates read as four 10-wide slices of z (views read packed),
-// a slice of whole vectors (a view read in place), a narrow slice a loop
-// region reads with a broadcast bias (a view read packed).
-const char* kGates = R"(func @gates(%z: f32[N,40], %c: f32[N,10], %y: f32[N,64], %w: f32[N,20], %b: f32[10]) -> (f32[N,10], f32[N,16], f32[N,10]) {
-  %z_i = slice %z {axis=1, start=0, limit=10} : f32[N,10]
+// The four 10-wide gate slices of %z and the gate members of an LSTM step
+// (a fusion body's lines), as the forward scan's step has them.
+const std::string kGateSlices = R"(  %z_i = slice %z {axis=1, start=0, limit=10} : f32[N,10]
   %z_f = slice %z {axis=1, start=10, limit=20} : f32[N,10]
   %z_g = slice %z {axis=1, start=20, limit=30} : f32[N,10]
   %z_o = slice %z {axis=1, start=30, limit=40} : f32[N,10]
-  %h = fusion %z_i, %z_f, %z_g, %z_o, %c {kind="loop"} : f32[N,10] {
-    ^gates(%z_i: f32[N,10], %z_f: f32[N,10], %z_g: f32[N,10], %z_o: f32[N,10], %c: f32[N,10]):
+)";
+const std::string kGateMembers = R"(    ^gates(%z_i: f32[N,10], %z_f: f32[N,10], %z_g: f32[N,10], %z_o: f32[N,10], %c: f32[N,10]):
     %i = sigmoid %z_i : f32[N,10]
     %f = sigmoid %z_f : f32[N,10]
     %g = tanh %z_g : f32[N,10]
@@ -64,7 +62,14 @@ const char* kGates = R"(func @gates(%z: f32[N,40], %c: f32[N,10], %y: f32[N,64],
     %c_next = add %f_c, %i_g : f32[N,10]
     %c_act = tanh %c_next : f32[N,10]
     %h_next = mul %o, %c_act : f32[N,10]
-    return %h_next
+)";
+
+// An LSTM step's gates read as four 10-wide slices of z (views read packed),
+// a slice of whole vectors (a view read in place), a narrow slice a loop
+// region reads with a broadcast bias (a view read packed).
+const std::string kGatesText = R"(func @gates(%z: f32[N,40], %c: f32[N,10], %y: f32[N,64], %w: f32[N,20], %b: f32[10]) -> (f32[N,10], f32[N,16], f32[N,10]) {
+)" + kGateSlices + R"(  %h = fusion %z_i, %z_f, %z_g, %z_o, %c {kind="loop"} : f32[N,10] {
+)" + kGateMembers + R"(    return %h_next
   }
   %y1 = slice %y {axis=1, start=16, limit=32} : f32[N,16]
   %t = fusion %y1 {kind="loop"} : f32[N,16] {
@@ -82,6 +87,7 @@ const char* kGates = R"(func @gates(%z: f32[N,40], %c: f32[N,10], %y: f32[N,64],
   return %h, %t, %u
 }
 )";
+const char* kGates = kGatesText.c_str();
 
 // An LSTM backward step's dz: loop regions' results concatenated (written in
 // place into the concat's columns) and read by a matmul.
@@ -597,23 +603,9 @@ TEST(FusedRegion, LargeLoopRegionsSplitRowsOverThreads) {
 // The interpreter's bits with whole blocks of 16 rows, with a tail of rows,
 // and with rows split over the threads.
 TEST(FusedRegion, PackedGatesRunTheirSecondChainInASecondPass) {
-  const char* train_gates = R"(func @train_gates(%z: f32[N,40], %c: f32[N,10]) -> (f32[N,10], f32[N,10], f32[N,10], f32[N,10], f32[N,10], f32[N,10], f32[N,10]) {
-  %z_i = slice %z {axis=1, start=0, limit=10} : f32[N,10]
-  %z_f = slice %z {axis=1, start=10, limit=20} : f32[N,10]
-  %z_g = slice %z {axis=1, start=20, limit=30} : f32[N,10]
-  %z_o = slice %z {axis=1, start=30, limit=40} : f32[N,10]
-  %q, %q.1, %q.2, %q.3, %q.4, %q.5, %q.6 = fusion %z_i, %z_f, %z_g, %z_o, %c {kind="loop"} : (f32[N,10], f32[N,10], f32[N,10], f32[N,10], f32[N,10], f32[N,10], f32[N,10]) {
-    ^gates(%z_i: f32[N,10], %z_f: f32[N,10], %z_g: f32[N,10], %z_o: f32[N,10], %c: f32[N,10]):
-    %i = sigmoid %z_i : f32[N,10]
-    %f = sigmoid %z_f : f32[N,10]
-    %g = tanh %z_g : f32[N,10]
-    %o = sigmoid %z_o : f32[N,10]
-    %f_c = mul %f, %c : f32[N,10]
-    %i_g = mul %i, %g : f32[N,10]
-    %c_next = add %f_c, %i_g : f32[N,10]
-    %c_act = tanh %c_next : f32[N,10]
-    %h_next = mul %o, %c_act : f32[N,10]
-    return %i, %f, %g, %o, %c_next, %c_act, %h_next
+  const std::string train_gates = R"(func @train_gates(%z: f32[N,40], %c: f32[N,10]) -> (f32[N,10], f32[N,10], f32[N,10], f32[N,10], f32[N,10], f32[N,10], f32[N,10]) {
+)" + kGateSlices + R"(  %q, %q.1, %q.2, %q.3, %q.4, %q.5, %q.6 = fusion %z_i, %z_f, %z_g, %z_o, %c {kind="loop"} : (f32[N,10], f32[N,10], f32[N,10], f32[N,10], f32[N,10], f32[N,10], f32[N,10]) {
+)" + kGateMembers + R"(    return %i, %f, %g, %o, %c_next, %c_act, %h_next
   }
   return %q, %q.1, %q.2, %q.3, %q.4, %q.5, %q.6
 }
@@ -623,7 +615,7 @@ TEST(FusedRegion, PackedGatesRunTheirSecondChainInASecondPass) {
     const char* text;
     int64_t two_pass;
   };
-  for (const Case& c : {Case{train_gates, 1}, Case{kGates, 1}}) {
+  for (const Case& c : {Case{train_gates.c_str(), 1}, Case{kGates, 1}}) {
     auto g = ir::parse_graph(c.text);
     SCOPED_TRACE(g->name);
     codegen::Jit jit(no_disk());

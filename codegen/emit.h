@@ -28,9 +28,9 @@ namespace kiln::codegen {
 
 // What lowering did with the fusion regions (JitStats, dumps).
 struct LoweringStats {
-  int64_t fused_regions = 0;    // emitted as one loop nest
-  int64_t unfused_regions = 0;  // emitted as a call of their body (no nest: region.h)
-  int64_t two_pass_regions = 0; // packed loop regions run in two passes (emit_fusion.cpp, second_pass)
+  int64_t fused_regions = 0;     // emitted as one loop nest
+  int64_t unfused_regions = 0;   // emitted as a call of their body (no nest: region.h)
+  int64_t two_pass_regions = 0;  // of the fused: packed loop regions run in two passes (emit_fusion.cpp)
 };
 
 struct KernelCtx {
@@ -106,7 +106,7 @@ void emit_independent_for(KernelCtx& k, llvm::Value* lo, llvm::Value* hi, const 
 // unrolls nor vectorizes it again.
 void mark_vector_loop(KernelCtx& k, llvm::Instruction* latch);
 // Asks LLVM's vectorizer to interleave `count` vectors per iteration of the
-// loop whose latch is `latch` (its own choice is 1 on a loop of many live values).
+// loop whose latch is `latch` (left to itself it chose 1 for the LSTM gate loops).
 void mark_interleaved(KernelCtx& k, llvm::Instruction* latch, int count);
 using Carried = std::vector<llvm::Value*>;
 // for (i = 0; i < count; ++i) v = step(i, v), v starting at `init`, as one

@@ -96,7 +96,8 @@ std::vector<std::pair<int64_t, int64_t>> vector_pieces(int64_t w, int64_t widest
 int64_t norm_axis(int64_t axis, int64_t rank);
 
 // for (i = lo; i < hi; ++i) body(i); returns the loop's back edge.
-llvm::BranchInst* emit_for(KernelCtx& k, llvm::Value* lo, llvm::Value* hi, const std::function<void(llvm::Value*)>& body);
+llvm::BranchInst* emit_for(KernelCtx& k, llvm::Value* lo, llvm::Value* hi,
+                           const std::function<void(llvm::Value*)>& body);
 // emit_for for a loop whose iterations touch disjoint memory, even through
 // buffers that alias (an overwriting kernel): its loads and stores form one
 // access group and the loop is marked llvm.loop.parallel_accesses, so the

@@ -213,7 +213,9 @@ void emit_loop_rows(KernelCtx& k, const RegionNest& r, Value* first) {
   };
   if (reads_packed(k, r)) {
     const std::unordered_set<const ir::Node*> late = second_pass(r, body);
-    if (late.empty()) return emit_loop_packed(k, r, acc, [&](const std::vector<Value*>& p, int) { point(p); }, 1);
+    if (late.empty())
+      return emit_loop_packed(
+          k, r, acc, [&](const std::vector<Value*>& p, int) { point(p); }, 1);
     if (k.stats) ++k.stats->two_pass_regions;
     auto is_late = [&](const ir::Value* x) { return x->def && late.count(x->def); };
     // What pass 1 reads from pass 0: results (loaded back from their

@@ -12,6 +12,7 @@
 #include <unordered_set>
 
 #include "codegen/emit.h"
+#include "codegen/emit_math.h"
 #include "codegen/region.h"
 
 namespace kiln::codegen {
@@ -24,7 +25,7 @@ llvm::Type* ptr_t(llvm::LLVMContext& c) { return llvm::PointerType::get(c, 0); }
 
 // The members' values at one point of the nest, given the pointers of r.reads
 // there: each read loaded once, then each member's element generator in body
-// order. `v` may hold values already known (a second pass's, second_pass);
+// order. `v` may hold values already known (a second pass's, SecondPass);
 // `skip` members are left out (constants are always made).
 std::unordered_map<const ir::Value*, Value*> point_values(KernelCtx& k, const RegionNest& r,
                                                           const std::vector<Value*>& ptrs,
@@ -56,30 +57,44 @@ std::unordered_map<const ir::Value*, Value*> point_values(KernelCtx& k, const Re
   return v;
 }
 
-bool transcendental(ir::OpKind op) {
-  return op == ir::OpKind::Exp || op == ir::OpKind::Log || op == ir::OpKind::Tanh || op == ir::OpKind::Sigmoid;
-}
-
 // The members a packed block (emit_loop_packed) computes in a second pass
-// over its elements: those that come after two transcendental ops in a
-// chain (an LSTM step's tanh of its new cell state, and h from it). In one
-// pass each point is two exp-based sequences back to back, and the core
-// found too little independent work to overlap them (our reading); in two,
-// each pass's points are independent chains of one. The train step's gate
-// kernel, extracted and run on 64 rows on a Zen 3: 2612 -> 2242 ns per call
-// (best of 6). Empty (one pass) for a region that reduces.
-std::unordered_set<const ir::Node*> second_pass(const RegionNest& r, const ir::Graph& body) {
-  if (r.reduction) return {};
-  std::unordered_map<const ir::Value*, int> depth;
+// over its elements: those that come after two of emit_math's exp/log
+// sequences in a chain (an LSTM step's tanh of its new cell state, and h
+// from it). In one pass each point is two such sequences back to back, and
+// the core found too little independent work to overlap them (our reading);
+// in two, each pass's points are independent chains of one. The train
+// step's gate kernel, extracted and run on 64 rows on a Zen 3: 2612 -> 2242
+// ns per call (best of 6). No member is late (one pass) in a region that
+// reduces.
+struct SecondPass {
   std::unordered_set<const ir::Node*> late;
+  // What the late members read from the first pass that is no result (those
+  // they read back from the results' buffers): values the first pass stores
+  // in blocks of their own, in body order.
+  std::vector<const ir::Value*> staged;
+  bool is_late(const ir::Value* x) const { return x->def && late.count(x->def); }
+};
+
+SecondPass second_pass(const RegionNest& r, const ir::Graph& body) {
+  SecondPass sp;
+  if (r.reduction) return sp;
+  std::unordered_map<const ir::Value*, int> depth;
   for (const ir::Node* n : body.nodes()) {
-    int d = transcendental(n->op) ? 1 : 0, in = 0;
+    int d = is_exp_log_sequence(n->op) ? 1 : 0, in = 0;
     for (const ir::Value* o : n->operands)
       if (auto it = depth.find(o); it != depth.end()) in = std::max(in, it->second);
     for (const ir::Value* res : n->results) depth[res] = d + in;
-    if (d + in >= 2) late.insert(n);
+    if (d + in >= 2) sp.late.insert(n);
   }
-  return late;
+  const std::unordered_set<const ir::Value*> results(body.results().begin(), body.results().end());
+  for (const ir::Node* n : body.nodes()) {
+    if (!sp.late.count(n)) continue;
+    for (const ir::Value* o : n->operands)
+      if (o->def && !sp.is_late(o) && o->def->op != ir::OpKind::Constant && !results.count(o) &&
+          std::find(sp.staged.begin(), sp.staged.end(), o) == sp.staged.end())
+        sp.staged.push_back(o);
+  }
+  return sp;
 }
 
 std::vector<Access> read_accesses(KernelCtx& k, const RegionNest& r) {
@@ -143,7 +158,7 @@ void pack_rows(KernelCtx& k, const Access& a, Value* from, Value* to, int64_t w)
 // over the block's kPackRows * w elements as one flat loop of whole vectors
 // (not per row, 16 lanes for 10); the N % kPackRows rows left run per row. acc:
 // the reads, then the results. Each point computes what it did unpacked,
-// in `passes` passes over the elements (point(p, pass), second_pass).
+// in `passes` passes over the elements (point(p, pass), SecondPass).
 void emit_loop_packed(KernelCtx& k, const RegionNest& r, const std::vector<Access>& acc,
                       const std::function<void(const std::vector<Value*>&, int)>& point, int passes) {
   llvm::IRBuilder<>& b = k.b;
@@ -207,54 +222,38 @@ void emit_loop_rows(KernelCtx& k, const RegionNest& r, Value* first) {
   if (first)
     for (Access& a : acc)
       if (a.strides[0].c) a.base = k.b.CreateInBoundsGEP(a.elem, a.base, k.b.CreateMul(first, k.c64(a.strides[0].c)));
-  auto point = [&](const std::vector<Value*>& p) {
-    std::unordered_map<const ir::Value*, Value*> v = point_values(k, r, p);
-    for (size_t j = 0; j < body.results().size(); ++j) k.b.CreateStore(v.at(body.results()[j]), p[nr + j]);
-  };
-  if (reads_packed(k, r)) {
-    const std::unordered_set<const ir::Node*> late = second_pass(r, body);
-    if (late.empty())
-      return emit_loop_packed(
-          k, r, acc, [&](const std::vector<Value*>& p, int) { point(p); }, 1);
-    if (k.stats) ++k.stats->two_pass_regions;
-    auto is_late = [&](const ir::Value* x) { return x->def && late.count(x->def); };
-    // What pass 1 reads from pass 0: results (loaded back from their
-    // buffers) and other values, each stored by pass 0 in a block of its own
-    // on the stack (rows a block apart: one block, whatever the row).
-    const std::unordered_set<const ir::Value*> results(body.results().begin(), body.results().end());
-    std::vector<const ir::Value*> staged;
-    for (const ir::Node* n : body.nodes()) {
-      if (!late.count(n)) continue;
-      for (const ir::Value* o : n->operands)
-        if (o->def && !is_late(o) && o->def->op != ir::OpKind::Constant && !results.count(o) &&
-            std::find(staged.begin(), staged.end(), o) == staged.end())
-          staged.push_back(o);
-    }
-    const size_t ns = acc.size();
-    for (const ir::Value* x : staged) {
-      llvm::Type* t = elem_type(k.ctx(), x->type.dtype);
-      auto* block = k.local(llvm::ArrayType::get(t, static_cast<uint64_t>(kPackRows * r.space.shape[1])), "staged");
-      acc.push_back({block, t, {Sym{0, false}, Sym{1, false}}});
-    }
-    return emit_loop_packed(
-        k, r, acc,
-        [&](const std::vector<Value*>& p, int pass) {
-          std::unordered_map<const ir::Value*, Value*> known;
-          for (size_t j = 0; pass == 1 && j < body.results().size(); ++j) {
-            const ir::Value* x = body.results()[j];
-            if (x->def && !is_late(x) && !known.count(x)) known[x] = k.b.CreateLoad(acc[nr + j].elem, p[nr + j]);
-          }
-          for (size_t j = 0; pass == 1 && j < staged.size(); ++j)
-            known[staged[j]] = k.b.CreateLoad(acc[ns + j].elem, p[ns + j]);
-          std::unordered_map<const ir::Value*, Value*> v = point_values(
-              k, r, p, std::move(known), [&](const ir::Node* n) { return (late.count(n) != 0) != (pass == 1); });
-          for (size_t j = 0; j < body.results().size(); ++j)
-            if (is_late(body.results()[j]) == (pass == 1)) k.b.CreateStore(v.at(body.results()[j]), p[nr + j]);
-          for (size_t j = 0; pass == 0 && j < staged.size(); ++j) k.b.CreateStore(v.at(staged[j]), p[ns + j]);
-        },
-        2);
+  // Packed, the late members (second_pass) run in a second pass: pass 0
+  // computes the rest and stores their results and the staged values (in
+  // blocks on the stack, one whatever the row); pass 1 loads those back and
+  // stores the late members' results. Unpacked, or with no late member, one
+  // pass (0) computes and stores everything.
+  const bool packed = reads_packed(k, r);
+  const SecondPass sp = packed ? second_pass(r, body) : SecondPass{};
+  const size_t ns = acc.size();
+  for (const ir::Value* x : sp.staged) {
+    llvm::Type* t = elem_type(k.ctx(), x->type.dtype);
+    auto* block = k.local(llvm::ArrayType::get(t, static_cast<uint64_t>(kPackRows * r.space.shape[1])), "staged");
+    acc.push_back({block, t, {Sym{0, false}, Sym{1, false}}});
   }
-  emit_nest(k, sym_dims(r.space), acc, [&](const std::vector<Value*>&, const std::vector<Value*>& p) { point(p); });
+  auto point = [&](const std::vector<Value*>& p, int pass) {
+    std::unordered_map<const ir::Value*, Value*> known;
+    for (size_t j = 0; pass == 1 && j < body.results().size(); ++j) {
+      const ir::Value* x = body.results()[j];
+      if (x->def && !sp.is_late(x) && !known.count(x)) known[x] = k.b.CreateLoad(acc[nr + j].elem, p[nr + j]);
+    }
+    for (size_t j = 0; pass == 1 && j < sp.staged.size(); ++j)
+      known[sp.staged[j]] = k.b.CreateLoad(acc[ns + j].elem, p[ns + j]);
+    std::unordered_map<const ir::Value*, Value*> v = point_values(
+        k, r, p, std::move(known), [&](const ir::Node* n) { return (sp.late.count(n) != 0) != (pass == 1); });
+    for (size_t j = 0; j < body.results().size(); ++j)
+      if (sp.is_late(body.results()[j]) == (pass == 1)) k.b.CreateStore(v.at(body.results()[j]), p[nr + j]);
+    for (size_t j = 0; pass == 0 && j < sp.staged.size(); ++j) k.b.CreateStore(v.at(sp.staged[j]), p[ns + j]);
+  };
+  if (packed) {
+    if (k.stats && !sp.late.empty()) ++k.stats->two_pass_regions;
+    return emit_loop_packed(k, r, acc, point, sp.late.empty() ? 1 : 2);
+  }
+  emit_nest(k, sym_dims(r.space), acc, [&](const std::vector<Value*>&, const std::vector<Value*>& p) { point(p, 0); });
 }
 
 // The bytes a row of loop region r reads and writes when its space is [N, ...]

@@ -119,4 +119,8 @@ Value* emit_sigmoid_f32(llvm::IRBuilder<>& b, Value* x) {
   return nan_or(b, x, b.CreateFDiv(one, b.CreateFAdd(one, e)));
 }
 
+bool is_exp_log_sequence(ir::OpKind op) {
+  return op == ir::OpKind::Exp || op == ir::OpKind::Log || op == ir::OpKind::Tanh || op == ir::OpKind::Sigmoid;
+}
+
 }  // namespace kiln::codegen

@@ -7,11 +7,17 @@
 
 #include <llvm/IR/IRBuilder.h>
 
+#include "ir/ops.h"
+
 namespace kiln::codegen {
 
 llvm::Value* emit_exp_f32(llvm::IRBuilder<>& b, llvm::Value* x);
 llvm::Value* emit_log_f32(llvm::IRBuilder<>& b, llvm::Value* x);  // NaN below 0, -inf at 0
 llvm::Value* emit_tanh_f32(llvm::IRBuilder<>& b, llvm::Value* x);
 llvm::Value* emit_sigmoid_f32(llvm::IRBuilder<>& b, llvm::Value* x);  // 1 / (1 + e^-x)
+
+// Whether an element of `op` is one of the sequences above (a long chain of
+// dependent operations, tens of them), not a single instruction or few.
+bool is_exp_log_sequence(ir::OpKind op);
 
 }  // namespace kiln::codegen
